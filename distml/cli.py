@@ -1,0 +1,83 @@
+"""``distml <command> [hydra overrides]``: each command is a Hydra app over conf/."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+USAGE = """usage: distml <command> [overrides...]
+
+commands:
+  run        the whole pipeline: profile, sample, preprocess, train, evaluate (-m for a sweep)
+  generate   write the synthetic dataset (data.rows, data.shards, data.positive_rate, seed)
+
+Overrides are Hydra's: key=value, e.g. `distml run sampling.size=50000 model.params.max_depth=4`.
+`distml run --cfg job` prints the composed config; `distml run --help` lists the config groups.
+"""
+
+
+def conf_dir() -> str:
+    """conf/ next to the package (source checkout, Ray job working dir) or in the current dir."""
+    candidates = [
+        os.environ.get("DISTML_CONFIG_DIR"),
+        str(Path(__file__).resolve().parent.parent / "conf"),
+        str(Path.cwd() / "conf"),
+    ]
+    for c in candidates:
+        if c and (Path(c) / "config.yaml").is_file():
+            return str(Path(c).resolve())
+    print(
+        "distml: error: cannot find the config folder conf/ (with config.yaml). Run distml from the "
+        "project folder, or set DISTML_CONFIG_DIR to the folder that holds config.yaml.",
+        file=sys.stderr,
+    )
+    sys.exit(2)
+
+
+def _commands() -> dict[str, Callable[[Any], Any]]:
+    from distml import pipeline
+
+    return {"run": pipeline.hydra_run, "generate": pipeline.hydra_generate}
+
+
+def _app(task: Callable[[Any], Any]) -> Callable[[], Any]:
+    import hydra
+
+    from distml.config import register_configs
+    from distml.errors import UserError
+
+    register_configs()
+
+    @hydra.main(version_base="1.3", config_path=conf_dir(), config_name="config")
+    def app(cfg: Any) -> Any:
+        try:
+            return task(cfg)
+        except UserError as exc:
+            print(f"distml: error: {exc}", file=sys.stderr, flush=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            print("distml: interrupted", file=sys.stderr)
+            sys.exit(130)
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    # Ray reads its auth mode when it is imported: decide it before anything imports ray.
+    from distml.runtime import configure_auth
+
+    configure_auth()
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        sys.exit(0 if args else 2)
+    cmd, rest = args[0], args[1:]
+    commands = _commands()
+    if cmd not in commands:
+        print(f"distml: error: unknown command '{cmd}'. Commands: {', '.join(commands)}.\n\n{USAGE}", file=sys.stderr)
+        sys.exit(2)
+    sys.argv = [f"distml {cmd}", *rest]
+    _app(commands[cmd])()

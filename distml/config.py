@@ -1,0 +1,248 @@
+"""Typed config schemas: the Hydra config tree in conf/ is composed on top of these dataclasses.
+
+A misspelt key or a wrong type fails when the config is composed; value checks live in each
+dataclass's ``__post_init__`` and run when the driver converts the composed config to objects
+(``to_settings``). Workers only ever receive these plain, picklable dataclasses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from distml.errors import UserError
+
+STAGES = ("profile", "sample", "preprocess", "train", "evaluate")
+
+
+class ConfigError(UserError, ValueError):
+    """A config value is out of range; the message quotes the key and the value."""
+
+
+def _check(ok: bool, key: str, expected: str, got: Any) -> None:
+    if not ok:
+        raise ConfigError(
+            f"The '{key}' parameter must be {expected}. Got {got!r}. "
+            f"Fix it in your config or on the command line ({key}=...)."
+        )
+
+
+@dataclass
+class DataConfig:
+    path: str | None = None
+    """Folder or glob of Parquet files, local or a pyarrow filesystem URI (s3://, gs://, file://).
+    null: the synthetic dataset described by rows/shards/positive_rate, generated on first use
+    under ``cache_dir`` and reused afterwards."""
+    label: str = "label"
+    """The target column."""
+    id_column: str | None = "id"
+    """Unique row id; null derives a stable id from each row's content."""
+    features: list[str] | None = None
+    """Model input columns; null: every column except label, id and ``exclude``."""
+    exclude: list[str] = field(default_factory=list)
+    """Columns never used as features."""
+    shard_rows: int = 2_000_000
+    """Target rows per shard: larger files are cut at row-group boundaries."""
+    # synthetic generator
+    rows: int = 1_000_000
+    """Generator: number of rows."""
+    shards: int = 16
+    """Generator: number of Parquet files (one Ray task each)."""
+    positive_rate: float = 0.02
+    """Generator: share of rows with label 1 (down to 0.0003)."""
+    row_group_rows: int = 250_000
+    """Generator: rows per Parquet row group."""
+    cache_dir: str = "data"
+    """Generator: where the default synthetic dataset lives (relative to the launch directory)."""
+
+    def __post_init__(self) -> None:
+        _check(self.rows > 0, "data.rows", "a positive int", self.rows)
+        _check(self.shards > 0, "data.shards", "a positive int", self.shards)
+        _check(0 < self.positive_rate < 1, "data.positive_rate", "in (0, 1)", self.positive_rate)
+        _check(self.shard_rows > 0, "data.shard_rows", "a positive int", self.shard_rows)
+        _check(self.row_group_rows > 0, "data.row_group_rows", "a positive int", self.row_group_rows)
+        _check(bool(self.label), "data.label", "a column name", self.label)
+
+
+@dataclass
+class SplitConfig:
+    train: float = 0.7
+    valid: float = 0.15
+    test: float = 0.15
+
+    def __post_init__(self) -> None:
+        for name in ("train", "valid", "test"):
+            v = getattr(self, name)
+            _check(0 <= v <= 1, f"sampling.split.{name}", "a fraction in [0, 1]", v)
+        total = self.train + self.valid + self.test
+        _check(abs(total - 1) < 1e-9, "sampling.split", "fractions that sum to 1", total)
+        _check(self.train > 0, "sampling.split.train", "positive", self.train)
+
+
+@dataclass
+class SamplingConfig:
+    size: int | None = 200_000
+    """Exact sample size (rows); set null to use ``fraction``."""
+    fraction: float | None = None
+    """Sample this share of the population (in (0, 1]); used when ``size`` is null."""
+    strata: list[str] | None = None
+    """Columns whose value combinations form the strata; null: the label."""
+    min_per_stratum: int = 1
+    """Every stratum present gets at least this many rows (or all of its rows)."""
+    split: SplitConfig = field(default_factory=SplitConfig)
+    """Train/valid/test fractions, stratified like the sample."""
+
+    def __post_init__(self) -> None:
+        if self.size is not None:
+            _check(self.size > 0, "sampling.size", "a positive int or null", self.size)
+        if self.fraction is not None:
+            _check(0 < self.fraction <= 1, "sampling.fraction", "in (0, 1] or null", self.fraction)
+        _check(
+            self.size is not None or self.fraction is not None,
+            "sampling.size",
+            "set (or sampling.fraction)",
+            None,
+        )
+        _check(self.min_per_stratum >= 0, "sampling.min_per_stratum", "an int >= 0", self.min_per_stratum)
+
+
+@dataclass
+class PreprocessConfig:
+    min_frequency: int = 5
+    """Categories seen fewer times in train share the 'rare/unseen' code 0."""
+    max_categories: int = 1000
+    """At most this many categories get their own code (most frequent first)."""
+    null_indicators: bool = True
+    """Add ``<col>__is_null`` for numeric columns that had nulls in train."""
+    date_parts: list[str] = field(
+        default_factory=lambda: ["month", "weekday", "hour", "day_of_year"]
+    )
+    """Parts extracted from datetime columns."""
+
+    def __post_init__(self) -> None:
+        allowed = {"year", "month", "day", "weekday", "hour", "minute", "day_of_year", "epoch_days"}
+        bad = [p for p in self.date_parts if p not in allowed]
+        _check(not bad, "preprocess.date_parts", f"a list from {sorted(allowed)}", bad)
+        _check(self.min_frequency >= 1, "preprocess.min_frequency", "an int >= 1", self.min_frequency)
+
+
+@dataclass
+class ModelConfig:
+    params: dict[str, Any] = field(
+        default_factory=lambda: {
+            "objective": "binary:logistic",
+            "eval_metric": ["logloss", "aucpr"],
+            "tree_method": "hist",
+            "max_depth": 6,
+            "eta": 0.1,
+            "max_bin": 256,
+        }
+    )
+    """Passed to ``xgboost.train`` as given (nthread is set from cluster.cpus_per_worker)."""
+    num_boost_round: int = 300
+    early_stopping_rounds: int | None = 20
+    """Stop when the last eval metric on valid has not improved for this many rounds."""
+    checkpoint_every: int = 50
+    """Report a checkpoint every N rounds (rank 0 writes it)."""
+    batch_rows: int = 262_144
+    """Rows per batch streamed into the QuantileDMatrix."""
+    use_sample_weights: bool = False
+    """Train with the sample's inverse-probability weights (column ``weight``)."""
+
+    def __post_init__(self) -> None:
+        _check(self.num_boost_round > 0, "model.num_boost_round", "a positive int", self.num_boost_round)
+        if self.early_stopping_rounds is not None:
+            _check(self.early_stopping_rounds > 0, "model.early_stopping_rounds", "a positive int or null", self.early_stopping_rounds)
+        _check(self.checkpoint_every > 0, "model.checkpoint_every", "a positive int", self.checkpoint_every)
+
+
+@dataclass
+class ClusterConfig:
+    address: str | None = None
+    """null: start a local single-node Ray; else a Ray address such as 'auto' or ray://host:10001."""
+    num_workers: int = 2
+    """Training workers (Ray Train)."""
+    cpus_per_worker: int = 1
+    num_cpus: int | None = None
+    """CPUs of the local Ray started when address is null (null: all)."""
+    task_cpus: float = 1.0
+    """CPUs reserved by each shard task."""
+    max_failures: int = 1
+    """Training restarts from the newest checkpoint after a worker or node failure, this often."""
+
+    def __post_init__(self) -> None:
+        _check(self.num_workers > 0, "cluster.num_workers", "a positive int", self.num_workers)
+        _check(self.cpus_per_worker > 0, "cluster.cpus_per_worker", "a positive int", self.cpus_per_worker)
+        _check(self.task_cpus > 0, "cluster.task_cpus", "positive", self.task_cpus)
+
+
+@dataclass
+class ThresholdConfig:
+    policy: str = "max_f1"
+    """fixed | max_f1 | min_recall; chosen on valid, applied to test."""
+    value: float = 0.5
+    """The threshold for policy=fixed."""
+    min_recall: float = 0.9
+    """For policy=min_recall: the highest-precision threshold whose valid recall >= this."""
+
+    def __post_init__(self) -> None:
+        _check(self.policy in ("fixed", "max_f1", "min_recall"), "eval.threshold.policy", "one of fixed, max_f1, min_recall", self.policy)
+        _check(0 <= self.value <= 1, "eval.threshold.value", "in [0, 1]", self.value)
+        _check(0 < self.min_recall <= 1, "eval.threshold.min_recall", "in (0, 1]", self.min_recall)
+
+
+@dataclass
+class EvalConfig:
+    threshold: ThresholdConfig = field(default_factory=ThresholdConfig)
+
+
+@dataclass
+class PipelineConfig:
+    until: str | None = None
+    """Stop after this stage: profile, sample, preprocess, train or evaluate."""
+
+    def __post_init__(self) -> None:
+        if self.until is not None:
+            _check(self.until in STAGES, "pipeline.until", f"one of {', '.join(STAGES)} or null", self.until)
+
+
+@dataclass
+class Settings:
+    """The whole run's settings (the composed Hydra config minus Hydra's own node)."""
+
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+
+
+def register_configs() -> None:
+    """Register the root schema that conf/config.yaml starts from (``defaults: [distml_schema]``).
+
+    Every group file merges onto its typed node, so unknown keys and wrong types fail at compose time.
+    """
+    cs = ConfigStore.instance()
+    cs.store(name="distml_schema", node=Settings)
+
+
+def to_settings(cfg: DictConfig) -> Settings:
+    """Convert a composed config into plain dataclasses, running every ``__post_init__`` check."""
+    node = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]) if "hydra" in cfg else cfg
+    try:
+        obj = OmegaConf.to_object(node)
+    except ConfigError:
+        raise
+    except Exception as exc:  # OmegaConf wraps errors raised in __post_init__
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, ConfigError):
+            raise cause from None
+        raise ConfigError(f"The config could not be read: {exc}") from None
+    assert isinstance(obj, Settings)
+    return obj

@@ -1,0 +1,19 @@
+"""User-facing errors: one clear paragraph, a non-zero exit, no traceback."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A problem the user can fix (a path, a column, a config key).
+
+    The message is one paragraph that names the offending file, column or key and says what to do.
+    The CLI prints it without a traceback and exits with ``exit_code``.
+    """
+
+    exit_code = 2
+
+
+class GateFailed(UserError):
+    """A quality or model gate failed; the run's outputs are written, the exit code says so."""
+
+    exit_code = 3

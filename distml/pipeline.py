@@ -1,0 +1,223 @@
+"""The pipeline: profile -> sample -> preprocess -> train -> evaluate, with run.json bookkeeping.
+
+Every stage is a map over shards (distml.parallel) except training (Ray Train); all outputs live in
+the run directory: run.json, profile.json, quarantine/, sample/, sampling_report.json,
+preprocessor.json, features/, model.ubj, feature_importance.json, predictions/, metrics.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Any
+
+from omegaconf import DictConfig
+
+from distml import evaluate, generate, parallel, preprocess, profile, sample, shards, train
+from distml.config import STAGES, Settings, to_settings
+from distml.errors import UserError
+from distml.progress import human, say
+from distml.runtime import ray_session
+
+
+class RunRecord:
+    """run.json: per stage seconds, rows, rows/s, peak memory and whether it was reused."""
+
+    def __init__(self, run_dir: str, settings: Settings) -> None:
+        self.run_dir = run_dir
+        self.path = os.path.join(run_dir, "run.json")
+        self.data: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "stages": {}}
+        self.settings = settings
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[dict[str, Any]]:
+        say(name, "start")
+        entry: dict[str, Any] = {"rows": 0, "cached": False}
+        mstats = parallel.MapStats()
+        entry["_stats"] = mstats
+        t0 = time.perf_counter()
+        yield entry
+        seconds = time.perf_counter() - t0
+        entry.pop("_stats")
+        entry["seconds"] = round(seconds, 3)
+        entry["rows_per_s"] = round(entry["rows"] / seconds, 1) if seconds > 0 else None
+        entry["peak_rss_bytes"] = max(parallel.peak_rss_bytes(), mstats.peak_rss_bytes)
+        self.data["stages"][name] = entry
+        self.save()
+        say(name, f"done: {human(entry['rows'])} rows in {seconds:.1f} s ({human(entry['rows_per_s'] or 0)} rows/s)")
+
+    def save(self) -> None:
+        with open(self.path, "w") as f:
+            json.dump(self.data, f, indent=2)
+
+
+def resolve_data(s: Settings, rec: RunRecord) -> str:
+    """The dataset's URI; the default synthetic dataset is generated on first use, then reused."""
+    if s.data.path is not None:
+        return s.data.path
+    uri = os.path.abspath(generate.synthetic_path(s.data, s.seed))
+    with rec.stage("generate") as st:
+        if generate.is_complete(uri):
+            st["cached"] = True
+            say("generate", f"reusing {uri}")
+        else:
+            shutil.rmtree(uri, ignore_errors=True)
+            generate.generate(s.data, s.seed, uri, num_cpus=s.cluster.task_cpus)
+        st["rows"] = s.data.rows
+    return uri
+
+
+def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
+    os.makedirs(run_dir, exist_ok=True)
+    rec = RunRecord(run_dir, s)
+    until = s.pipeline.until
+    cpus = s.cluster.task_cpus
+    out = lambda *p: os.path.join(run_dir, *p)  # noqa: E731
+    with ray_session(s.cluster):
+        data_uri = resolve_data(s, rec)
+        rec.data["data_path"] = data_uri
+        ds = shards.plan(data_uri, s.data.shard_rows)
+        label, id_col = s.data.label, s.data.id_column
+
+        with rec.stage("profile") as st:
+            prof = profile.run_profile(ds, label, out("quarantine"), cpus, st["_stats"])
+            profile.write(prof, out("profile.json"))
+            st["rows"] = prof["rows_in"]
+        if until == "profile":
+            return rec.data
+
+        with rec.stage("sample") as st:
+            report = sample.run_sample(
+                ds, s.sampling, label=label, id_column=id_col, seed=s.seed, out=out("sample"),
+                row_filter=profile.accepted_filter(label), filter_cols=profile.rule_columns(label),
+                num_cpus=cpus, stats=st["_stats"],
+            )
+            sample.write_report(report, out("sampling_report.json"))
+            st["rows"] = ds.num_rows
+            st["sample_rows"] = report["sample_rows"]
+        if until == "sample":
+            return rec.data
+
+        with rec.stage("preprocess") as st:
+            sds = shards.plan(out("sample"), s.data.shard_rows, what="sample folder")
+            feats = preprocess.features_of(ds.columns, label, id_col, s.data.features, s.data.exclude)
+            schema = dict(zip(ds.schema.names, [_pl_type(t) for t in ds.schema.types], strict=True))
+            kinds = preprocess.column_kinds(schema, feats)
+            spec = preprocess.fit(sds, kinds, s.preprocess, label, id_col, cpus, st["_stats"])
+            preprocess.save(spec, out("preprocessor.json"))
+            keep = tuple(c for c in (id_col, label, "weight") if c)
+            split_rows = parallel.map_merge(
+                preprocess.apply_shard, sds.shards, sample._add_counts, {},
+                args=(spec, out("features"), keep), label="preprocess: apply", num_cpus=cpus,
+                stats=st["_stats"],
+            )
+            st["rows"] = sds.num_rows
+            st["split_rows"] = split_rows
+        if until == "preprocess":
+            return rec.data
+
+        features = spec["output_columns"]
+        fplan = {sp: shards.plan(out("features", sp), s.data.shard_rows, what=f"features/{sp}") for sp in ("train", "valid", "test") if os.path.isdir(out("features", sp))}
+        if "train" not in fplan:
+            raise UserError("The train split is empty; raise sampling.size or sampling.split.train.")
+        with rec.stage("train") as st:
+            job = train.TrainJob(
+                train=fplan["train"].shards,
+                valid=fplan["valid"].shards if "valid" in fplan else (),
+                features=tuple(features), label=label,
+                weight="weight" if s.model.use_sample_weights else None,
+                params=dict(s.model.params), num_boost_round=s.model.num_boost_round,
+                early_stopping_rounds=s.model.early_stopping_rounds,
+                checkpoint_every=s.model.checkpoint_every, batch_rows=s.model.batch_rows,
+                nthread=s.cluster.cpus_per_worker,
+            )
+            booster, info = train.fit(
+                job, num_workers=s.cluster.num_workers, cpus_per_worker=s.cluster.cpus_per_worker,
+                storage=out("train"), max_failures=s.cluster.max_failures,
+            )
+            booster.save_model(out(train.MODEL_FILE))
+            with open(out("feature_importance.json"), "w") as f:
+                json.dump(train.importance(booster), f, indent=2)
+            st["rows"] = fplan["train"].num_rows
+            st["rounds"] = booster.num_boosted_rounds()
+            st["best_iteration"] = info.get("best_iteration")
+        if until == "train":
+            return rec.data
+
+        with rec.stage("evaluate") as st:
+            metrics = run_evaluate(s, booster, features, fplan, out("predictions"), st)
+            with open(out("metrics.json"), "w") as f:
+                json.dump(metrics, f, indent=2)
+        print_summary(metrics, run_dir)
+        rec.data["metrics"] = {k: metrics[k] for k in ("valid", "test") if k in metrics}
+        rec.save()
+    return rec.data
+
+
+def run_evaluate(s: Settings, booster, features, fplan, pred_dir: str, st: dict) -> dict[str, Any]:
+    hists = {}
+    for split in ("valid", "test"):
+        if split in fplan:
+            hists[split] = evaluate.score(
+                fplan[split].shards, booster, features, s.data.label, s.data.id_column, split,
+                pred_dir, s.cluster.task_cpus, st["_stats"],
+            )
+            st["rows"] += fplan[split].num_rows
+    th = s.eval.threshold
+    valid_hist = hists.get("valid") or hists.get("test")
+    chosen = evaluate.choose_threshold(valid_hist, th.policy, th.value, th.min_recall)
+    metrics: dict[str, Any] = {"threshold": chosen}
+    for split, h in hists.items():
+        metrics[split] = evaluate.binary_metrics(h, chosen["value"])
+    return metrics
+
+
+def print_summary(metrics: dict[str, Any], run_dir: str) -> None:
+    names = ["rows", "positives", "roc_auc", "average_precision", "precision", "recall", "f1", "accuracy", "log_loss"]
+    splits = [sp for sp in ("valid", "test") if sp in metrics]
+    lines = [f"{'metric':<20}" + "".join(f"{sp:>14}" for sp in splits)]
+    for n in names:
+        cells = []
+        for sp in splits:
+            v = metrics[sp].get(n)
+            cells.append(f"{'n/a' if v is None else (f'{v:.4f}' if isinstance(v, float) and not float(v).is_integer() else f'{int(v):,}'):>14}")
+        lines.append(f"{n:<20}" + "".join(cells))
+    th = metrics["threshold"]
+    lines.append(f"threshold ({th['policy']}, chosen on valid): {th['value']:.6g}")
+    print("\n".join(["", f"distml run finished: {run_dir}", *lines]), flush=True)
+
+
+def _pl_type(t):
+    import polars as pl
+    import pyarrow as pa
+
+    return pl.from_arrow(pa.table({"x": pa.array([], type=t)})).schema["x"]
+
+
+def _run_dir() -> str:
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.get().runtime.output_dir
+
+
+def hydra_run(cfg: DictConfig) -> dict[str, Any]:
+    s = to_settings(cfg)
+    return run_pipeline(s, _run_dir())
+
+
+def hydra_generate(cfg: DictConfig) -> dict[str, Any]:
+    s = to_settings(cfg)
+    uri = s.data.path or os.path.abspath(generate.synthetic_path(s.data, s.seed))
+    with ray_session(s.cluster):
+        info = generate.generate(s.data, s.seed, uri, num_cpus=s.cluster.task_cpus)
+    print(f"wrote {s.data.rows:,} rows in {s.data.shards} files to {uri} ({info['seconds']:.1f} s)", file=sys.stderr)
+    return info
+
+
+__all__ = ["run_pipeline", "hydra_run", "hydra_generate", "STAGES", "asdict"]
