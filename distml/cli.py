@@ -65,6 +65,42 @@ def _app(task: Callable[[Any], Any]) -> Callable[[], Any]:
     return app
 
 
+def check_overrides(overrides: list[str]) -> None:
+    """Compose the config once before Hydra runs, to report a bad key or value in one paragraph.
+
+    Skipped for sweeps and Hydra's own flags, where Hydra reports problems itself.
+    """
+    if any(a.startswith("-") for a in overrides):
+        return
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from distml.config import register_configs
+
+    register_configs()
+    try:
+        with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
+            compose("config", overrides=[o for o in overrides if not o.startswith("hydra.")])
+    except (HydraException, OmegaConfBaseException) as exc:
+        parts = []
+        for e in (exc, exc.__cause__):
+            for line in str(e or "").split("\n"):
+                line = line.strip()
+                if line.startswith(("To append", "full_key", "reference_type", "object_type", "Config search path")):
+                    continue
+                if line.startswith("provider="):
+                    break
+                if line and line not in parts:
+                    parts.append(line)
+        print(
+            f"distml: error: {' '.join(parts).rstrip('.')}. Check the key's spelling and type "
+            "against conf/ (`distml run --cfg job` prints every key with its value).",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+
+
 def main(argv: list[str] | None = None) -> None:
     # Ray reads its auth mode when it is imported: decide it before anything imports ray.
     from distml.runtime import configure_auth
@@ -79,5 +115,6 @@ def main(argv: list[str] | None = None) -> None:
     if cmd not in commands:
         print(f"distml: error: unknown command '{cmd}'. Commands: {', '.join(commands)}.\n\n{USAGE}", file=sys.stderr)
         sys.exit(2)
+    check_overrides(rest)
     sys.argv = [f"distml {cmd}", *rest]
     _app(commands[cmd])()

@@ -29,11 +29,11 @@ def row_ids(df: pl.DataFrame, id_column: str | None) -> np.ndarray:
     and content-derived ids use Polars' hash with fixed seeds (stable for a given Polars version).
     """
     if id_column is None:
-        return df.hash_rows(seed=0, seed_1=1, seed_2=2, seed_3=3).to_numpy().astype(np.uint64)
+        return df.hash_rows(seed=0).to_numpy().astype(np.uint64)
     col = df.get_column(id_column)
     if col.dtype.is_integer():
         return col.cast(pl.Int64).fill_null(-1).to_numpy().view(np.uint64)
-    return col.hash(seed=0, seed_1=1, seed_2=2, seed_3=3).to_numpy().astype(np.uint64)
+    return col.hash(seed=0).to_numpy().astype(np.uint64)
 
 
 def sample_keys(ids: np.ndarray, seed: int) -> np.ndarray:

@@ -58,9 +58,7 @@ class RunRecord:
 
 
 def resolve_data(s: Settings, rec: RunRecord) -> str:
-    """The dataset's URI; the default synthetic dataset is generated on first use, then reused."""
-    if s.data.path is not None:
-        return s.data.path
+    """The default synthetic dataset's URI: generated on first use, then reused."""
     uri = os.path.abspath(generate.synthetic_path(s.data, s.seed))
     with rec.stage("generate") as st:
         if generate.is_complete(uri):
@@ -73,16 +71,28 @@ def resolve_data(s: Settings, rec: RunRecord) -> str:
     return uri
 
 
+def check_dataset(ds: shards.Dataset, s: Settings) -> shards.Dataset:
+    """Column and size checks that need only the Parquet metadata."""
+    strata = s.sampling.strata if s.sampling.strata is not None else [s.data.label]
+    sample.check_columns(ds, strata, s.data.label, s.data.id_column)
+    preprocess.features_of(ds.columns, s.data.label, s.data.id_column, s.data.features, s.data.exclude)
+    if s.sampling.size is not None:
+        sample.target_size(s.sampling, ds.num_rows, f"data.path '{ds.uri}'")
+    return ds
+
+
 def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
     os.makedirs(run_dir, exist_ok=True)
     rec = RunRecord(run_dir, s)
     until = s.pipeline.until
     cpus = s.cluster.task_cpus
     out = lambda *p: os.path.join(run_dir, *p)  # noqa: E731
+    # A user's dataset is planned and checked (and its errors reported) before Ray starts.
+    ds = check_dataset(shards.plan(s.data.path, s.data.shard_rows), s) if s.data.path else None
     with ray_session(s.cluster):
-        data_uri = resolve_data(s, rec)
-        rec.data["data_path"] = data_uri
-        ds = shards.plan(data_uri, s.data.shard_rows)
+        if ds is None:
+            ds = check_dataset(shards.plan(resolve_data(s, rec), s.data.shard_rows), s)
+        rec.data["data_path"] = ds.uri
         label, id_col = s.data.label, s.data.id_column
 
         with rec.stage("profile") as st:

@@ -43,7 +43,7 @@ def ray_session(cluster: ClusterConfig) -> Iterator[bool]:
     started = False
     if not ray.is_initialized():
         configure_auth()
-        kwargs = dict(logging_level=logging.WARNING, include_dashboard=False)
+        kwargs = dict(logging_level=logging.WARNING)
         if cluster.address is None and not os.environ.get("RAY_ADDRESS"):
             ray.init(num_cpus=cluster.num_cpus, **kwargs)
         else:

@@ -1,0 +1,98 @@
+"""`distml run` end to end through the CLI (against the session's Ray), and its user errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import polars as pl
+import pytest
+from sklearn import metrics as skm
+
+
+def distml(*args: str, cwd=None, check=True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    p = subprocess.run(
+        [sys.executable, "-m", "distml", *args], capture_output=True, text=True, cwd=cwd, env=env,
+        timeout=600,
+    )
+    if check and p.returncode != 0:
+        raise AssertionError(f"exit {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-5000:]}")
+    return p
+
+
+@pytest.fixture(scope="module")
+def run_dir(small_data, ray_local, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "r"
+    address = ray_local.get_runtime_context().gcs_address
+    distml(
+        "run", f"data.path={small_data}", f"cluster.address={address}", f"hydra.run.dir={out}",
+        "sampling.size=20000", "model.num_boost_round=60", "model.checkpoint_every=20",
+    )
+    return out
+
+
+def test_run_writes_every_output(run_dir):
+    for name in ("run.json", "profile.json", "sampling_report.json", "preprocessor.json",
+                 "model.ubj", "metrics.json", "feature_importance.json", ".hydra/config.yaml"):
+        assert (run_dir / name).is_file(), name
+    run = json.loads((run_dir / "run.json").read_text())
+    for stage in ("profile", "sample", "preprocess", "train", "evaluate"):
+        st = run["stages"][stage]
+        assert st["rows"] > 0 and st["seconds"] > 0 and st["peak_rss_bytes"] > 0
+        assert st["cached"] is False and st["rows_per_s"] > 0
+    sample = pl.read_parquet(run_dir / "sample" / "*.parquet")
+    assert sample.height == 20_000 and {"id", "split", "stratum", "weight"} <= set(sample.columns)
+    for split, n in (("train", 14_000), ("valid", 3_000), ("test", 3_000)):
+        f = pl.read_parquet(run_dir / "features" / split / "*.parquet")
+        assert f.height == n and {"label", "weight"} <= set(f.columns)
+    spec = json.loads((run_dir / "preprocessor.json").read_text())
+    assert spec["output_columns"] and "region" in spec["categorical"]
+
+
+def test_metrics_json_equals_sklearn_on_predictions(run_dir):
+    m = json.loads((run_dir / "metrics.json").read_text())
+    preds = pl.read_parquet(run_dir / "predictions" / "*.parquet")
+    assert set(preds.columns) >= {"id", "label", "score"}
+    t = m["threshold"]["value"]
+    for split in ("valid", "test"):
+        d = preds.filter(pl.col("split") == split)
+        y, s = d["label"].to_numpy(), d["score"].to_numpy()
+        got = m[split]
+        assert got["threshold"] == t
+        assert got["roc_auc"] == pytest.approx(skm.roc_auc_score(y, s), abs=1e-9)
+        assert got["average_precision"] == pytest.approx(skm.average_precision_score(y, s), abs=1e-9)
+        assert got["log_loss"] == pytest.approx(skm.log_loss(y, s), abs=1e-9)
+        pred = s >= t
+        assert got["accuracy"] == pytest.approx(skm.accuracy_score(y, pred))
+        assert got["precision"] == pytest.approx(skm.precision_score(y, pred, zero_division=0))
+        assert got["recall"] == pytest.approx(skm.recall_score(y, pred))
+        assert got["f1"] == pytest.approx(skm.f1_score(y, pred, zero_division=0))
+        assert got["confusion_matrix"] == skm.confusion_matrix(y, pred).tolist()
+        assert got["roc_auc"] > 0.85  # the generator's signal is learnt
+    assert np.isfinite(m["test"]["log_loss"])
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("data.path={missing}", "does not exist"),
+        ("data.label=target", "'target' (data.label) is not in the data"),
+        ("sampling.strata=[label,country]", "'country' (sampling.strata) is not in the data"),
+        ("sampling.size=70000", "larger than the population"),
+        ("sampling.sise=10", "Key 'sise' not in 'SamplingConfig'"),
+        ("sampling.fraction=1.5", "'sampling.fraction' parameter must be in (0, 1]"),
+    ],
+)
+def test_user_errors_are_one_paragraph_without_traceback(override, expected, small_data, tmp_path):
+    arg = override.format(missing=tmp_path / "missing")
+    args = ["run", f"hydra.run.dir={tmp_path / 'r'}", arg]
+    if not arg.startswith("data.path"):
+        args.append(f"data.path={small_data}")
+    p = distml(*args, check=False)
+    assert p.returncode == 2, p.stderr
+    assert expected in p.stderr
+    assert "Traceback" not in p.stderr + p.stdout
+    err = [line for line in p.stderr.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("distml: error:")
