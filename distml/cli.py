@@ -87,7 +87,9 @@ def check_overrides(overrides: list[str]) -> None:
         for e in (exc, exc.__cause__):
             for line in str(e or "").split("\n"):
                 line = line.strip()
-                if line.startswith(("To append", "full_key", "reference_type", "object_type", "Config search path")):
+                if line.startswith(
+                    ("To append", "full_key", "reference_type", "object_type", "Config search path")
+                ):
                     continue
                 if line.startswith("provider="):
                     break
@@ -113,7 +115,10 @@ def main(argv: list[str] | None = None) -> None:
     cmd, rest = args[0], args[1:]
     commands = _commands()
     if cmd not in commands:
-        print(f"distml: error: unknown command '{cmd}'. Commands: {', '.join(commands)}.\n\n{USAGE}", file=sys.stderr)
+        print(
+            f"distml: error: unknown command '{cmd}'. Commands: {', '.join(commands)}.\n\n{USAGE}",
+            file=sys.stderr,
+        )
         sys.exit(2)
     check_overrides(rest)
     sys.argv = [f"distml {cmd}", *rest]

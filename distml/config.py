@@ -63,7 +63,9 @@ class DataConfig:
         _check(self.shards > 0, "data.shards", "a positive int", self.shards)
         _check(0 < self.positive_rate < 1, "data.positive_rate", "in (0, 1)", self.positive_rate)
         _check(self.shard_rows > 0, "data.shard_rows", "a positive int", self.shard_rows)
-        _check(self.row_group_rows > 0, "data.row_group_rows", "a positive int", self.row_group_rows)
+        _check(
+            self.row_group_rows > 0, "data.row_group_rows", "a positive int", self.row_group_rows
+        )
         _check(bool(self.label), "data.label", "a column name", self.label)
 
 
@@ -106,7 +108,12 @@ class SamplingConfig:
             "set (or sampling.fraction)",
             None,
         )
-        _check(self.min_per_stratum >= 0, "sampling.min_per_stratum", "an int >= 0", self.min_per_stratum)
+        _check(
+            self.min_per_stratum >= 0,
+            "sampling.min_per_stratum",
+            "an int >= 0",
+            self.min_per_stratum,
+        )
 
 
 @dataclass
@@ -126,7 +133,9 @@ class PreprocessConfig:
         allowed = {"year", "month", "day", "weekday", "hour", "minute", "day_of_year", "epoch_days"}
         bad = [p for p in self.date_parts if p not in allowed]
         _check(not bad, "preprocess.date_parts", f"a list from {sorted(allowed)}", bad)
-        _check(self.min_frequency >= 1, "preprocess.min_frequency", "an int >= 1", self.min_frequency)
+        _check(
+            self.min_frequency >= 1, "preprocess.min_frequency", "an int >= 1", self.min_frequency
+        )
 
 
 @dataclass
@@ -153,10 +162,25 @@ class ModelConfig:
     """Train with the sample's inverse-probability weights (column ``weight``)."""
 
     def __post_init__(self) -> None:
-        _check(self.num_boost_round > 0, "model.num_boost_round", "a positive int", self.num_boost_round)
+        _check(
+            self.num_boost_round > 0,
+            "model.num_boost_round",
+            "a positive int",
+            self.num_boost_round,
+        )
         if self.early_stopping_rounds is not None:
-            _check(self.early_stopping_rounds > 0, "model.early_stopping_rounds", "a positive int or null", self.early_stopping_rounds)
-        _check(self.checkpoint_every > 0, "model.checkpoint_every", "a positive int", self.checkpoint_every)
+            _check(
+                self.early_stopping_rounds > 0,
+                "model.early_stopping_rounds",
+                "a positive int or null",
+                self.early_stopping_rounds,
+            )
+        _check(
+            self.checkpoint_every > 0,
+            "model.checkpoint_every",
+            "a positive int",
+            self.checkpoint_every,
+        )
 
 
 @dataclass
@@ -175,7 +199,12 @@ class ClusterConfig:
 
     def __post_init__(self) -> None:
         _check(self.num_workers > 0, "cluster.num_workers", "a positive int", self.num_workers)
-        _check(self.cpus_per_worker > 0, "cluster.cpus_per_worker", "a positive int", self.cpus_per_worker)
+        _check(
+            self.cpus_per_worker > 0,
+            "cluster.cpus_per_worker",
+            "a positive int",
+            self.cpus_per_worker,
+        )
         _check(self.task_cpus > 0, "cluster.task_cpus", "positive", self.task_cpus)
 
 
@@ -189,7 +218,12 @@ class ThresholdConfig:
     """For policy=min_recall: the highest-precision threshold whose valid recall >= this."""
 
     def __post_init__(self) -> None:
-        _check(self.policy in ("fixed", "max_f1", "min_recall"), "eval.threshold.policy", "one of fixed, max_f1, min_recall", self.policy)
+        _check(
+            self.policy in ("fixed", "max_f1", "min_recall"),
+            "eval.threshold.policy",
+            "one of fixed, max_f1, min_recall",
+            self.policy,
+        )
         _check(0 <= self.value <= 1, "eval.threshold.value", "in [0, 1]", self.value)
         _check(0 < self.min_recall <= 1, "eval.threshold.min_recall", "in (0, 1]", self.min_recall)
 
@@ -206,7 +240,12 @@ class PipelineConfig:
 
     def __post_init__(self) -> None:
         if self.until is not None:
-            _check(self.until in STAGES, "pipeline.until", f"one of {', '.join(STAGES)} or null", self.until)
+            _check(
+                self.until in STAGES,
+                "pipeline.until",
+                f"one of {', '.join(STAGES)} or null",
+                self.until,
+            )
 
 
 @dataclass

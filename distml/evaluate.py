@@ -31,12 +31,20 @@ class ScoreHist:
     nan_scores: int = 0
 
     @classmethod
-    def of(cls, score: np.ndarray, label: np.ndarray, weight: np.ndarray | None = None) -> ScoreHist:
+    def of(
+        cls, score: np.ndarray, label: np.ndarray, weight: np.ndarray | None = None
+    ) -> ScoreHist:
         score = np.asarray(score, dtype=np.float64)
         nan = np.isnan(score)
         w = np.ones(len(score)) if weight is None else np.asarray(weight, dtype=np.float64)
         y = np.asarray(label) == 1
-        df = pl.DataFrame({"score": score[~nan], "pos": np.where(y, w, 0.0)[~nan], "neg": np.where(y, 0.0, w)[~nan]})
+        df = pl.DataFrame(
+            {
+                "score": score[~nan],
+                "pos": np.where(y, w, 0.0)[~nan],
+                "neg": np.where(y, 0.0, w)[~nan],
+            }
+        )
         return cls([_compact(df)], int(nan.sum()))
 
     def merge(self, o: ScoreHist) -> ScoreHist:
@@ -85,7 +93,9 @@ def binary_metrics(hist: ScoreHist, threshold: float) -> dict[str, Any]:
     if p > 0:
         recall = tp / p
         precision = tp / (tp + fp)
-        out["average_precision"] = float(np.sum(np.diff(np.concatenate([[0.0], recall])) * precision))
+        out["average_precision"] = float(
+            np.sum(np.diff(np.concatenate([[0.0], recall])) * precision)
+        )
     else:
         out["average_precision"] = None
     pos, neg = t["pos"].to_numpy(), t["neg"].to_numpy()
@@ -111,30 +121,48 @@ def _num(x: float) -> int | float:
     return int(x) if float(x).is_integer() else x
 
 
-def choose_threshold(hist: ScoreHist, policy: str, value: float, min_recall: float) -> dict[str, Any]:
+def choose_threshold(
+    hist: ScoreHist, policy: str, value: float, min_recall: float
+) -> dict[str, Any]:
     """Pick the decision threshold on the valid split."""
     if policy == "fixed":
         return {"policy": policy, "value": value}
     scores, tp, fp, p, _ = _curve(hist.table())
     if p == 0:
-        return {"policy": policy, "value": value, "note": f"no positives in valid; fell back to {value}"}
+        return {
+            "policy": policy,
+            "value": value,
+            "note": f"no positives in valid; fell back to {value}",
+        }
     precision = tp / (tp + fp)
     recall = tp / p
     if policy == "max_f1":
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-300), 0)
+        f1 = np.where(
+            precision + recall > 0,
+            2 * precision * recall / np.maximum(precision + recall, 1e-300),
+            0,
+        )
         i = int(np.argmax(f1))  # first max = the highest threshold among ties
         return {"policy": policy, "value": float(scores[i]), "valid_f1": float(f1[i])}
     ok = np.flatnonzero(recall >= min_recall - 1e-12)
     i = int(ok[np.argmax(precision[ok])])
     return {
-        "policy": policy, "value": float(scores[i]), "min_recall": min_recall,
-        "valid_recall": float(recall[i]), "valid_precision": float(precision[i]),
+        "policy": policy,
+        "value": float(scores[i]),
+        "min_recall": min_recall,
+        "valid_recall": float(recall[i]),
+        "valid_precision": float(precision[i]),
     }
 
 
 def score_shard(
-    shard: Shard, model: bytes, features: tuple[str, ...], label: str, id_column: str | None,
-    split: str, out: str | None,
+    shard: Shard,
+    model: bytes,
+    features: tuple[str, ...],
+    label: str,
+    id_column: str | None,
+    split: str,
+    out: str | None,
 ) -> tuple[ScoreHist, int]:
     """Score one feature shard, write its predictions, and return its score histogram."""
     keep = [c for c in (id_column, label) if c]
@@ -152,14 +180,26 @@ def score_shard(
 
 
 def score(
-    shards: tuple[Shard, ...], booster: xgb.Booster, features: list[str], label: str,
-    id_column: str | None, split: str, out: str | None, num_cpus: float, stats,
+    shards: tuple[Shard, ...],
+    booster: xgb.Booster,
+    features: list[str],
+    label: str,
+    id_column: str | None,
+    split: str,
+    out: str | None,
+    num_cpus: float,
+    stats,
 ) -> ScoreHist:
     model = bytes(booster.save_raw("ubj"))
     return parallel.map_merge(
-        score_shard, shards, ScoreHist.merge, ScoreHist(),
+        score_shard,
+        shards,
+        ScoreHist.merge,
+        ScoreHist(),
         args=(model, tuple(features), label, id_column, split, out),
-        label=f"evaluate: score {split}", num_cpus=num_cpus, stats=stats,
+        label=f"evaluate: score {split}",
+        num_cpus=num_cpus,
+        stats=stats,
     )
 
 

@@ -36,7 +36,9 @@ SPAN_S = 366 * 24 * 3600
 
 def synthetic_path(cfg: DataConfig, seed: int) -> str:
     """Where the default synthetic dataset for these settings lives."""
-    return join(cfg.cache_dir, f"synthetic-{cfg.rows}r-{cfg.shards}s-p{cfg.positive_rate:g}-seed{seed}")
+    return join(
+        cfg.cache_dir, f"synthetic-{cfg.rows}r-{cfg.shards}s-p{cfg.positive_rate:g}-seed{seed}"
+    )
 
 
 def generate_rows(seed: int, shard: int, start: int, n: int, positive_rate: float) -> pl.DataFrame:
@@ -58,7 +60,9 @@ def generate_rows(seed: int, shard: int, start: int, n: int, positive_rate: floa
     # Region: positives lean to two regions; device: positives lean to kiosk; merchant: Zipf-like.
     p_neg = np.full(len(REGIONS), 1 / len(REGIONS))
     p_pos = np.array([0.05, 0.05, 0.3, 0.05, 0.05, 0.3, 0.1, 0.1])
-    region = np.where(pos, rng.choice(len(REGIONS), n, p=p_pos), rng.choice(len(REGIONS), n, p=p_neg))
+    region = np.where(
+        pos, rng.choice(len(REGIONS), n, p=p_pos), rng.choice(len(REGIONS), n, p=p_neg)
+    )
     device = np.where(
         pos, rng.choice(4, n, p=[0.3, 0.2, 0.1, 0.4]), rng.choice(4, n, p=[0.5, 0.35, 0.14, 0.01])
     )
@@ -118,11 +122,18 @@ def generate(cfg: DataConfig, seed: int, out: str, num_cpus: float = 1.0) -> dic
     say("generate", f"writing {cfg.rows:,} rows as {cfg.shards} files to {out}")
     stats = parallel.MapStats()
     parallel.map_shards(
-        _write_shard, list(range(cfg.shards)), args=(cfg, seed, out), label="generate",
-        num_cpus=num_cpus, stats=stats,
+        _write_shard,
+        list(range(cfg.shards)),
+        args=(cfg, seed, out),
+        label="generate",
+        num_cpus=num_cpus,
+        stats=stats,
     )
     info = {
-        "rows": cfg.rows, "shards": cfg.shards, "positive_rate": cfg.positive_rate, "seed": seed,
+        "rows": cfg.rows,
+        "shards": cfg.shards,
+        "positive_rate": cfg.positive_rate,
+        "seed": seed,
         "seconds": time.perf_counter() - t0,
     }
     # The marker is written last: a folder without it is an interrupted generation.

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import resource
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -39,6 +40,18 @@ def _run(fn: Callable[..., tuple[Any, int]], item: Any, *args: Any) -> tuple[Any
 
 
 _remote_run = ray.remote(_run)
+_in_process = False
+
+
+@contextmanager
+def in_process() -> Iterator[None]:
+    """Run map_merge serially in this process, without Ray (unit tests, debugging)."""
+    global _in_process
+    before, _in_process = _in_process, True
+    try:
+        yield
+    finally:
+        _in_process = before
 
 
 def map_merge(
@@ -60,7 +73,22 @@ def map_merge(
     """
     progress = Progress(label, len(items))
     state = initial
+
+    def absorb(result: tuple[Any, int, int]) -> None:
+        nonlocal state
+        part, rows, peak = result
+        state = merge(state, part)
+        progress.update(1, rows)
+        if stats is not None:
+            stats.rows += rows
+            stats.tasks += 1
+            stats.peak_rss_bytes = max(stats.peak_rss_bytes, peak)
+
     if not items:
+        return state
+    if _in_process:
+        for item in items:
+            absorb(_run(fn, item, *args))
         return state
     arg_refs = tuple(ray.put(a) for a in args)
     remote = _remote_run.options(num_cpus=num_cpus)
@@ -80,13 +108,7 @@ def map_merge(
         if not pending:
             break
         ready, pending = ray.wait(pending, num_returns=1)
-        part, rows, peak = ray.get(ready[0])
-        state = merge(state, part)
-        progress.update(1, rows)
-        if stats is not None:
-            stats.rows += rows
-            stats.tasks += 1
-            stats.peak_rss_bytes = max(stats.peak_rss_bytes, peak)
+        absorb(ray.get(ready[0]))
     return state
 
 

@@ -50,7 +50,10 @@ class RunRecord:
         entry["peak_rss_bytes"] = max(parallel.peak_rss_bytes(), mstats.peak_rss_bytes)
         self.data["stages"][name] = entry
         self.save()
-        say(name, f"done: {human(entry['rows'])} rows in {seconds:.1f} s ({human(entry['rows_per_s'] or 0)} rows/s)")
+        say(
+            name,
+            f"done: {human(entry['rows'])} rows in {seconds:.1f} s ({human(entry['rows_per_s'] or 0)} rows/s)",
+        )
 
     def save(self) -> None:
         with open(self.path, "w") as f:
@@ -75,7 +78,9 @@ def check_dataset(ds: shards.Dataset, s: Settings) -> shards.Dataset:
     """Column and size checks that need only the Parquet metadata."""
     strata = s.sampling.strata if s.sampling.strata is not None else [s.data.label]
     sample.check_columns(ds, strata, s.data.label, s.data.id_column)
-    preprocess.features_of(ds.columns, s.data.label, s.data.id_column, s.data.features, s.data.exclude)
+    preprocess.features_of(
+        ds.columns, s.data.label, s.data.id_column, s.data.features, s.data.exclude
+    )
     if s.sampling.size is not None:
         sample.target_size(s.sampling, ds.num_rows, f"data.path '{ds.uri}'")
     return ds
@@ -104,9 +109,16 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
 
         with rec.stage("sample") as st:
             report = sample.run_sample(
-                ds, s.sampling, label=label, id_column=id_col, seed=s.seed, out=out("sample"),
-                row_filter=profile.accepted_filter(label), filter_cols=profile.rule_columns(label),
-                num_cpus=cpus, stats=st["_stats"],
+                ds,
+                s.sampling,
+                label=label,
+                id_column=id_col,
+                seed=s.seed,
+                out=out("sample"),
+                row_filter=profile.accepted_filter(label),
+                filter_cols=profile.rule_columns(label),
+                num_cpus=cpus,
+                stats=st["_stats"],
             )
             sample.write_report(report, out("sampling_report.json"))
             st["rows"] = ds.num_rows
@@ -116,15 +128,22 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
 
         with rec.stage("preprocess") as st:
             sds = shards.plan(out("sample"), s.data.shard_rows, what="sample folder")
-            feats = preprocess.features_of(ds.columns, label, id_col, s.data.features, s.data.exclude)
+            feats = preprocess.features_of(
+                ds.columns, label, id_col, s.data.features, s.data.exclude
+            )
             schema = dict(zip(ds.schema.names, [_pl_type(t) for t in ds.schema.types], strict=True))
             kinds = preprocess.column_kinds(schema, feats)
             spec = preprocess.fit(sds, kinds, s.preprocess, label, id_col, cpus, st["_stats"])
             preprocess.save(spec, out("preprocessor.json"))
             keep = tuple(c for c in (id_col, label, "weight") if c)
             split_rows = parallel.map_merge(
-                preprocess.apply_shard, sds.shards, sample._add_counts, {},
-                args=(spec, out("features"), keep), label="preprocess: apply", num_cpus=cpus,
+                preprocess.apply_shard,
+                sds.shards,
+                sample._add_counts,
+                {},
+                args=(spec, out("features"), keep),
+                label="preprocess: apply",
+                num_cpus=cpus,
                 stats=st["_stats"],
             )
             st["rows"] = sds.num_rows
@@ -133,23 +152,35 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
             return rec.data
 
         features = spec["output_columns"]
-        fplan = {sp: shards.plan(out("features", sp), s.data.shard_rows, what=f"features/{sp}") for sp in ("train", "valid", "test") if os.path.isdir(out("features", sp))}
+        fplan = {
+            sp: shards.plan(out("features", sp), s.data.shard_rows, what=f"features/{sp}")
+            for sp in ("train", "valid", "test")
+            if os.path.isdir(out("features", sp))
+        }
         if "train" not in fplan:
-            raise UserError("The train split is empty; raise sampling.size or sampling.split.train.")
+            raise UserError(
+                "The train split is empty; raise sampling.size or sampling.split.train."
+            )
         with rec.stage("train") as st:
             job = train.TrainJob(
                 train=fplan["train"].shards,
                 valid=fplan["valid"].shards if "valid" in fplan else (),
-                features=tuple(features), label=label,
+                features=tuple(features),
+                label=label,
                 weight="weight" if s.model.use_sample_weights else None,
-                params=dict(s.model.params), num_boost_round=s.model.num_boost_round,
+                params=dict(s.model.params),
+                num_boost_round=s.model.num_boost_round,
                 early_stopping_rounds=s.model.early_stopping_rounds,
-                checkpoint_every=s.model.checkpoint_every, batch_rows=s.model.batch_rows,
+                checkpoint_every=s.model.checkpoint_every,
+                batch_rows=s.model.batch_rows,
                 nthread=s.cluster.cpus_per_worker,
             )
             booster, info = train.fit(
-                job, num_workers=s.cluster.num_workers, cpus_per_worker=s.cluster.cpus_per_worker,
-                storage=out("train"), max_failures=s.cluster.max_failures,
+                job,
+                num_workers=s.cluster.num_workers,
+                cpus_per_worker=s.cluster.cpus_per_worker,
+                storage=out("train"),
+                max_failures=s.cluster.max_failures,
             )
             booster.save_model(out(train.MODEL_FILE))
             with open(out("feature_importance.json"), "w") as f:
@@ -175,8 +206,15 @@ def run_evaluate(s: Settings, booster, features, fplan, pred_dir: str, st: dict)
     for split in ("valid", "test"):
         if split in fplan:
             hists[split] = evaluate.score(
-                fplan[split].shards, booster, features, s.data.label, s.data.id_column, split,
-                pred_dir, s.cluster.task_cpus, st["_stats"],
+                fplan[split].shards,
+                booster,
+                features,
+                s.data.label,
+                s.data.id_column,
+                split,
+                pred_dir,
+                s.cluster.task_cpus,
+                st["_stats"],
             )
             st["rows"] += fplan[split].num_rows
     th = s.eval.threshold
@@ -189,14 +227,26 @@ def run_evaluate(s: Settings, booster, features, fplan, pred_dir: str, st: dict)
 
 
 def print_summary(metrics: dict[str, Any], run_dir: str) -> None:
-    names = ["rows", "positives", "roc_auc", "average_precision", "precision", "recall", "f1", "accuracy", "log_loss"]
+    names = [
+        "rows",
+        "positives",
+        "roc_auc",
+        "average_precision",
+        "precision",
+        "recall",
+        "f1",
+        "accuracy",
+        "log_loss",
+    ]
     splits = [sp for sp in ("valid", "test") if sp in metrics]
     lines = [f"{'metric':<20}" + "".join(f"{sp:>14}" for sp in splits)]
     for n in names:
         cells = []
         for sp in splits:
             v = metrics[sp].get(n)
-            cells.append(f"{'n/a' if v is None else (f'{v:.4f}' if isinstance(v, float) and not float(v).is_integer() else f'{int(v):,}'):>14}")
+            cells.append(
+                f"{'n/a' if v is None else (f'{v:.4f}' if isinstance(v, float) and not float(v).is_integer() else f'{int(v):,}'):>14}"
+            )
         lines.append(f"{n:<20}" + "".join(cells))
     th = metrics["threshold"]
     lines.append(f"threshold ({th['policy']}, chosen on valid): {th['value']:.6g}")
@@ -226,7 +276,10 @@ def hydra_generate(cfg: DictConfig) -> dict[str, Any]:
     uri = s.data.path or os.path.abspath(generate.synthetic_path(s.data, s.seed))
     with ray_session(s.cluster):
         info = generate.generate(s.data, s.seed, uri, num_cpus=s.cluster.task_cpus)
-    print(f"wrote {s.data.rows:,} rows in {s.data.shards} files to {uri} ({info['seconds']:.1f} s)", file=sys.stderr)
+    print(
+        f"wrote {s.data.rows:,} rows in {s.data.shards} files to {uri} ({info['seconds']:.1f} s)",
+        file=sys.stderr,
+    )
     return info
 
 

@@ -83,15 +83,20 @@ def build_spec(
         if kind == "numeric":
             st = state.numeric.get(c, NumericStats())
             numeric[c] = {
-                "count": st.count, "nulls": st.nulls, "mean": st.mean if st.count else 0.0,
-                "std": st.std, "min": st.min if st.count else None, "max": st.max if st.count else None,
+                "count": st.count,
+                "nulls": st.nulls,
+                "mean": st.mean if st.count else 0.0,
+                "std": st.std,
+                "min": st.min if st.count else None,
+                "max": st.max if st.count else None,
                 "impute": st.mean if st.count else 0.0,
                 "indicator": bool(cfg.null_indicators and st.nulls > 0),
             }
         elif kind == "categorical":
             counts = state.categorical.get(c, {})
             kept = sorted(
-                (k for k, v in counts.items() if v >= cfg.min_frequency), key=lambda k: (-counts[k], k)
+                (k for k, v in counts.items() if v >= cfg.min_frequency),
+                key=lambda k: (-counts[k], k),
             )[: cfg.max_categories]
             categorical[c] = {
                 "codes": {k: i + 1 for i, k in enumerate(kept)},
@@ -147,7 +152,9 @@ def feature_exprs(spec: dict[str, Any]) -> list[pl.Expr]:
             exprs.append(x.is_null().cast(pl.Float32).alias(f"{c}__is_null"))
     for c, s in spec["categorical"].items():
         exprs.append(
-            pl.col(c).cast(pl.String).fill_null(NULL_CATEGORY)
+            pl.col(c)
+            .cast(pl.String)
+            .fill_null(NULL_CATEGORY)
             .replace_strict(s["codes"], default=s["unseen_code"], return_dtype=pl.Float32)
             .alias(c)
         )
@@ -156,7 +163,9 @@ def feature_exprs(spec: dict[str, Any]) -> list[pl.Expr]:
     return exprs
 
 
-def apply(spec: dict[str, Any], df: pl.DataFrame | pl.LazyFrame, keep: Sequence[str] = ()) -> pl.DataFrame:
+def apply(
+    spec: dict[str, Any], df: pl.DataFrame | pl.LazyFrame, keep: Sequence[str] = ()
+) -> pl.DataFrame:
     """Transform raw rows into model inputs (plus the ``keep`` columns, e.g. id, label, weight).
 
     The one transform used in training, evaluation and prediction: same spec, same output.
@@ -185,11 +194,15 @@ def load(path: str) -> dict[str, Any]:
     with open(path) as f:
         spec = json.load(f)
     if spec.get("version") != SPEC_VERSION:
-        raise UserError(f"The preprocessor '{path}' has version {spec.get('version')}; this distml reads version {SPEC_VERSION}.")
+        raise UserError(
+            f"The preprocessor '{path}' has version {spec.get('version')}; this distml reads version {SPEC_VERSION}."
+        )
     return spec
 
 
-def apply_shard(shard: Shard, spec: dict[str, Any], out: str, keep: tuple[str, ...]) -> tuple[dict[str, int], int]:
+def apply_shard(
+    shard: Shard, spec: dict[str, Any], out: str, keep: tuple[str, ...]
+) -> tuple[dict[str, int], int]:
     """Transform one sample shard and write its rows to ``out/<split>/part-NNNNN.parquet``."""
     cols = list(dict.fromkeys([*keep, *input_columns(spec), "split"]))
     df = read_shard(shard, cols)
@@ -201,7 +214,13 @@ def apply_shard(shard: Shard, spec: dict[str, Any], out: str, keep: tuple[str, .
     return rows, shard.num_rows
 
 
-def features_of(columns: Sequence[str], label: str, id_column: str | None, features: Sequence[str] | None, exclude: Sequence[str]) -> list[str]:
+def features_of(
+    columns: Sequence[str],
+    label: str,
+    id_column: str | None,
+    features: Sequence[str] | None,
+    exclude: Sequence[str],
+) -> list[str]:
     reserved = {label, "split", "stratum", "weight", *(exclude or [])}
     if id_column:
         reserved.add(id_column)
@@ -216,10 +235,24 @@ def features_of(columns: Sequence[str], label: str, id_column: str | None, featu
     return [c for c in columns if c not in reserved]
 
 
-def fit(ds: Dataset, kinds: dict[str, str], cfg: PreprocessConfig, label: str, id_column: str | None, num_cpus: float, stats) -> dict[str, Any]:
+def fit(
+    ds: Dataset,
+    kinds: dict[str, str],
+    cfg: PreprocessConfig,
+    label: str,
+    id_column: str | None,
+    num_cpus: float,
+    stats,
+) -> dict[str, Any]:
     state = parallel.map_merge(
-        fit_shard, ds.shards, FitState.merge, FitState(), args=(kinds,),
-        label="preprocess: fit", num_cpus=num_cpus, stats=stats,
+        fit_shard,
+        ds.shards,
+        FitState.merge,
+        FitState(),
+        args=(kinds,),
+        label="preprocess: fit",
+        num_cpus=num_cpus,
+        stats=stats,
     )
     if state.rows == 0:
         raise UserError("The train split is empty; raise sampling.size or sampling.split.train.")

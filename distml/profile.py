@@ -59,12 +59,20 @@ def profile_shard(shard: Shard, label: str, out: str) -> tuple[ProfileState, int
         bad = bad.with_columns(pl.lit(f"not_null({label})").alias("_quarantine_reason"))
         write_parquet(bad, join(out, f"part-{shard.index:05d}.parquet"))
     st.rows_quarantined = bad.height
-    key = f"{shard.path}" + (f"#rg{shard.row_groups[0]}-{shard.row_groups[-1]}" if shard.row_groups else "")
-    st.per_shard[key] = {"rows_in": df.height, "rows_quarantined": bad.height, "rows_accepted": df.height - bad.height}
+    key = f"{shard.path}" + (
+        f"#rg{shard.row_groups[0]}-{shard.row_groups[-1]}" if shard.row_groups else ""
+    )
+    st.per_shard[key] = {
+        "rows_in": df.height,
+        "rows_quarantined": bad.height,
+        "rows_accepted": df.height - bad.height,
+    }
     return st, df.height
 
 
-def run_profile(ds: Dataset, label: str, quarantine_dir: str, num_cpus: float, stats) -> dict[str, Any]:
+def run_profile(
+    ds: Dataset, label: str, quarantine_dir: str, num_cpus: float, stats
+) -> dict[str, Any]:
     if label not in ds.columns:
         raise UserError(
             f"The label column '{label}' (data.label) is not in the data at data.path '{ds.uri}' "
@@ -72,8 +80,14 @@ def run_profile(ds: Dataset, label: str, quarantine_dir: str, num_cpus: float, s
             "Set data.label to one of them."
         )
     st = parallel.map_merge(
-        profile_shard, ds.shards, ProfileState.merge, ProfileState(), args=(label, quarantine_dir),
-        label="profile", num_cpus=num_cpus, stats=stats,
+        profile_shard,
+        ds.shards,
+        ProfileState.merge,
+        ProfileState(),
+        args=(label, quarantine_dir),
+        label="profile",
+        num_cpus=num_cpus,
+        stats=stats,
     )
     return {
         "rows_in": st.rows_in,

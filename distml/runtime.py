@@ -47,7 +47,10 @@ def ray_session(cluster: ClusterConfig) -> Iterator[bool]:
         if cluster.address is None and not os.environ.get("RAY_ADDRESS"):
             ray.init(num_cpus=cluster.num_cpus, **kwargs)
         else:
-            ray.init(address=cluster.address or os.environ.get("RAY_ADDRESS"), logging_level=logging.WARNING)
+            ray.init(
+                address=cluster.address or os.environ.get("RAY_ADDRESS"),
+                logging_level=logging.WARNING,
+            )
         started = True
     try:
         yield started

@@ -21,7 +21,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
 import polars as pl
 
 from distml import parallel
@@ -137,7 +136,9 @@ def _merge_bands(a: BandState, b: BandState) -> BandState:
     return a
 
 
-def _find_cuts(ds: Dataset, spec: Spec, plan: Plan, filter_cols: tuple[str, ...], num_cpus: float, stats) -> None:
+def _find_cuts(
+    ds: Dataset, spec: Spec, plan: Plan, filter_cols: tuple[str, ...], num_cpus: float, stats
+) -> None:
     """Fill ``plan.cuts`` with the exact (key, file, row) at each stratum's split and sample ranks."""
     wanted: dict[int, tuple[str, int, int]] = {}  # band id -> (stratum, cut index, rank)
     for s, n_pop in plan.population.items():
@@ -167,16 +168,25 @@ def _find_cuts(ds: Dataset, spec: Spec, plan: Plan, filter_cols: tuple[str, ...]
             schema_overrides={"band": pl.Int64},
         )
         state = parallel.map_merge(
-            _band_task, ds.shards, _merge_bands, BandState(), args=(spec, bands, filter_cols),
-            label="sample: cut keys", num_cpus=num_cpus, stats=stats,
+            _band_task,
+            ds.shards,
+            _merge_bands,
+            BandState(),
+            args=(spec, bands, filter_cols),
+            label="sample: cut keys",
+            num_cpus=num_cpus,
+            stats=stats,
         )
         inside = (
-            pl.concat(state.inside) if state.inside
-            else pl.DataFrame(schema={"band": pl.Int64, "_key": pl.UInt64, "_file": pl.Int64, "_row": pl.Int64})
+            pl.concat(state.inside)
+            if state.inside
+            else pl.DataFrame(
+                schema={"band": pl.Int64, "_key": pl.UInt64, "_file": pl.Int64, "_row": pl.Int64}
+            )
         )
         missed: dict[int, tuple[str, int, int]] = {}
-        for b, group in inside.sort("band", "_key", "_file", "_row").group_by("band", maintain_order=True):
-            band_id = group["band"][0]
+        ordered = inside.sort("band", "_key", "_file", "_row")
+        for (band_id,), group in ordered.group_by("band", maintain_order=True):
             s, i, r = wanted[band_id]
             k = r - state.below.get(band_id, 0)
             if 1 <= k <= group.height:
@@ -226,8 +236,12 @@ def _select_task(
     picked = (
         df.filter(selected)
         .with_columns(
-            pl.when(train).then(pl.lit("train")).when(valid).then(pl.lit("valid"))
-            .otherwise(pl.lit("test")).alias("split")
+            pl.when(train)
+            .then(pl.lit("train"))
+            .when(valid)
+            .then(pl.lit("valid"))
+            .otherwise(pl.lit("test"))
+            .alias("split")
         )
         .join(weights, on="stratum", how="left")
         .drop("_key", "_file", "_row")
@@ -276,7 +290,8 @@ def make_plan(cfg: SamplingConfig, population: dict[str, int], where: str) -> Pl
     test = allocate(n_test, sizes, sizes)
     valid = allocate(n_valid, sizes, {s: sizes[s] - test[s] for s in sizes})
     split_sizes = {
-        s: {"train": sizes[s] - valid[s] - test[s], "valid": valid[s], "test": test[s]} for s in sizes
+        s: {"train": sizes[s] - valid[s] - test[s], "valid": valid[s], "test": test[s]}
+        for s in sizes
     }
     return Plan(population, sizes, split_sizes)
 
@@ -321,16 +336,31 @@ def run_sample(
     check_columns(ds, strata, label, id_column)
     spec = Spec(strata, id_column, seed, row_filter)
     population = parallel.map_merge(
-        _count, ds.shards, _add_counts, {}, args=(spec, filter_cols),
-        label="sample: count strata", num_cpus=num_cpus, stats=stats,
+        _count,
+        ds.shards,
+        _add_counts,
+        {},
+        args=(spec, filter_cols),
+        label="sample: count strata",
+        num_cpus=num_cpus,
+        stats=stats,
     )
     plan = make_plan(cfg, population, f"data.path '{ds.uri}'")
-    say("sample", f"{sum(plan.sizes.values()):,} of {sum(population.values()):,} rows from {len(population)} strata")
+    say(
+        "sample",
+        f"{sum(plan.sizes.values()):,} of {sum(population.values()):,} rows from {len(population)} strata",
+    )
     _find_cuts(ds, spec, plan, filter_cols, num_cpus, stats)
     columns = tuple(dict.fromkeys([*ds.columns]))
     counts = parallel.map_merge(
-        _select_task, ds.shards, _merge_split_counts, {}, args=(spec, plan, out, columns),
-        label="sample: select rows", num_cpus=num_cpus, stats=stats,
+        _select_task,
+        ds.shards,
+        _merge_split_counts,
+        {},
+        args=(spec, plan, out, columns),
+        label="sample: select rows",
+        num_cpus=num_cpus,
+        stats=stats,
     )
     for s in plan.sizes:
         got = counts.get(s, {})

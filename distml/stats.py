@@ -36,7 +36,9 @@ class NumericStats:
         d = o.mean - self.mean
         mean = self.mean + d * o.count / n
         m2 = self.m2 + o.m2 + d * d * self.count * o.count / n
-        return NumericStats(n, self.nulls + o.nulls, mean, m2, min(self.min, o.min), max(self.max, o.max))
+        return NumericStats(
+            n, self.nulls + o.nulls, mean, m2, min(self.min, o.min), max(self.max, o.max)
+        )
 
     @property
     def std(self) -> float:

@@ -137,7 +137,9 @@ def train_worker(config: dict[str, Any]) -> None:
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     params = {**job.params, "nthread": job.nthread}
-    dtrain = xgb.QuantileDMatrix(PieceIter(share(job.train, rank, world), job), max_bin=params.get("max_bin", 256))
+    dtrain = xgb.QuantileDMatrix(
+        PieceIter(share(job.train, rank, world), job), max_bin=params.get("max_bin", 256)
+    )
     evals = [(dtrain, "train")]
     if job.valid:
         dvalid = xgb.QuantileDMatrix(PieceIter(share(job.valid, rank, world), job), ref=dtrain)
@@ -159,13 +161,29 @@ def train_worker(config: dict[str, Any]) -> None:
         verbose_eval=False,
     )
     best = getattr(booster, "best_iteration", None)
-    final = booster[: best + 1] if best is not None and best + 1 < booster.num_boosted_rounds() else booster
+    final = (
+        booster[: best + 1]
+        if best is not None and best + 1 < booster.num_boosted_rounds()
+        else booster
+    )
     attrs = {"best_iteration": best, "rounds_trained": booster.num_boosted_rounds(), "final": True}
     final.set_attr(**{k: str(v) for k, v in attrs.items()})
-    report(final, rank, {k: v for k, v in attrs.items() if v is not None} | {"rank_rows": dtrain.num_row()})
+    report(
+        final,
+        rank,
+        {k: v for k, v in attrs.items() if v is not None} | {"rank_rows": dtrain.num_row()},
+    )
 
 
-def fit(job: TrainJob, *, num_workers: int, cpus_per_worker: int, storage: str, max_failures: int, name: str = "xgboost") -> tuple[xgb.Booster, dict[str, Any]]:
+def fit(
+    job: TrainJob,
+    *,
+    num_workers: int,
+    cpus_per_worker: int,
+    storage: str,
+    max_failures: int,
+    name: str = "xgboost",
+) -> tuple[xgb.Booster, dict[str, Any]]:
     """Train on Ray Train and return the final booster (read back from the last checkpoint)."""
     import ray.train
     from ray.train.xgboost import XGBoostTrainer
@@ -194,14 +212,28 @@ def fit(job: TrainJob, *, num_workers: int, cpus_per_worker: int, storage: str, 
 def train_local(job: TrainJob) -> xgb.Booster:
     """One process, no Ray: the same data path and parameters (reference and tests)."""
     params = {**job.params, "nthread": job.nthread}
-    dtrain = xgb.QuantileDMatrix(PieceIter(share(job.train, 0, 1), job), max_bin=params.get("max_bin", 256))
+    dtrain = xgb.QuantileDMatrix(
+        PieceIter(share(job.train, 0, 1), job), max_bin=params.get("max_bin", 256)
+    )
     evals = [(dtrain, "train")]
     if job.valid:
-        evals.append((xgb.QuantileDMatrix(PieceIter(share(job.valid, 0, 1), job), ref=dtrain), "valid"))
-    booster = xgb.train(params, dtrain, job.num_boost_round, evals=evals,
-                        early_stopping_rounds=job.early_stopping_rounds if job.valid else None, verbose_eval=False)
+        evals.append(
+            (xgb.QuantileDMatrix(PieceIter(share(job.valid, 0, 1), job), ref=dtrain), "valid")
+        )
+    booster = xgb.train(
+        params,
+        dtrain,
+        job.num_boost_round,
+        evals=evals,
+        early_stopping_rounds=job.early_stopping_rounds if job.valid else None,
+        verbose_eval=False,
+    )
     best = getattr(booster, "best_iteration", None)
-    return booster[: best + 1] if best is not None and best + 1 < booster.num_boosted_rounds() else booster
+    return (
+        booster[: best + 1]
+        if best is not None and best + 1 < booster.num_boosted_rounds()
+        else booster
+    )
 
 
 def importance(booster: xgb.Booster) -> dict[str, dict[str, float]]:

@@ -14,7 +14,11 @@ from sklearn import metrics as skm
 def distml(*args: str, cwd=None, check=True) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     p = subprocess.run(
-        [sys.executable, "-m", "distml", *args], capture_output=True, text=True, cwd=cwd, env=env,
+        [sys.executable, "-m", "distml", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
         timeout=600,
     )
     if check and p.returncode != 0:
@@ -27,15 +31,28 @@ def run_dir(small_data, ray_local, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "r"
     address = ray_local.get_runtime_context().gcs_address
     distml(
-        "run", f"data.path={small_data}", f"cluster.address={address}", f"hydra.run.dir={out}",
-        "sampling.size=20000", "model.num_boost_round=60", "model.checkpoint_every=20",
+        "run",
+        f"data.path={small_data}",
+        f"cluster.address={address}",
+        f"hydra.run.dir={out}",
+        "sampling.size=20000",
+        "model.num_boost_round=60",
+        "model.checkpoint_every=20",
     )
     return out
 
 
 def test_run_writes_every_output(run_dir):
-    for name in ("run.json", "profile.json", "sampling_report.json", "preprocessor.json",
-                 "model.ubj", "metrics.json", "feature_importance.json", ".hydra/config.yaml"):
+    for name in (
+        "run.json",
+        "profile.json",
+        "sampling_report.json",
+        "preprocessor.json",
+        "model.ubj",
+        "metrics.json",
+        "feature_importance.json",
+        ".hydra/config.yaml",
+    ):
         assert (run_dir / name).is_file(), name
     run = json.loads((run_dir / "run.json").read_text())
     for stage in ("profile", "sample", "preprocess", "train", "evaluate"):
@@ -62,7 +79,9 @@ def test_metrics_json_equals_sklearn_on_predictions(run_dir):
         got = m[split]
         assert got["threshold"] == t
         assert got["roc_auc"] == pytest.approx(skm.roc_auc_score(y, s), abs=1e-9)
-        assert got["average_precision"] == pytest.approx(skm.average_precision_score(y, s), abs=1e-9)
+        assert got["average_precision"] == pytest.approx(
+            skm.average_precision_score(y, s), abs=1e-9
+        )
         assert got["log_loss"] == pytest.approx(skm.log_loss(y, s), abs=1e-9)
         pred = s >= t
         assert got["accuracy"] == pytest.approx(skm.accuracy_score(y, pred))

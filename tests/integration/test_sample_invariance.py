@@ -18,11 +18,18 @@ def _relayout(src: str, dst, files: int, row_group: int) -> str:
     return str(dst)
 
 
-def _sample(uri: str, out, seed: int, shard_rows: int, task_cpus: float, strata=None) -> pl.DataFrame:
+def _sample(
+    uri: str, out, seed: int, shard_rows: int, task_cpus: float, strata=None
+) -> pl.DataFrame:
     ds = plan(uri, shard_rows=shard_rows)
     rep = run_sample(
-        ds, SamplingConfig(size=3_000, strata=strata), label="label", id_column="id", seed=seed,
-        out=str(out), num_cpus=task_cpus,
+        ds,
+        SamplingConfig(size=3_000, strata=strata),
+        label="label",
+        id_column="id",
+        seed=seed,
+        out=str(out),
+        num_cpus=task_cpus,
     )
     df = pl.read_parquet(f"{out}/*.parquet")
     assert df.height == rep["sample_rows"] == 3_000

@@ -1,13 +1,15 @@
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from distml.allocation import allocate
-from distml.sample import make_plan
 from distml.config import SamplingConfig, SplitConfig
-import pytest
 from distml.errors import UserError
+from distml.sample import make_plan
 
-pops = st.dictionaries(st.text("abcdef", min_size=1, max_size=3), st.integers(1, 10_000), min_size=1, max_size=12)
+pops = st.dictionaries(
+    st.text("abcdef", min_size=1, max_size=3), st.integers(1, 10_000), min_size=1, max_size=12
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -31,8 +33,14 @@ def test_allocation_sums_exactly_respects_floor_and_caps(pop, frac, floor):
 
 def test_largest_remainder_matches_hand_computation():
     # 10 rows over 90/9/1 with a floor of 1: 'c' gets its floor, the rest 9 go 8/1 by remainder.
-    assert allocate(10, {"a": 90, "b": 9, "c": 1}, {"a": 90, "b": 9, "c": 1}, {"a": 1, "b": 1, "c": 1}) == {"a": 8, "b": 1, "c": 1}
-    assert allocate(7, {"a": 5, "b": 5, "c": 5}, {"a": 5, "b": 5, "c": 5}) == {"a": 3, "b": 2, "c": 2}
+    assert allocate(
+        10, {"a": 90, "b": 9, "c": 1}, {"a": 90, "b": 9, "c": 1}, {"a": 1, "b": 1, "c": 1}
+    ) == {"a": 8, "b": 1, "c": 1}
+    assert allocate(7, {"a": 5, "b": 5, "c": 5}, {"a": 5, "b": 5, "c": 5}) == {
+        "a": 3,
+        "b": 2,
+        "c": 2,
+    }
 
 
 @settings(max_examples=100, deadline=None)

@@ -23,8 +23,11 @@ def _merged(score, y, cuts, w=None) -> ScoreHist:
 
 @settings(max_examples=60, deadline=None)
 @given(
-    st.integers(2, 400), st.integers(0, 2**32 - 1), st.lists(st.integers(0, 10_000), max_size=12),
-    st.sampled_from([3, 20, 1000]), st.floats(0.05, 0.95),
+    st.integers(2, 400),
+    st.integers(0, 2**32 - 1),
+    st.lists(st.integers(0, 10_000), max_size=12),
+    st.sampled_from([3, 20, 1000]),
+    st.floats(0.05, 0.95),
 )
 def test_metrics_equal_sklearn_over_random_shardings(n, seed, cuts, levels, threshold):
     rng = np.random.default_rng(seed)
@@ -45,7 +48,9 @@ def test_metrics_equal_sklearn_over_random_shardings(n, seed, cuts, levels, thre
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(10, 300), st.integers(0, 2**32 - 1), st.lists(st.integers(0, 10_000), max_size=8))
+@given(
+    st.integers(10, 300), st.integers(0, 2**32 - 1), st.lists(st.integers(0, 10_000), max_size=8)
+)
 def test_weighted_auc_and_ap_equal_sklearn(n, seed, cuts):
     rng = np.random.default_rng(seed)
     y = (rng.random(n) < 0.4).astype(int)
@@ -54,7 +59,9 @@ def test_weighted_auc_and_ap_equal_sklearn(n, seed, cuts):
     w = rng.uniform(0.5, 20, n)
     m = binary_metrics(_merged(score, y, cuts, w), 0.5)
     assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y, score, sample_weight=w), abs=1e-9)
-    assert m["average_precision"] == pytest.approx(skm.average_precision_score(y, score, sample_weight=w), abs=1e-9)
+    assert m["average_precision"] == pytest.approx(
+        skm.average_precision_score(y, score, sample_weight=w), abs=1e-9
+    )
 
 
 def test_one_class_reports_auc_undefined():

@@ -47,19 +47,28 @@ def _fit(df: pl.DataFrame, cuts: list[int]) -> dict:
 
 
 def test_spec_is_independent_of_sharding_and_handles_unseen_categories():
-    df = pl.DataFrame({
-        "x": [1.0, None, 3.0, 4.0, None, 6.0],
-        "c": ["a", "b", "a", None, "b", "z"],
-        "t": pl.datetime_range(pl.datetime(2024, 1, 1), pl.datetime(2024, 1, 6), "1d", eager=True),
-    })
+    df = pl.DataFrame(
+        {
+            "x": [1.0, None, 3.0, 4.0, None, 6.0],
+            "c": ["a", "b", "a", None, "b", "z"],
+            "t": pl.datetime_range(
+                pl.datetime(2024, 1, 1), pl.datetime(2024, 1, 6), "1d", eager=True
+            ),
+        }
+    )
     spec = _fit(df, [])
     assert spec == _fit(df, [1, 4]) == _fit(df, [2, 3, 5])
-    assert spec["numeric"]["x"]["impute"] == pytest.approx(3.5) and spec["numeric"]["x"]["indicator"]
+    assert (
+        spec["numeric"]["x"]["impute"] == pytest.approx(3.5) and spec["numeric"]["x"]["indicator"]
+    )
     assert spec["categorical"]["c"]["codes"] == {"a": 1, "b": 2}  # 'z' and null seen once: rare
     new = pl.DataFrame({"x": [None], "c": ["never-seen"], "t": [None]}, schema=df.schema)
     out = apply(spec, new)
     assert out.row(0, named=True)["c"] == 0.0  # unseen -> the reserved slot
-    assert out.row(0, named=True)["x"] == pytest.approx(3.5) and out.row(0, named=True)["x__is_null"] == 1.0
+    assert (
+        out.row(0, named=True)["x"] == pytest.approx(3.5)
+        and out.row(0, named=True)["x__is_null"] == 1.0
+    )
     assert out.columns == spec["output_columns"]
     # a row transformed alone equals the same row transformed within its frame
     assert apply(spec, df[2:3]).row(0) == apply(spec, df).row(2)
