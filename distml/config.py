@@ -231,6 +231,30 @@ class ThresholdConfig:
 @dataclass
 class EvalConfig:
     threshold: ThresholdConfig = field(default_factory=ThresholdConfig)
+    beta: float = 1.0
+    """F-beta's beta (beta > 1 weighs recall more)."""
+    bins: int | None = None
+    """null: exact metrics (one histogram entry per distinct score). An int: scores are rounded
+    down to this many bins for bounded memory; the AUC's worst-case error is written beside it."""
+    bootstrap: int = 200
+    """Poisson-bootstrap replicates for the test split's 95% intervals (0: none)."""
+    slices: list[str] = field(default_factory=list)
+    """Raw columns whose values get their own test metrics."""
+    min_slice_size: int = 100
+    """Slices with fewer test rows are listed but not scored."""
+    gates: list[str] = field(default_factory=list)
+    """Rules on test metrics, e.g. ['recall>=0.9', 'roc_auc>=0.8']; a failure exits non-zero."""
+
+    def __post_init__(self) -> None:
+        _check(self.beta > 0, "eval.beta", "positive", self.beta)
+        if self.bins is not None:
+            _check(self.bins >= 10, "eval.bins", "an int >= 10 or null", self.bins)
+        _check(self.bootstrap >= 0, "eval.bootstrap", "an int >= 0", self.bootstrap)
+        _check(self.min_slice_size >= 1, "eval.min_slice_size", "an int >= 1", self.min_slice_size)
+        from distml.metrics import parse_gate
+
+        for g in self.gates:
+            parse_gate(g)
 
 
 @dataclass

@@ -1,14 +1,12 @@
-"""Evaluation as a map over scored shards returning exactly mergeable states.
+"""The evaluate stage: score valid and test shards in parallel Ray tasks, merge exact states.
 
-A shard's state is its score histogram: for each distinct score, the (weighted) count of positive
-and negative rows. Merging adds histograms, so ROC AUC, average precision, log loss and every
-threshold metric are computed exactly on the driver, the same for any number of shards, and equal
-to scikit-learn's on the gathered predictions.
+The threshold is chosen on valid (``eval.threshold``), then test is scored with it: one pass per
+split writes ``predictions/`` and returns a mergeable state (distml.metrics) with the unweighted and
+population-weighted score histograms, Poisson-bootstrap replicates and per-slice histograms.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,193 +15,257 @@ import polars as pl
 import xgboost as xgb
 
 from distml import parallel
-from distml.errors import UserError
+from distml.config import EvalConfig
+from distml.keys import row_ids
+from distml.metrics import (
+    Bootstrap,
+    MulticlassState,
+    RegressionState,
+    ScoreHist,
+    binary_metrics,
+    check_gates,
+    choose_threshold,
+)
 from distml.shards import Shard, join, read_shard, write_parquet
 
-EPS = float(np.finfo(np.float64).eps)
+SLICE_PREFIX = "__slice__"
+
+
+def task_of(params: dict[str, Any]) -> str:
+    """binary | multiclass | regression, from the XGBoost objective."""
+    obj = str(params.get("objective", "reg:squarederror"))
+    if obj.startswith("binary:"):
+        return "binary"
+    if obj.startswith("multi:"):
+        return "multiclass"
+    return "regression"
+
+
+@dataclass(frozen=True)
+class ScoreJob:
+    model: bytes
+    task: str
+    features: tuple[str, ...]
+    label: str
+    id_column: str | None
+    split: str
+    out: str | None
+    threshold: float | None = None
+    replicates: int = 0
+    seed: int = 0
+    bins: int | None = None
+    slices: tuple[str, ...] = ()
+    weighted: bool = False
 
 
 @dataclass
-class ScoreHist:
-    """Mergeable: distinct score -> positive and negative weight (and row counts)."""
+class SplitState:
+    hist: Any = None
+    weighted: ScoreHist | None = None
+    boot: Bootstrap | None = None
+    slices: dict[str, dict[str, ScoreHist]] = field(default_factory=dict)
 
-    parts: list[pl.DataFrame] = field(default_factory=list)
-    nan_scores: int = 0
-
-    @classmethod
-    def of(
-        cls, score: np.ndarray, label: np.ndarray, weight: np.ndarray | None = None
-    ) -> ScoreHist:
-        score = np.asarray(score, dtype=np.float64)
-        nan = np.isnan(score)
-        w = np.ones(len(score)) if weight is None else np.asarray(weight, dtype=np.float64)
-        y = np.asarray(label) == 1
-        df = pl.DataFrame(
-            {
-                "score": score[~nan],
-                "pos": np.where(y, w, 0.0)[~nan],
-                "neg": np.where(y, 0.0, w)[~nan],
-            }
+    def merge(self, o: SplitState) -> SplitState:
+        if o.hist is None:
+            return self
+        if self.hist is None:
+            return o
+        self.hist = self.hist.merge(o.hist)
+        self.weighted = (
+            self.weighted.merge(o.weighted)
+            if self.weighted and o.weighted
+            else (self.weighted or o.weighted)
         )
-        return cls([_compact(df)], int(nan.sum()))
-
-    def merge(self, o: ScoreHist) -> ScoreHist:
-        self.parts.extend(o.parts)
-        self.nan_scores += o.nan_scores
-        if len(self.parts) > 32:
-            self.parts = [_compact(pl.concat(self.parts))]
+        self.boot = self.boot.merge(o.boot) if self.boot and o.boot else (self.boot or o.boot)
+        for c, d in o.slices.items():
+            mine = self.slices.setdefault(c, {})
+            for v, h in d.items():
+                mine[v] = mine[v].merge(h) if v in mine else h
         return self
 
-    def table(self) -> pl.DataFrame:
-        """Distinct scores in descending order with their positive and negative weights."""
-        if not self.parts:
-            return pl.DataFrame(schema={"score": pl.Float64, "pos": pl.Float64, "neg": pl.Float64})
-        return _compact(pl.concat(self.parts)).sort("score", descending=True)
 
-
-def _compact(df: pl.DataFrame) -> pl.DataFrame:
-    return df.group_by("score").agg(pl.col("pos").sum(), pl.col("neg").sum())
-
-
-def _curve(t: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
-    scores = t["score"].to_numpy()
-    tp = np.cumsum(t["pos"].to_numpy())
-    fp = np.cumsum(t["neg"].to_numpy())
-    p = float(tp[-1]) if len(tp) else 0.0
-    n = float(fp[-1]) if len(fp) else 0.0
-    return scores, tp, fp, p, n
-
-
-def binary_metrics(hist: ScoreHist, threshold: float) -> dict[str, Any]:
-    """Exact binary metrics; label 1 is positive and ``score >= threshold`` predicts it."""
-    t = hist.table()
-    scores, tp, fp, p, n = _curve(t)
-    out: dict[str, Any] = {"rows": p + n, "positives": p, "negatives": n, "threshold": threshold}
-    if hist.nan_scores:
-        out["nan_scores"] = hist.nan_scores
-    if p + n == 0:
-        return out | {"error": "no rows to evaluate"}
-    if p > 0 and n > 0:
-        tpr = np.concatenate([[0.0], tp / p])
-        fpr = np.concatenate([[0.0], fp / n])
-        out["roc_auc"] = float(np.trapezoid(tpr, fpr))
-    else:
-        out["roc_auc"] = None
-        out["roc_auc_undefined"] = "only one class present"
-    if p > 0:
-        recall = tp / p
-        precision = tp / (tp + fp)
-        out["average_precision"] = float(
-            np.sum(np.diff(np.concatenate([[0.0], recall])) * precision)
-        )
-    else:
-        out["average_precision"] = None
-    pos, neg = t["pos"].to_numpy(), t["neg"].to_numpy()
-    s = np.clip(scores, EPS, 1 - EPS)
-    out["log_loss"] = float((np.sum(pos * -np.log(s)) + np.sum(neg * -np.log1p(-s))) / (p + n))
-    k = int(np.searchsorted(-scores, -threshold, side="right"))  # rows with score >= threshold
-    tp_t = float(tp[k - 1]) if k else 0.0
-    fp_t = float(fp[k - 1]) if k else 0.0
-    fn_t, tn_t = p - tp_t, n - fp_t
-    prec = tp_t / (tp_t + fp_t) if tp_t + fp_t else 0.0
-    rec = tp_t / p if p else 0.0
-    out |= {
-        "accuracy": (tp_t + tn_t) / (p + n),
-        "precision": prec,
-        "recall": rec,
-        "f1": 2 * prec * rec / (prec + rec) if prec + rec else 0.0,
-        "confusion_matrix": [[_num(tn_t), _num(fp_t)], [_num(fn_t), _num(tp_t)]],
-    }
-    return out
-
-
-def _num(x: float) -> int | float:
-    return int(x) if float(x).is_integer() else x
-
-
-def choose_threshold(
-    hist: ScoreHist, policy: str, value: float, min_recall: float
-) -> dict[str, Any]:
-    """Pick the decision threshold on the valid split."""
-    if policy == "fixed":
-        return {"policy": policy, "value": value}
-    scores, tp, fp, p, _ = _curve(hist.table())
-    if p == 0:
-        return {
-            "policy": policy,
-            "value": value,
-            "note": f"no positives in valid; fell back to {value}",
-        }
-    precision = tp / (tp + fp)
-    recall = tp / p
-    if policy == "max_f1":
-        f1 = np.where(
-            precision + recall > 0,
-            2 * precision * recall / np.maximum(precision + recall, 1e-300),
-            0,
-        )
-        i = int(np.argmax(f1))  # first max = the highest threshold among ties
-        return {"policy": policy, "value": float(scores[i]), "valid_f1": float(f1[i])}
-    ok = np.flatnonzero(recall >= min_recall - 1e-12)
-    i = int(ok[np.argmax(precision[ok])])
-    return {
-        "policy": policy,
-        "value": float(scores[i]),
-        "min_recall": min_recall,
-        "valid_recall": float(recall[i]),
-        "valid_precision": float(precision[i]),
-    }
-
-
-def score_shard(
-    shard: Shard,
-    model: bytes,
-    features: tuple[str, ...],
-    label: str,
-    id_column: str | None,
-    split: str,
-    out: str | None,
-) -> tuple[ScoreHist, int]:
-    """Score one feature shard, write its predictions, and return its score histogram."""
-    keep = [c for c in (id_column, label) if c]
-    df = read_shard(shard, [*keep, *features])
+def score_shard(shard: Shard, job: ScoreJob) -> tuple[SplitState, int]:
+    """Score one feature shard, write its predictions, return its mergeable state."""
+    keep = [c for c in (job.id_column, job.label) if c]
+    extra = [f"{SLICE_PREFIX}{c}" for c in job.slices] + (["weight"] if job.weighted else [])
+    df = read_shard(shard, list(dict.fromkeys([*keep, *extra, *job.features])))
     booster = xgb.Booster(params={"nthread": 1})
-    booster.load_model(bytearray(model))
-    x = df.select(features).to_numpy().astype(np.float32, copy=False)
-    score = booster.inplace_predict(x).astype(np.float64)
-    if out is not None:
-        pred = df.select(keep).with_columns(pl.Series("score", score), pl.lit(split).alias("split"))
-        if label != "label":
-            pred = pred.rename({label: "label"})
-        write_parquet(pred, join(out, f"part-{split}-{shard.index:05d}.parquet"))
-    return ScoreHist.of(score, df.get_column(label).to_numpy()), shard.num_rows
+    booster.load_model(bytearray(job.model))
+    pred = booster.inplace_predict(
+        df.select(job.features).to_numpy().astype(np.float32, copy=False)
+    )
+    y = df.get_column(job.label).to_numpy()
+    out = df.select(keep).rename({job.label: "label"} if job.label != "label" else {})
+    st = SplitState()
+    if job.task == "multiclass":
+        proba = np.asarray(pred, dtype=np.float64).reshape(len(df), -1)
+        out = out.with_columns(
+            pl.Series("score", proba.max(axis=1)),
+            pl.Series("prediction", proba.argmax(axis=1)),
+            *[pl.Series(f"proba_{k}", proba[:, k]) for k in range(proba.shape[1])],
+        )
+        st.hist = MulticlassState.of(proba, y)
+    elif job.task == "regression":
+        score = np.asarray(pred, dtype=np.float64)
+        out = out.with_columns(pl.Series("score", score))
+        st.hist = RegressionState.of(score, y)
+    else:
+        score = np.asarray(pred, dtype=np.float64)
+        out = out.with_columns(pl.Series("score", score))
+        st.hist = ScoreHist.of(score, y, bins=job.bins)
+        if job.weighted:
+            st.weighted = ScoreHist.of(score, y, df.get_column("weight").to_numpy(), bins=job.bins)
+        if job.replicates and job.threshold is not None:
+            ids = (
+                row_ids(df, job.id_column)
+                if job.id_column
+                else np.arange(shard.row_offset, shard.row_offset + len(df), dtype=np.uint64)
+                + np.uint64(shard.file_index << 40)
+            )
+            st.boot = Bootstrap.of(ids, score, y, job.threshold, job.replicates, job.seed)
+        for c in job.slices:
+            col = df.get_column(f"{SLICE_PREFIX}{c}").cast(pl.String).fill_null("\u2205").to_numpy()
+            st.slices[c] = {
+                str(v): ScoreHist.of(score[col == v], y[col == v], bins=job.bins)
+                for v in np.unique(col)
+            }
+    if job.out is not None:
+        write_parquet(
+            out.with_columns(pl.lit(job.split).alias("split")),
+            join(job.out, f"part-{job.split}-{shard.index:05d}.parquet"),
+        )
+    return st, shard.num_rows
 
 
-def score(
-    shards: tuple[Shard, ...],
-    booster: xgb.Booster,
-    features: list[str],
-    label: str,
-    id_column: str | None,
-    split: str,
-    out: str | None,
-    num_cpus: float,
-    stats,
-) -> ScoreHist:
-    model = bytes(booster.save_raw("ubj"))
+def score(shards: tuple[Shard, ...], job: ScoreJob, num_cpus: float, stats) -> SplitState:
     return parallel.map_merge(
         score_shard,
         shards,
-        ScoreHist.merge,
-        ScoreHist(),
-        args=(model, tuple(features), label, id_column, split, out),
-        label=f"evaluate: score {split}",
+        SplitState.merge,
+        SplitState(),
+        args=(job,),
+        label=f"evaluate: score {job.split}",
         num_cpus=num_cpus,
         stats=stats,
     )
 
 
-def check_binary(hist: ScoreHist, split: str) -> None:
-    t = hist.table()
-    if t.height and not math.isfinite(float(t["score"].max())):
-        raise UserError(f"Scores on the {split} split are not finite; check the model's objective.")
+def split_metrics(
+    st: SplitState, task: str, threshold: float | None, cfg: EvalConfig, details: bool
+) -> dict[str, Any]:
+    if st.hist is None:
+        return {"rows": 0, "error": "no rows to evaluate"}
+    if task != "binary":
+        return st.hist.metrics()
+    assert threshold is not None
+    m = binary_metrics(st.hist, threshold, cfg.beta, details=details)
+    if st.weighted is not None:
+        pop = binary_metrics(st.weighted, threshold, cfg.beta)
+        m["population"] = {
+            k: v for k, v in pop.items() if k not in ("confusion_matrix", "beta", "threshold")
+        }
+        m["population"]["note"] = (
+            "weighted by the sample's inverse inclusion probabilities (N_h/n_h)"
+        )
+    if st.boot is not None:
+        m["intervals"] = st.boot.intervals(cfg.beta)
+        m["intervals_method"] = (
+            f"Poisson bootstrap, {st.boot.hist.shape[0]} replicates, 95% percentile"
+        )
+    if st.slices:
+        m["slices"] = {
+            c: {
+                v: (
+                    _slice_summary(binary_metrics(h, threshold, cfg.beta))
+                    if h.arrays()[1].sum() + h.arrays()[2].sum() >= cfg.min_slice_size
+                    else {
+                        "rows": _rows(h),
+                        "skipped": f"fewer than eval.min_slice_size={cfg.min_slice_size} rows",
+                    }
+                )
+                for v, h in sorted(vals.items())
+            }
+            for c, vals in st.slices.items()
+        }
+    return m
+
+
+def _rows(h: ScoreHist) -> int:
+    _, pos, neg = h.arrays()
+    return int(pos.sum() + neg.sum())
+
+
+def _slice_summary(m: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "rows",
+        "positives",
+        "roc_auc",
+        "average_precision",
+        "precision",
+        "recall",
+        "f1",
+        "accuracy",
+    )
+    return {k: m.get(k) for k in keys}
+
+
+def evaluate(
+    booster: xgb.Booster,
+    fplan: dict,
+    features: list[str],
+    *,
+    label: str,
+    id_column: str | None,
+    params: dict[str, Any],
+    cfg: EvalConfig,
+    seed: int,
+    pred_dir: str | None,
+    weighted: bool,
+    num_cpus: float,
+    stats,
+) -> dict[str, Any]:
+    """Score valid (choose the threshold), then test; return metrics.json's content."""
+    task = task_of(params)
+    base = ScoreJob(
+        model=bytes(booster.save_raw("ubj")),
+        task=task,
+        features=tuple(features),
+        label=label,
+        id_column=id_column,
+        split="valid",
+        out=pred_dir,
+        bins=cfg.bins,
+        weighted=weighted,
+        seed=seed,
+    )
+    states: dict[str, SplitState] = {}
+    metrics: dict[str, Any] = {"task": task}
+    threshold = None
+    if "valid" in fplan:
+        states["valid"] = score(fplan["valid"].shards, base, num_cpus, stats)
+    if task == "binary":
+        th = cfg.threshold
+        ref = states.get("valid")
+        chosen = (
+            choose_threshold(ref.hist, th.policy, th.value, th.min_recall)
+            if ref and ref.hist
+            else {"policy": "fixed", "value": th.value}
+        )
+        metrics["threshold"] = chosen
+        threshold = chosen["value"]
+    if "test" in fplan:
+        job = ScoreJob(
+            **{
+                **base.__dict__,
+                "split": "test",
+                "threshold": threshold,
+                "replicates": cfg.bootstrap,
+                "slices": tuple(cfg.slices),
+            }
+        )
+        states["test"] = score(fplan["test"].shards, job, num_cpus, stats)
+    for split, st in states.items():
+        metrics[split] = split_metrics(st, task, threshold, cfg, details=split == "test")
+    if cfg.gates and "test" in metrics:
+        metrics["gate"] = check_gates(list(cfg.gates), metrics["test"])
+    return metrics

@@ -14,14 +14,14 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from omegaconf import DictConfig
 
-from distml import evaluate, generate, parallel, preprocess, profile, sample, shards, train
+from distml import evaluate, generate, parallel, preprocess, profile, report, sample, shards, train
 from distml.config import STAGES, Settings, to_settings
-from distml.errors import UserError
+from distml.errors import GateFailed, UserError
 from distml.progress import human, say
 from distml.runtime import ray_session
 
@@ -74,9 +74,14 @@ def resolve_data(s: Settings, rec: RunRecord) -> str:
     return uri
 
 
+def default_strata(s: Settings) -> list[str]:
+    """The label for classification; none for regression (a continuous label is no stratum)."""
+    return [] if evaluate.task_of(s.model.params) == "regression" else [s.data.label]
+
+
 def check_dataset(ds: shards.Dataset, s: Settings) -> shards.Dataset:
     """Column and size checks that need only the Parquet metadata."""
-    strata = s.sampling.strata if s.sampling.strata is not None else [s.data.label]
+    strata = s.sampling.strata if s.sampling.strata is not None else default_strata(s)
     sample.check_columns(ds, strata, s.data.label, s.data.id_column)
     preprocess.features_of(
         ds.columns, s.data.label, s.data.id_column, s.data.features, s.data.exclude
@@ -108,9 +113,11 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
             return rec.data
 
         with rec.stage("sample") as st:
-            report = sample.run_sample(
+            srep = sample.run_sample(
                 ds,
-                s.sampling,
+                s.sampling
+                if s.sampling.strata is not None
+                else replace(s.sampling, strata=default_strata(s)),
                 label=label,
                 id_column=id_col,
                 seed=s.seed,
@@ -120,9 +127,9 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
                 num_cpus=cpus,
                 stats=st["_stats"],
             )
-            sample.write_report(report, out("sampling_report.json"))
+            sample.write_report(srep, out("sampling_report.json"))
             st["rows"] = ds.num_rows
-            st["sample_rows"] = report["sample_rows"]
+            st["sample_rows"] = srep["sample_rows"]
         if until == "sample":
             return rec.data
 
@@ -136,12 +143,18 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
             spec = preprocess.fit(sds, kinds, s.preprocess, label, id_col, cpus, st["_stats"])
             preprocess.save(spec, out("preprocessor.json"))
             keep = tuple(c for c in (id_col, label, "weight") if c)
+            unknown = [c for c in s.eval.slices if c not in ds.columns]
+            if unknown:
+                raise UserError(
+                    f"The slice columns {unknown} (eval.slices) are not in the data at data.path "
+                    f"'{ds.uri}'. Available columns: {', '.join(ds.columns)}."
+                )
             split_rows = parallel.map_merge(
                 preprocess.apply_shard,
                 sds.shards,
                 sample._add_counts,
                 {},
-                args=(spec, out("features"), keep),
+                args=(spec, out("features"), keep, tuple(s.eval.slices)),
                 label="preprocess: apply",
                 num_cpus=cpus,
                 stats=st["_stats"],
@@ -192,42 +205,42 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
             return rec.data
 
         with rec.stage("evaluate") as st:
-            metrics = run_evaluate(s, booster, features, fplan, out("predictions"), st)
+            metrics = evaluate.evaluate(
+                booster,
+                fplan,
+                features,
+                label=label,
+                id_column=id_col,
+                params=s.model.params,
+                cfg=s.eval,
+                seed=s.seed,
+                pred_dir=out("predictions"),
+                weighted=True,
+                num_cpus=cpus,
+                stats=st["_stats"],
+            )
+            st["rows"] = sum(fplan[sp].num_rows for sp in ("valid", "test") if sp in fplan)
             with open(out("metrics.json"), "w") as f:
                 json.dump(metrics, f, indent=2)
+            if "threshold" in metrics:
+                with open(out("threshold.json"), "w") as f:
+                    json.dump(metrics["threshold"], f, indent=2)
+        with rec.stage("report") as st:
+            report.write_report(run_dir, metrics)
         print_summary(metrics, run_dir)
-        rec.data["metrics"] = {k: metrics[k] for k in ("valid", "test") if k in metrics}
+        rec.data["metrics"] = {k: _headline(metrics[k]) for k in ("valid", "test") if k in metrics}
         rec.save()
+        gate = metrics.get("gate")
+        if gate and not gate["passed"]:
+            raise GateFailed(
+                f"The model gate failed on test: {'; '.join(gate['reasons'])} (eval.gates). "
+                f"Outputs are in {run_dir}; metrics.json has every value."
+            )
     return rec.data
 
 
-def run_evaluate(s: Settings, booster, features, fplan, pred_dir: str, st: dict) -> dict[str, Any]:
-    hists = {}
-    for split in ("valid", "test"):
-        if split in fplan:
-            hists[split] = evaluate.score(
-                fplan[split].shards,
-                booster,
-                features,
-                s.data.label,
-                s.data.id_column,
-                split,
-                pred_dir,
-                s.cluster.task_cpus,
-                st["_stats"],
-            )
-            st["rows"] += fplan[split].num_rows
-    th = s.eval.threshold
-    valid_hist = hists.get("valid") or hists.get("test")
-    chosen = evaluate.choose_threshold(valid_hist, th.policy, th.value, th.min_recall)
-    metrics: dict[str, Any] = {"threshold": chosen}
-    for split, h in hists.items():
-        metrics[split] = evaluate.binary_metrics(h, chosen["value"])
-    return metrics
-
-
-def print_summary(metrics: dict[str, Any], run_dir: str) -> None:
-    names = [
+HEADLINE = {
+    "binary": [
         "rows",
         "positives",
         "roc_auc",
@@ -237,19 +250,43 @@ def print_summary(metrics: dict[str, Any], run_dir: str) -> None:
         "f1",
         "accuracy",
         "log_loss",
-    ]
+    ],
+    "multiclass": ["rows", "accuracy", "f1_macro", "f1_weighted", "roc_auc_ovr_macro", "log_loss"],
+    "regression": ["rows", "rmse", "mae", "r2", "mape"],
+}
+
+
+def _headline(m: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in m.items() if not isinstance(v, dict | list)}
+
+
+def print_summary(metrics: dict[str, Any], run_dir: str) -> None:
     splits = [sp for sp in ("valid", "test") if sp in metrics]
     lines = [f"{'metric':<20}" + "".join(f"{sp:>14}" for sp in splits)]
-    for n in names:
+    for n in HEADLINE[metrics.get("task", "binary")]:
         cells = []
         for sp in splits:
             v = metrics[sp].get(n)
-            cells.append(
-                f"{'n/a' if v is None else (f'{v:.4f}' if isinstance(v, float) and not float(v).is_integer() else f'{int(v):,}'):>14}"
+            text = (
+                "n/a"
+                if v is None
+                else (f"{v:,}" if isinstance(v, int) or float(v).is_integer() else f"{v:.4f}")
             )
+            cells.append(f"{text:>14}")
         lines.append(f"{n:<20}" + "".join(cells))
-    th = metrics["threshold"]
-    lines.append(f"threshold ({th['policy']}, chosen on valid): {th['value']:.6g}")
+    if "threshold" in metrics:
+        th = metrics["threshold"]
+        lines.append(f"threshold ({th['policy']}, chosen on valid): {th['value']:.6g}")
+    if "gate" in metrics:
+        lines.append(
+            "gate: "
+            + (
+                "passed"
+                if metrics["gate"]["passed"]
+                else "FAILED: " + "; ".join(metrics["gate"]["reasons"])
+            )
+        )
+    lines.append(f"report: {os.path.join(run_dir, 'report.html')}")
     print("\n".join(["", f"distml run finished: {run_dir}", *lines]), flush=True)
 
 

@@ -201,14 +201,23 @@ def load(path: str) -> dict[str, Any]:
 
 
 def apply_shard(
-    shard: Shard, spec: dict[str, Any], out: str, keep: tuple[str, ...]
+    shard: Shard,
+    spec: dict[str, Any],
+    out: str,
+    keep: tuple[str, ...],
+    passthrough: tuple[str, ...] = (),
 ) -> tuple[dict[str, int], int]:
-    """Transform one sample shard and write its rows to ``out/<split>/part-NNNNN.parquet``."""
-    cols = list(dict.fromkeys([*keep, *input_columns(spec), "split"]))
+    """Transform one sample shard and write its rows to ``out/<split>/part-NNNNN.parquet``.
+
+    ``passthrough`` raw columns ride along as ``__slice__<name>`` for sliced evaluation.
+    """
+    cols = list(dict.fromkeys([*keep, *input_columns(spec), *passthrough, "split"]))
     df = read_shard(shard, cols)
     rows: dict[str, int] = {}
     for (split,), part in df.group_by("split", maintain_order=True):
-        feats = apply(spec, part, keep)
+        feats = apply(spec, part, keep).with_columns(
+            part.get_column(c).alias(f"__slice__{c}") for c in passthrough
+        )
         write_parquet(feats, join(out, str(split), f"part-{shard.index:05d}.parquet"))
         rows[str(split)] = feats.height
     return rows, shard.num_rows

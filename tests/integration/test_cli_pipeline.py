@@ -1,45 +1,13 @@
 """`distml run` end to end through the CLI (against the session's Ray), and its user errors."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import polars as pl
 import pytest
 from sklearn import metrics as skm
 
-
-def distml(*args: str, cwd=None, check=True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    p = subprocess.run(
-        [sys.executable, "-m", "distml", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=600,
-    )
-    if check and p.returncode != 0:
-        raise AssertionError(f"exit {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-5000:]}")
-    return p
-
-
-@pytest.fixture(scope="module")
-def run_dir(small_data, ray_local, tmp_path_factory):
-    out = tmp_path_factory.mktemp("run") / "r"
-    address = ray_local.get_runtime_context().gcs_address
-    distml(
-        "run",
-        f"data.path={small_data}",
-        f"cluster.address={address}",
-        f"hydra.run.dir={out}",
-        "sampling.size=20000",
-        "model.num_boost_round=60",
-        "model.checkpoint_every=20",
-    )
-    return out
+from tests.integration.conftest import distml
 
 
 def test_run_writes_every_output(run_dir):
@@ -115,3 +83,21 @@ def test_user_errors_are_one_paragraph_without_traceback(override, expected, sma
     assert "Traceback" not in p.stderr + p.stdout
     err = [line for line in p.stderr.splitlines() if line.strip()]
     assert len(err) == 1 and err[0].startswith("distml: error:")
+
+
+def test_metrics_json_has_intervals_population_and_slices(run_dir):
+    m = json.loads((run_dir / "metrics.json").read_text())["test"]
+    for k in ("balanced_accuracy", "specificity", "mcc", "brier", "fbeta"):
+        assert k in m
+    lo, hi = m["intervals"]["roc_auc"]
+    assert lo <= m["roc_auc"] <= hi
+    assert m["population"]["rows"] == pytest.approx(
+        json.loads((run_dir / "sampling_report.json").read_text())["population_rows"] * 0.15,
+        rel=0.01,
+    )
+    region = m["slices"]["region"]
+    assert sum(v["rows"] for v in region.values()) == m["rows"]
+    assert any("skipped" in v for v in m["slices"]["device"].values()) or all(
+        v["rows"] >= 200 for v in m["slices"]["device"].values()
+    )
+    assert 0 <= m["calibration"]["ece"] <= 1

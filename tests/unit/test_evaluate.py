@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as skm
 
-from distml.evaluate import ScoreHist, binary_metrics, choose_threshold
+from distml.metrics import ScoreHist, binary_metrics, choose_threshold
 
 
 def _shards(n: int, cuts: list[int]) -> list[tuple[int, int]]:
@@ -80,3 +80,183 @@ def test_threshold_policies_on_valid():
     r = choose_threshold(h, "min_recall", 0.5, 1.0)
     assert r["value"] == pytest.approx(0.4) and r["valid_recall"] == 1.0
     assert choose_threshold(h, "fixed", 0.33, 0.9)["value"] == 0.33
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(4, 300),
+    st.integers(0, 2**32 - 1),
+    st.lists(st.integers(0, 10_000), max_size=10),
+    st.booleans(),
+    st.floats(0.5, 3.0),
+)
+def test_every_binary_metric_equals_sklearn_weighted_or_not(n, seed, cuts, weighted, beta):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.35).astype(int)
+    y[0], y[1] = 0, 1
+    score = np.round(np.clip(rng.random(n) * 0.7 + 0.25 * y, 0, 1), 2)
+    w = rng.uniform(0.2, 9, n) if weighted else None
+    t = float(np.round(rng.uniform(0.2, 0.8), 2))
+    m = binary_metrics(_merged(score, y, cuts, w), t, beta)
+    pred = (score >= t).astype(int)
+    kw = {"sample_weight": w}
+    assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y, score, **kw), abs=1e-9)
+    assert m["average_precision"] == pytest.approx(
+        skm.average_precision_score(y, score, **kw), abs=1e-9
+    )
+    assert m["log_loss"] == pytest.approx(skm.log_loss(y, score, **kw), abs=1e-9)
+    assert m["brier"] == pytest.approx(skm.brier_score_loss(y, score, **kw), abs=1e-9)
+    assert m["accuracy"] == pytest.approx(skm.accuracy_score(y, pred, **kw), abs=1e-9)
+    assert m["balanced_accuracy"] == pytest.approx(
+        skm.balanced_accuracy_score(y, pred, **kw), abs=1e-9
+    )
+    assert m["precision"] == pytest.approx(
+        skm.precision_score(y, pred, zero_division=0, **kw), abs=1e-9
+    )
+    assert m["recall"] == pytest.approx(skm.recall_score(y, pred, zero_division=0, **kw), abs=1e-9)
+    assert m["specificity"] == pytest.approx(
+        skm.recall_score(1 - y, 1 - pred, zero_division=0, **kw), abs=1e-9
+    )
+    assert m["f1"] == pytest.approx(skm.f1_score(y, pred, zero_division=0, **kw), abs=1e-9)
+    assert m["fbeta"] == pytest.approx(
+        skm.fbeta_score(y, pred, beta=beta, zero_division=0, **kw), abs=1e-9
+    )
+    assert m["mcc"] == pytest.approx(skm.matthews_corrcoef(y, pred, **kw), abs=1e-9)
+    cm = skm.confusion_matrix(y, pred, labels=[0, 1], **kw)
+    assert np.allclose(m["confusion_matrix"], cm)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.integers(20, 400),
+    st.integers(0, 2**32 - 1),
+    st.lists(st.integers(0, 10_000), max_size=8),
+    st.integers(2, 5),
+)
+def test_multiclass_metrics_equal_sklearn(n, seed, cuts, k):
+    from distml.metrics import MulticlassState
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, k, n)
+    y[:k] = np.arange(k)
+    logits = rng.normal(size=(n, k)) + 1.5 * np.eye(k)[y]
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    st_ = None
+    for a, b in _shards(n, cuts):
+        part = MulticlassState.of(proba[a:b], y[a:b])
+        st_ = part if st_ is None else st_.merge(part)
+    m = st_.metrics()
+    pred = proba.argmax(axis=1)
+    for avg in ("macro", "micro", "weighted"):
+        assert m[f"precision_{avg}"] == pytest.approx(
+            skm.precision_score(y, pred, average=avg, zero_division=0), abs=1e-9
+        )
+        assert m[f"recall_{avg}"] == pytest.approx(
+            skm.recall_score(y, pred, average=avg, zero_division=0), abs=1e-9
+        )
+        assert m[f"f1_{avg}"] == pytest.approx(
+            skm.f1_score(y, pred, average=avg, zero_division=0), abs=1e-9
+        )
+    assert m["confusion_matrix"] == skm.confusion_matrix(y, pred, labels=list(range(k))).tolist()
+    assert m["log_loss"] == pytest.approx(skm.log_loss(y, proba, labels=list(range(k))), abs=1e-9)
+    for c in range(k):
+        assert m["per_class"][str(c)]["roc_auc_ovr"] == pytest.approx(
+            skm.roc_auc_score(y == c, proba[:, c]), abs=1e-9
+        )
+    if k > 2:
+        expected = skm.roc_auc_score(y, proba, multi_class="ovr", average="macro")
+        assert m["roc_auc_ovr_macro"] == pytest.approx(expected, abs=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 300), st.integers(0, 2**32 - 1), st.lists(st.integers(0, 10_000), max_size=8))
+def test_regression_metrics_equal_sklearn(n, seed, cuts):
+    from distml.metrics import RegressionState
+
+    rng = np.random.default_rng(seed)
+    y = rng.normal(50, 10, n)
+    y[0] = 0.0  # MAPE's epsilon path
+    pred = y + rng.normal(0, 3, n)
+    st_ = None
+    for a, b in _shards(n, cuts):
+        part = RegressionState.of(pred[a:b], y[a:b])
+        st_ = part if st_ is None else st_.merge(part)
+    m = st_.metrics()
+    assert m["rmse"] == pytest.approx(np.sqrt(skm.mean_squared_error(y, pred)), rel=1e-9)
+    assert m["mae"] == pytest.approx(skm.mean_absolute_error(y, pred), rel=1e-9)
+    assert m["r2"] == pytest.approx(skm.r2_score(y, pred), rel=1e-9, abs=1e-9)
+    assert m["mape"] == pytest.approx(skm.mean_absolute_percentage_error(y, pred), rel=1e-9)
+
+
+def test_binned_auc_stays_within_its_stated_error():
+    rng = np.random.default_rng(3)
+    y = (rng.random(50_000) < 0.1).astype(int)
+    score = 1 / (1 + np.exp(-(rng.normal(size=50_000) + 1.5 * y - 2)))
+    exact = skm.roc_auc_score(y, score)
+    for bins in (10, 100, 1000):
+        m = binary_metrics(ScoreHist.of(score, y, bins=bins), 0.5)
+        assert abs(m["roc_auc"] - exact) <= m["roc_auc_max_error"] + 1e-12
+    assert binary_metrics(ScoreHist.of(score, y, bins=1000), 0.5)["roc_auc_max_error"] < 0.002
+
+
+def test_bootstrap_intervals_cover_the_true_auc_about_95_percent():
+    """Populations with a known AUC (normal scores, shift 1: AUC = Phi(1/sqrt 2) = 0.76025)."""
+    from scipy.stats import norm
+
+    from distml.metrics import Bootstrap
+
+    true_auc = norm.cdf(1 / np.sqrt(2))
+    reps, covered = 150, 0
+    for r in range(reps):
+        rng = np.random.default_rng(1000 + r)
+        y = (rng.random(400) < 0.5).astype(int)
+        z = rng.normal(size=400) + y
+        score = norm.cdf(z / 3)  # monotone map into (0, 1) keeps the AUC
+        ids = np.arange(400, dtype=np.uint64) + np.uint64(r * 1000)
+        half = Bootstrap.of(ids[:200], score[:200], y[:200], 0.5, 200, seed=r)
+        boot = half.merge(Bootstrap.of(ids[200:], score[200:], y[200:], 0.5, 200, seed=r))
+        lo, hi = boot.intervals()["roc_auc"]
+        covered += lo <= true_auc <= hi
+    rate = covered / reps
+    # 95% nominal; with 150 repetitions the binomial sd is 1.8 points
+    assert 0.89 <= rate <= 0.995, rate
+
+
+def test_bootstrap_is_independent_of_sharding():
+    from distml.metrics import Bootstrap
+
+    rng = np.random.default_rng(0)
+    ids = rng.permutation(1000).astype(np.uint64)
+    y = (rng.random(1000) < 0.3).astype(int)
+    s = rng.random(1000)
+    whole = Bootstrap.of(ids, s, y, 0.5, 50, seed=1)
+    parts = Bootstrap.of(ids[:300], s[:300], y[:300], 0.5, 50, seed=1).merge(
+        Bootstrap.of(ids[300:], s[300:], y[300:], 0.5, 50, seed=1)
+    )
+    assert np.allclose(whole.hist, parts.hist) and np.allclose(whole.confusion, parts.confusion)
+
+
+def test_nan_scores_are_counted_and_excluded():
+    m = binary_metrics(ScoreHist.of(np.array([0.2, np.nan, 0.8]), np.array([0, 1, 1])), 0.5)
+    assert m["nan_scores_excluded"] == 1 and m["rows"] == 2 and m["roc_auc"] == 1.0
+
+
+def test_unreachable_recall_target_falls_back_and_says_so():
+    # weighted positives: a zero-weight positive at the lowest score keeps recall < 1 reachable only there
+    h = ScoreHist.of(np.array([0.9, 0.1]), np.array([1, 1]), np.array([1.0, 0.0]))
+    assert choose_threshold(h, "min_recall", 0.5, 1.0)["reached"] is True
+    h2 = ScoreHist.of(np.array([0.9, 0.5]), np.array([0, 0]))
+    assert "no positives" in choose_threshold(h2, "min_recall", 0.5, 0.9)["note"]
+
+
+def test_gates_parse_and_fail_with_reasons():
+    from distml.errors import UserError
+    from distml.metrics import check_gates
+
+    g = check_gates(["recall>=0.9", "roc_auc > 0.8"], {"recall": 0.5, "roc_auc": 0.95})
+    assert not g["passed"] and g["reasons"] == ["recall=0.5 does not satisfy >= 0.9"]
+    assert check_gates(["roc_auc>=0.8"], {"roc_auc": None})["reasons"] == [
+        "roc_auc is undefined on test"
+    ]
+    with pytest.raises(UserError, match="eval.gates"):
+        check_gates(["recall is high"], {})

@@ -1,0 +1,444 @@
+"""Exactly mergeable evaluation states and the metrics computed from them (no Ray, no I/O).
+
+Binary: a score histogram (distinct score -> positive and negative weight). Merging adds
+histograms, so ROC AUC, average precision, log loss, Brier score, calibration and every threshold
+metric equal scikit-learn's on the gathered predictions for any sharding. ``bins`` rounds scores
+down to a fixed grid for bounded memory; the AUC's worst-case error is then reported beside it.
+Confidence intervals come from a Poisson bootstrap whose replicate weights are a hash of
+(seed, row id, replicate), so they too are independent of the sharding.
+Multiclass: a confusion matrix plus one-vs-rest histograms. Regression: exact moments.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from distml.keys import sample_keys, splitmix64
+from distml.stats import NumericStats
+
+EPS = float(np.finfo(np.float64).eps)
+BOOT_BINS = 2000
+_POISSON_CDF = np.cumsum([math.exp(-1) / math.factorial(k) for k in range(20)])
+
+
+# -- binary -----------------------------------------------------------------------------------
+
+
+@dataclass
+class ScoreHist:
+    """Mergeable: distinct score -> positive and negative weight."""
+
+    parts: list[pl.DataFrame] = field(default_factory=list)
+    nan_scores: int = 0
+    bins: int | None = None
+
+    @classmethod
+    def of(cls, score, label, weight=None, bins: int | None = None) -> ScoreHist:
+        score = np.asarray(score, dtype=np.float64)
+        nan = np.isnan(score)
+        w = np.ones(len(score)) if weight is None else np.asarray(weight, dtype=np.float64)
+        y = np.asarray(label) == 1
+        s = score[~nan]
+        if bins:
+            s = np.floor(np.clip(s, 0, 1) * bins) / bins
+        df = pl.DataFrame(
+            {"score": s, "pos": np.where(y, w, 0.0)[~nan], "neg": np.where(y, 0.0, w)[~nan]}
+        )
+        return cls([_compact(df)], int(nan.sum()), bins)
+
+    def merge(self, o: ScoreHist) -> ScoreHist:
+        self.parts.extend(o.parts)
+        self.nan_scores += o.nan_scores
+        self.bins = self.bins or o.bins
+        if len(self.parts) > 32:
+            self.parts = [_compact(pl.concat(self.parts))]
+        return self
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Distinct scores in descending order with their positive and negative weights."""
+        if not self.parts:
+            return np.zeros(0), np.zeros(0), np.zeros(0)
+        t = _compact(pl.concat(self.parts)).sort("score", descending=True)
+        return t["score"].to_numpy(), t["pos"].to_numpy(), t["neg"].to_numpy()
+
+
+def _compact(df: pl.DataFrame) -> pl.DataFrame:
+    return df.group_by("score").agg(pl.col("pos").sum(), pl.col("neg").sum())
+
+
+def ranking(pos: np.ndarray, neg: np.ndarray) -> dict[str, float | None]:
+    """ROC AUC and average precision from weights ordered by descending score (ties grouped)."""
+    tp, fp = np.cumsum(pos), np.cumsum(neg)
+    p = float(tp[-1]) if len(tp) else 0.0
+    n = float(fp[-1]) if len(fp) else 0.0
+    out: dict[str, float | None] = {"roc_auc": None, "average_precision": None}
+    if p > 0 and n > 0:
+        out["roc_auc"] = float(np.trapezoid(np.r_[0.0, tp / p], np.r_[0.0, fp / n]))
+    if p > 0:
+        prec = np.divide(tp, tp + fp, out=np.zeros_like(tp, dtype=float), where=(tp + fp) > 0)
+        out["average_precision"] = float(np.sum(np.diff(np.r_[0.0, tp / p]) * prec))
+    return out
+
+
+def confusion_metrics(
+    tn: float, fp: float, fn: float, tp: float, beta: float = 1.0
+) -> dict[str, float]:
+    """Threshold metrics from a (weighted) confusion matrix, with scikit-learn's zero_division=0."""
+    n = tn + fp + fn + tp
+    prec = tp / (tp + fp) if tp + fp else 0.0
+    rec = tp / (tp + fn) if tp + fn else 0.0
+    spec = tn / (tn + fp) if tn + fp else 0.0
+    b2 = beta * beta
+    mcc_den = math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    return {
+        "accuracy": (tp + tn) / n if n else 0.0,
+        "balanced_accuracy": (rec + spec) / 2 if (tp + fn) and (tn + fp) else (rec or spec),
+        "precision": prec,
+        "recall": rec,
+        "specificity": spec,
+        "f1": 2 * prec * rec / (prec + rec) if prec + rec else 0.0,
+        "fbeta": (1 + b2) * prec * rec / (b2 * prec + rec) if b2 * prec + rec else 0.0,
+        "mcc": (tp * tn - fp * fn) / mcc_den if mcc_den else 0.0,
+    }
+
+
+def _confusion_at(scores, pos, neg, threshold: float) -> tuple[float, float, float, float]:
+    k = int(np.searchsorted(-scores, -threshold, side="right"))  # rows with score >= threshold
+    tp, fp = float(pos[:k].sum()), float(neg[:k].sum())
+    return float(neg.sum()) - fp, fp, float(pos.sum()) - tp, tp
+
+
+def calibration(scores, pos, neg, bins: int = 10) -> dict[str, Any]:
+    """Reliability curve over equal-width score bins and the expected calibration error."""
+    idx = np.minimum((np.clip(scores, 0, 1) * bins).astype(int), bins - 1)
+    w = pos + neg
+    total = w.sum()
+    curve, ece = [], 0.0
+    for b in range(bins):
+        m = idx == b
+        wb = w[m].sum()
+        if wb <= 0:
+            continue
+        mean_score = float((scores[m] * w[m]).sum() / wb)
+        frac_pos = float(pos[m].sum() / wb)
+        curve.append(
+            {
+                "bin": [b / bins, (b + 1) / bins],
+                "mean_score": mean_score,
+                "fraction_positive": frac_pos,
+                "weight": float(wb),
+            }
+        )
+        ece += wb / total * abs(mean_score - frac_pos)
+    return {"bins": bins, "curve": curve, "ece": float(ece)}
+
+
+def curves(scores, pos, neg, max_points: int = 400) -> dict[str, list[list[float]]]:
+    tp, fp = np.cumsum(pos), np.cumsum(neg)
+    p, n = tp[-1], fp[-1]
+    keep = np.unique(np.linspace(0, len(scores) - 1, min(len(scores), max_points)).astype(int))
+    roc = [[0.0, 0.0]] + [[float(fp[i] / n), float(tp[i] / p)] for i in keep] if p and n else []
+    pr = [[float(tp[i] / p), float(tp[i] / (tp[i] + fp[i]))] for i in keep] if p else []
+    thr = [
+        [float(scores[i]), float(tp[i] / (tp[i] + fp[i])), float(tp[i] / p) if p else 0.0]
+        for i in keep
+    ]
+    return {"roc": roc, "pr": pr, "threshold_precision_recall": thr}
+
+
+def binary_metrics(
+    hist: ScoreHist, threshold: float, beta: float = 1.0, details: bool = False
+) -> dict[str, Any]:
+    """Exact binary metrics; label 1 is positive and ``score >= threshold`` predicts it."""
+    scores, pos, neg = hist.arrays()
+    p, n = float(pos.sum()), float(neg.sum())
+    out: dict[str, Any] = {
+        "rows": _num(p + n),
+        "positives": _num(p),
+        "negatives": _num(n),
+        "threshold": threshold,
+    }
+    if hist.nan_scores:
+        out["nan_scores_excluded"] = hist.nan_scores
+    if p + n == 0:
+        return out | {"error": "no rows to evaluate"}
+    out |= ranking(pos, neg)
+    if out["roc_auc"] is None:
+        out["roc_auc_undefined"] = "only one class present: ROC AUC needs positives and negatives"
+    if hist.bins:
+        same_bin = float((pos * neg).sum())
+        out["roc_auc_max_error"] = 0.5 * same_bin / (p * n) if p and n else None
+        out["score_bins"] = hist.bins
+    s = np.clip(scores, EPS, 1 - EPS)
+    out["log_loss"] = float((pos @ -np.log(s) + neg @ -np.log1p(-s)) / (p + n))
+    out["brier"] = float((pos @ (1 - scores) ** 2 + neg @ scores**2) / (p + n))
+    tn, fp, fn, tp = _confusion_at(scores, pos, neg, threshold)
+    out |= confusion_metrics(tn, fp, fn, tp, beta)
+    out["beta"] = beta
+    out["confusion_matrix"] = [[_num(tn), _num(fp)], [_num(fn), _num(tp)]]
+    if details:
+        out["calibration"] = calibration(scores, pos, neg)
+        out["curves"] = curves(scores, pos, neg)
+    return out
+
+
+def _num(x: float) -> int | float:
+    return int(x) if float(x).is_integer() else x
+
+
+def choose_threshold(
+    hist: ScoreHist, policy: str, value: float, min_recall: float
+) -> dict[str, Any]:
+    """Pick the decision threshold on the valid split."""
+    if policy == "fixed":
+        return {"policy": policy, "value": value}
+    scores, pos, neg = hist.arrays()
+    tp, fp = np.cumsum(pos), np.cumsum(neg)
+    p = float(tp[-1]) if len(tp) else 0.0
+    if p == 0:
+        return {
+            "policy": policy,
+            "value": value,
+            "note": f"no positives in valid; used eval.threshold.value={value}",
+        }
+    precision, recall = tp / (tp + fp), tp / p
+    if policy == "max_f1":
+        f1 = np.where(
+            precision + recall > 0,
+            2 * precision * recall / np.maximum(precision + recall, 1e-300),
+            0,
+        )
+        i = int(np.argmax(f1))  # the first maximum is the highest threshold among ties
+        return {"policy": policy, "value": float(scores[i]), "valid_f1": float(f1[i])}
+    ok = np.flatnonzero(recall >= min_recall - 1e-12)
+    if len(ok) == 0:  # only possible with weights that leave recall short of 1
+        i = len(scores) - 1
+        return {
+            "policy": policy,
+            "value": float(scores[i]),
+            "min_recall": min_recall,
+            "reached": False,
+            "valid_recall": float(recall[i]),
+            "note": "no threshold reaches the recall target; used the lowest score",
+        }
+    best = ok[precision[ok] == precision[ok].max()]
+    i = int(best[0])
+    return {
+        "policy": policy,
+        "value": float(scores[i]),
+        "min_recall": min_recall,
+        "reached": True,
+        "valid_recall": float(recall[i]),
+        "valid_precision": float(precision[i]),
+    }
+
+
+# -- bootstrap --------------------------------------------------------------------------------
+
+
+def poisson_weights(ids: np.ndarray, seed: int, replicates: int) -> np.ndarray:
+    """(replicates, n) Poisson(1) weights, each a pure function of (seed, id, replicate)."""
+    out = np.empty((replicates, len(ids)), dtype=np.float64)
+    base = splitmix64(ids.astype(np.uint64, copy=False))
+    for b in range(replicates):
+        k = sample_keys(base ^ np.uint64(b), seed)
+        u = (k >> np.uint64(11)).astype(np.float64) * 2.0**-53
+        out[b] = np.searchsorted(_POISSON_CDF, u, side="right")
+    return out
+
+
+@dataclass
+class Bootstrap:
+    """Mergeable Poisson-bootstrap replicates: binned score histograms and confusion counts."""
+
+    hist: np.ndarray  # (B, BOOT_BINS + 1, 2): positive and negative weight per score bin
+    confusion: np.ndarray  # (B, 4): tn, fp, fn, tp at the threshold
+
+    @classmethod
+    def of(cls, ids, score, label, threshold: float, replicates: int, seed: int) -> Bootstrap:
+        ok = ~np.isnan(score)
+        ids, score, y = ids[ok], score[ok], np.asarray(label)[ok] == 1
+        w = poisson_weights(ids, seed, replicates)
+        bins = np.floor(np.clip(score, 0, 1) * BOOT_BINS).astype(np.int64)
+        hist = np.zeros((replicates, BOOT_BINS + 1, 2))
+        pred = score >= threshold
+        conf = np.zeros((replicates, 4))
+        for b in range(replicates):
+            hist[b, :, 0] = np.bincount(bins, weights=w[b] * y, minlength=BOOT_BINS + 1)
+            hist[b, :, 1] = np.bincount(bins, weights=w[b] * ~y, minlength=BOOT_BINS + 1)
+            conf[b] = [
+                w[b][~y & ~pred].sum(),
+                w[b][~y & pred].sum(),
+                w[b][y & ~pred].sum(),
+                w[b][y & pred].sum(),
+            ]
+        return cls(hist, conf)
+
+    def merge(self, o: Bootstrap) -> Bootstrap:
+        return Bootstrap(self.hist + o.hist, self.confusion + o.confusion)
+
+    def intervals(self, beta: float = 1.0, level: float = 0.95) -> dict[str, list[float] | None]:
+        values: dict[str, list[float]] = {}
+        for b in range(self.hist.shape[0]):
+            pos, neg = self.hist[b, ::-1, 0], self.hist[b, ::-1, 1]
+            m: dict[str, Any] = ranking(pos, neg) | confusion_metrics(*self.confusion[b], beta)
+            for k, v in m.items():
+                if v is not None:
+                    values.setdefault(k, []).append(v)
+        lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
+        return {
+            k: [float(np.percentile(v, lo)), float(np.percentile(v, hi))] for k, v in values.items()
+        }
+
+
+# -- multiclass and regression ----------------------------------------------------------------
+
+
+@dataclass
+class MulticlassState:
+    confusion: np.ndarray
+    ovr: list[ScoreHist]
+    log_loss_sum: float = 0.0
+
+    @classmethod
+    def of(cls, proba: np.ndarray, label: np.ndarray) -> MulticlassState:
+        k = proba.shape[1]
+        y = np.asarray(label).astype(np.int64)
+        pred = proba.argmax(axis=1)
+        conf = np.zeros((k, k), dtype=np.int64)
+        np.add.at(conf, (y, pred), 1)
+        p = np.clip(proba[np.arange(len(y)), y], EPS, 1 - EPS)
+        return cls(
+            conf,
+            [ScoreHist.of(proba[:, c], (y == c).astype(int)) for c in range(k)],
+            float(-np.log(p).sum()),
+        )
+
+    def merge(self, o: MulticlassState) -> MulticlassState:
+        return MulticlassState(
+            self.confusion + o.confusion,
+            [a.merge(b) for a, b in zip(self.ovr, o.ovr, strict=True)],
+            self.log_loss_sum + o.log_loss_sum,
+        )
+
+    def metrics(self) -> dict[str, Any]:
+        c = self.confusion.astype(float)
+        tp = np.diag(c)
+        support = c.sum(axis=1)
+        predicted = c.sum(axis=0)
+        prec = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+        rec = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+        f1 = np.divide(2 * prec * rec, prec + rec, out=np.zeros_like(tp), where=(prec + rec) > 0)
+        n = c.sum()
+        per_class = {
+            str(k): {
+                "precision": float(prec[k]),
+                "recall": float(rec[k]),
+                "f1": float(f1[k]),
+                "support": int(support[k]),
+                "roc_auc_ovr": ranking(*self.ovr[k].arrays()[1:])["roc_auc"],
+            }
+            for k in range(len(tp))
+        }
+        micro = float(tp.sum() / n) if n else 0.0
+        present = support > 0
+        aucs = [v["roc_auc_ovr"] for v in per_class.values() if v["roc_auc_ovr"] is not None]
+        return {
+            "rows": int(n),
+            "accuracy": micro,
+            "log_loss": self.log_loss_sum / n if n else None,
+            "precision_macro": float(prec[present].mean()) if present.any() else 0.0,
+            "recall_macro": float(rec[present].mean()) if present.any() else 0.0,
+            "f1_macro": float(f1[present].mean()) if present.any() else 0.0,
+            "precision_micro": micro,
+            "recall_micro": micro,
+            "f1_micro": micro,
+            "precision_weighted": float((prec * support).sum() / n) if n else 0.0,
+            "recall_weighted": float((rec * support).sum() / n) if n else 0.0,
+            "f1_weighted": float((f1 * support).sum() / n) if n else 0.0,
+            "roc_auc_ovr_macro": float(np.mean(aucs)) if aucs else None,
+            "per_class": per_class,
+            "confusion_matrix": self.confusion.tolist(),
+        }
+
+
+@dataclass
+class RegressionState:
+    y: NumericStats = field(default_factory=NumericStats)
+    sse: float = 0.0
+    sae: float = 0.0
+    sape: float = 0.0
+
+    @classmethod
+    def of(cls, pred: np.ndarray, label: np.ndarray) -> RegressionState:
+        y = np.asarray(label, dtype=np.float64)
+        e = pred - y
+        return cls(
+            NumericStats.of(pl.Series(y)),
+            float(e @ e),
+            float(np.abs(e).sum()),
+            float((np.abs(e) / np.maximum(np.abs(y), EPS)).sum()),
+        )
+
+    def merge(self, o: RegressionState) -> RegressionState:
+        return RegressionState(
+            self.y.merge(o.y), self.sse + o.sse, self.sae + o.sae, self.sape + o.sape
+        )
+
+    def metrics(self) -> dict[str, Any]:
+        n = self.y.count
+        if n == 0:
+            return {"rows": 0, "error": "no rows to evaluate"}
+        return {
+            "rows": n,
+            "rmse": math.sqrt(self.sse / n),
+            "mae": self.sae / n,
+            "r2": 1 - self.sse / self.y.m2 if self.y.m2 > 0 else None,
+            "mape": self.sape / n,
+        }
+
+
+# -- gates ------------------------------------------------------------------------------------
+
+_GATE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(>=|<=|==|>|<)\s*([-+0-9.eE]+)\s*$")
+
+
+def parse_gate(text: str) -> tuple[str, str, float]:
+    m = _GATE.match(text)
+    if not m:
+        from distml.errors import UserError
+
+        raise UserError(
+            f"The gate '{text}' in eval.gates is not of the form 'metric>=value' (operators >=, <=, >, <, ==), e.g. 'recall>=0.9'."
+        )
+    return m.group(1), m.group(2), float(m.group(3))
+
+
+def check_gates(gates: list[str], metrics: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate 'metric op value' rules against the test metrics."""
+    ops = {
+        ">=": lambda a, b: a >= b,
+        "<=": lambda a, b: a <= b,
+        ">": lambda a, b: a > b,
+        "<": lambda a, b: a < b,
+        "==": lambda a, b: a == b,
+    }
+    reasons, results = [], []
+    for g in gates:
+        name, op, value = parse_gate(g)
+        got = metrics.get(name)
+        ok = got is not None and ops[op](got, value)
+        results.append({"gate": g, "value": got, "passed": bool(ok)})
+        if not ok:
+            reasons.append(
+                f"{name}={got!r} does not satisfy {op} {value:g}"
+                if got is not None
+                else f"{name} is undefined on test"
+            )
+    return {"passed": not reasons, "gates": results, "reasons": reasons}

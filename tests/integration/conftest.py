@@ -1,0 +1,45 @@
+"""Integration fixtures: one CLI pipeline run shared by the tests that inspect its outputs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def distml(*args: str, cwd=None, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the real CLI in a subprocess."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    p = subprocess.run(
+        [sys.executable, "-m", "distml", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=600,
+    )
+    if check and p.returncode != 0:
+        raise AssertionError(f"exit {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-5000:]}")
+    return p
+
+
+@pytest.fixture(scope="session")
+def run_dir(small_data, ray_local, tmp_path_factory):
+    """`distml run` on the session's Ray: 20k-row sample, slices on region and device."""
+    out = tmp_path_factory.mktemp("run") / "r"
+    address = ray_local.get_runtime_context().gcs_address
+    distml(
+        "run",
+        f"data.path={small_data}",
+        f"cluster.address={address}",
+        f"hydra.run.dir={out}",
+        "sampling.size=20000",
+        "model.num_boost_round=60",
+        "model.checkpoint_every=20",
+        "eval.slices=[region,device]",
+        "eval.min_slice_size=200",
+        "eval.bootstrap=50",
+    )
+    return out
