@@ -46,5 +46,5 @@ def stratum_expr(strata: Sequence[str]) -> pl.Expr:
     """The stratum name of each row: the strata columns' values joined by '|' (nulls as ∅)."""
     parts = [pl.col(c).cast(pl.String).fill_null(NULL_TOKEN) for c in strata]
     if not parts:
-        return pl.lit("all").alias("stratum")
+        return pl.repeat(pl.lit("all"), pl.len()).alias("stratum")
     return pl.concat_str(parts, separator="|").alias("stratum")

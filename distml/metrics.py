@@ -108,6 +108,23 @@ def confusion_metrics(
     }
 
 
+def binned_error_bounds(pos: np.ndarray, neg: np.ndarray) -> dict[str, float | None]:
+    """Worst-case |binned - exact| for AUC and AP when scores were rounded into bins.
+
+    AUC: pairs of a positive and a negative in the same bin count as ties (1/2) but could be
+    ordered either way. AP: inside a bin precision lies between tp0/(tp0+fp1) and tp1/(tp1+fp0).
+    """
+    p, n = float(pos.sum()), float(neg.sum())
+    tp1, fp1 = np.cumsum(pos), np.cumsum(neg)
+    tp0, fp0 = tp1 - pos, fp1 - neg
+    hi = np.divide(tp1, tp1 + fp0, out=np.ones_like(tp1), where=(tp1 + fp0) > 0)
+    lo = np.divide(tp0, tp0 + fp1, out=np.zeros_like(tp0), where=(tp0 + fp1) > 0)
+    return {
+        "roc_auc_max_error": 0.5 * float((pos * neg).sum()) / (p * n) if p and n else None,
+        "average_precision_max_error": float((pos / p * (hi - lo)).sum()) if p else None,
+    }
+
+
 def _confusion_at(scores, pos, neg, threshold: float) -> tuple[float, float, float, float]:
     k = int(np.searchsorted(-scores, -threshold, side="right"))  # rows with score >= threshold
     tp, fp = float(pos[:k].sum()), float(neg[:k].sum())
@@ -172,8 +189,7 @@ def binary_metrics(
     if out["roc_auc"] is None:
         out["roc_auc_undefined"] = "only one class present: ROC AUC needs positives and negatives"
     if hist.bins:
-        same_bin = float((pos * neg).sum())
-        out["roc_auc_max_error"] = 0.5 * same_bin / (p * n) if p and n else None
+        out |= binned_error_bounds(pos, neg)
         out["score_bins"] = hist.bins
     s = np.clip(scores, EPS, 1 - EPS)
     out["log_loss"] = float((pos @ -np.log(s) + neg @ -np.log1p(-s)) / (p + n))

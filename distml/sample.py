@@ -84,7 +84,8 @@ def _needed(spec: Spec, extra: Sequence[str] = ()) -> list[str]:
 
 
 def _count(shard: Shard, spec: Spec, filter_cols: tuple[str, ...]) -> tuple[dict[str, int], int]:
-    df = read_shard(shard, list(dict.fromkeys([*spec.strata, *filter_cols])))
+    cols = list(dict.fromkeys([*spec.strata, *filter_cols])) or _needed(spec) or None
+    df = read_shard(shard, cols)
     if spec.row_filter is not None:
         df = df.filter(spec.row_filter)
     vc = df.select(stratum_expr(spec.strata)).group_by("stratum").len()

@@ -27,10 +27,11 @@ def distml(*args: str, cwd=None, check: bool = True) -> subprocess.CompletedProc
 
 @pytest.fixture(scope="session")
 def run_dir(small_data, ray_local, tmp_path_factory):
-    """`distml run` on the session's Ray: 20k-row sample, slices on region and device."""
+    """`distml run` on the session's Ray: 20k-row sample, slices on region and device, and a
+    model gate that fails (recall >= 0.999), so the run writes everything and exits with 3."""
     out = tmp_path_factory.mktemp("run") / "r"
     address = ray_local.get_runtime_context().gcs_address
-    distml(
+    p = distml(
         "run",
         f"data.path={small_data}",
         f"cluster.address={address}",

@@ -101,3 +101,10 @@ def test_metrics_json_has_intervals_population_and_slices(run_dir):
         v["rows"] >= 200 for v in m["slices"]["device"].values()
     )
     assert 0 <= m["calibration"]["ece"] <= 1
+
+
+def test_failed_gate_is_recorded_in_metrics_json(run_dir):
+    gate = json.loads((run_dir / "metrics.json").read_text())["gate"]
+    assert gate["passed"] is False
+    assert [g["passed"] for g in gate["gates"]] == [True, False]
+    assert gate["reasons"][0].startswith("recall=")

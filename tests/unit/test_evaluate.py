@@ -193,9 +193,11 @@ def test_binned_auc_stays_within_its_stated_error():
     y = (rng.random(50_000) < 0.1).astype(int)
     score = 1 / (1 + np.exp(-(rng.normal(size=50_000) + 1.5 * y - 2)))
     exact = skm.roc_auc_score(y, score)
+    exact_ap = skm.average_precision_score(y, score)
     for bins in (10, 100, 1000):
         m = binary_metrics(ScoreHist.of(score, y, bins=bins), 0.5)
         assert abs(m["roc_auc"] - exact) <= m["roc_auc_max_error"] + 1e-12
+        assert abs(m["average_precision"] - exact_ap) <= m["average_precision_max_error"] + 1e-12
     assert binary_metrics(ScoreHist.of(score, y, bins=1000), 0.5)["roc_auc_max_error"] < 0.002
 
 
