@@ -42,5 +42,9 @@ def run_dir(small_data, ray_local, tmp_path_factory):
         "eval.slices=[region,device]",
         "eval.min_slice_size=200",
         "eval.bootstrap=50",
+        'eval.gates=["roc_auc>=0.8","recall>=0.999"]',
+        check=False,
     )
+    assert p.returncode == 3, p.stderr[-3000:]
+    assert "The model gate failed on test: recall=" in p.stderr and "Traceback" not in p.stderr
     return out
