@@ -18,26 +18,31 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 class TreeMemory:
-    """Samples the summed RSS of this process and all its descendants (Ray's raylet and workers).
+    """Samples the memory of this process and all its descendants (Ray's raylet and workers).
 
-    Shared pages (the object store, libraries) are counted once per process, so this overstates
-    physical memory; it is the conservative figure.
+    ``peak`` sums RSS (shared pages, e.g. the object store and libraries, counted once per
+    process: an overstatement); ``peak_pss`` sums PSS, which splits shared pages between the
+    processes that map them: the physical memory the tree uses.
     """
 
-    def __init__(self, interval: float = 0.2) -> None:
+    def __init__(self, interval: float = 0.5) -> None:
         self.interval = interval
         self.peak = 0
+        self.peak_pss = 0
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         me = psutil.Process()
         while not self._stop.is_set():
-            total = 0
+            total = pss = 0
             for p in [me, *me.children(recursive=True)]:
                 with contextlib.suppress(psutil.Error):
-                    total += p.memory_info().rss
+                    info = p.memory_full_info()
+                    total += info.rss
+                    pss += getattr(info, "pss", info.rss)
             self.peak = max(self.peak, total)
+            self.peak_pss = max(self.peak_pss, pss)
             time.sleep(self.interval)
 
     def __enter__(self) -> TreeMemory:

@@ -96,6 +96,21 @@ class SamplingConfig:
     """Every stratum present gets at least this many rows (or all of its rows)."""
     split: SplitConfig = field(default_factory=SplitConfig)
     """Train/valid/test fractions, stratified like the sample."""
+    allocation: str = "proportional"
+    """proportional (n_h ~ N_h), equal, or neyman (n_h ~ N_h * S_h of ``neyman_column``)."""
+    neyman_column: str | None = None
+    """The numeric column whose per-stratum standard deviation drives Neyman allocation."""
+    max_memory: str | None = None
+    """With size and fraction null: the largest sample whose float32 training matrix fits this
+    many bytes (e.g. 4GiB)."""
+    time_column: str | None = None
+    """The datetime column that bare 'day'/'week'/'month' strata bucket (null: the first one)."""
+    compare_features: bool = True
+    """Compare each column's sample distribution with the population's (PSI, KS)."""
+    report_bins: int = 10
+    """Quantile bins per numeric feature in that comparison."""
+    psi_warning: float = 0.1
+    """Warn when a feature's PSI between sample and population exceeds this."""
 
     def __post_init__(self) -> None:
         if self.size is not None:
@@ -103,11 +118,24 @@ class SamplingConfig:
         if self.fraction is not None:
             _check(0 < self.fraction <= 1, "sampling.fraction", "in (0, 1] or null", self.fraction)
         _check(
-            self.size is not None or self.fraction is not None,
+            self.size is not None or self.fraction is not None or self.max_memory is not None,
             "sampling.size",
-            "set (or sampling.fraction)",
+            "set (or sampling.fraction, or sampling.max_memory)",
             None,
         )
+        _check(
+            self.allocation in ("proportional", "equal", "neyman"),
+            "sampling.allocation",
+            "one of proportional, equal, neyman",
+            self.allocation,
+        )
+        _check(
+            self.allocation != "neyman" or bool(self.neyman_column),
+            "sampling.neyman_column",
+            "set when sampling.allocation=neyman",
+            self.neyman_column,
+        )
+        _check(self.report_bins >= 2, "sampling.report_bins", "an int >= 2", self.report_bins)
         _check(
             self.min_per_stratum >= 0,
             "sampling.min_per_stratum",

@@ -82,7 +82,7 @@ def default_strata(s: Settings) -> list[str]:
 def check_dataset(ds: shards.Dataset, s: Settings) -> shards.Dataset:
     """Column and size checks that need only the Parquet metadata."""
     strata = s.sampling.strata if s.sampling.strata is not None else default_strata(s)
-    sample.check_columns(ds, strata, s.data.label, s.data.id_column)
+    sample.check_columns(ds, strata, s.data.label, s.data.id_column, s.sampling.time_column)
     preprocess.features_of(
         ds.columns, s.data.label, s.data.id_column, s.data.features, s.data.exclude
     )
@@ -106,12 +106,14 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
         label, id_col = s.data.label, s.data.id_column
 
         with rec.stage("profile") as st:
-            prof = profile.run_profile(ds, label, out("quarantine"), cpus, st["_stats"])
+            prof, reference = profile.run_profile(ds, label, out("quarantine"), cpus, st["_stats"])
             profile.write(prof, out("profile.json"))
             st["rows"] = prof["rows_in"]
         if until == "profile":
             return rec.data
 
+        feats = preprocess.features_of(ds.columns, label, id_col, s.data.features, s.data.exclude)
+        kinds = preprocess.column_kinds(sample.polars_schema(ds), feats)
         with rec.stage("sample") as st:
             srep = sample.run_sample(
                 ds,
@@ -126,6 +128,8 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
                 filter_cols=profile.rule_columns(label),
                 num_cpus=cpus,
                 stats=st["_stats"],
+                reference=reference,
+                bytes_per_row=matrix_bytes_per_row(kinds, prof, s),
             )
             sample.write_report(srep, out("sampling_report.json"))
             st["rows"] = ds.num_rows
@@ -138,8 +142,6 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
             feats = preprocess.features_of(
                 ds.columns, label, id_col, s.data.features, s.data.exclude
             )
-            schema = dict(zip(ds.schema.names, [_pl_type(t) for t in ds.schema.types], strict=True))
-            kinds = preprocess.column_kinds(schema, feats)
             spec = preprocess.fit(sds, kinds, s.preprocess, label, id_col, cpus, st["_stats"])
             preprocess.save(spec, out("preprocessor.json"))
             keep = tuple(c for c in (id_col, label, "weight") if c)
@@ -290,11 +292,19 @@ def print_summary(metrics: dict[str, Any], run_dir: str) -> None:
     print("\n".join(["", f"distml run finished: {run_dir}", *lines]), flush=True)
 
 
-def _pl_type(t):
-    import polars as pl
-    import pyarrow as pa
-
-    return pl.from_arrow(pa.table({"x": pa.array([], type=t)})).schema["x"]
+def matrix_bytes_per_row(kinds: dict[str, str], prof: dict[str, Any], s: Settings) -> int:
+    """float32 bytes of one preprocessed row (for sampling.max_memory)."""
+    cols = 0
+    for c, kind in kinds.items():
+        if kind == "datetime":
+            cols += len(s.preprocess.date_parts)
+        else:
+            cols += 1 + (
+                kind == "numeric"
+                and s.preprocess.null_indicators
+                and prof["columns"][c]["nulls"] > 0
+            )
+    return 4 * max(cols, 1)
 
 
 def _run_dir() -> str:

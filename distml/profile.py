@@ -16,7 +16,25 @@ import polars as pl
 from distml import parallel
 from distml.errors import UserError
 from distml.shards import Dataset, Shard, join, read_shard, write_parquet
+from distml.sketch import ALPHA, CategorySketch, NumericSketch
 from distml.stats import NumericStats
+
+QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+
+
+def sketch_series(s: pl.Series) -> NumericSketch | CategorySketch:
+    """A numeric column's log-bucket sketch, or category counts (datetimes count by month)."""
+    if s.dtype.is_numeric():
+        return NumericSketch.of(s)
+    if s.dtype.is_temporal():
+        return CategorySketch.of(s.dt.strftime("%Y-%m"))
+    return CategorySketch.of(s)
+
+
+def merge_sketches(a: dict, b: dict) -> dict:
+    for c, sk in b.items():
+        a[c] = a[c].merge(sk) if c in a else sk
+    return a
 
 
 def accepted_filter(label: str) -> pl.Expr:
@@ -35,6 +53,8 @@ class ProfileState:
     nulls: dict[str, int] = field(default_factory=dict)
     numeric: dict[str, NumericStats] = field(default_factory=dict)
     per_shard: dict[str, dict[str, int]] = field(default_factory=dict)
+    sketches: dict[str, NumericSketch | CategorySketch] = field(default_factory=dict)
+    """Distribution of each column over the accepted rows (the population reference)."""
 
     def merge(self, o: ProfileState) -> ProfileState:
         self.rows_in += o.rows_in
@@ -44,6 +64,7 @@ class ProfileState:
         for c, st in o.numeric.items():
             self.numeric[c] = self.numeric[c].merge(st) if c in self.numeric else st
         self.per_shard.update(o.per_shard)
+        merge_sketches(self.sketches, o.sketches)
         return self
 
 
@@ -54,7 +75,10 @@ def profile_shard(shard: Shard, label: str, out: str) -> tuple[ProfileState, int
     for c, dt in df.schema.items():
         if dt.is_numeric():
             st.numeric[c] = NumericStats.of(df.get_column(c))
-    bad = df.filter(~accepted_filter(label))
+    ok = accepted_filter(label)
+    good = df.filter(ok)
+    st.sketches = {c: sketch_series(good.get_column(c)) for c in df.columns}
+    bad = df.filter(~ok)
     if bad.height:
         bad = bad.with_columns(pl.lit(f"not_null({label})").alias("_quarantine_reason"))
         write_parquet(bad, join(out, f"part-{shard.index:05d}.parquet"))
@@ -89,7 +113,7 @@ def run_profile(
         num_cpus=num_cpus,
         stats=stats,
     )
-    return {
+    report = {
         "rows_in": st.rows_in,
         "rows_accepted": st.rows_in - st.rows_quarantined,
         "rows_quarantined": st.rows_quarantined,
@@ -105,11 +129,34 @@ def run_profile(
                     if (n := st.numeric.get(c)) is not None and n.count
                     else {}
                 ),
+                **_distribution(st.sketches.get(c)),
             }
             for c in ds.columns
         },
+        "quantile_relative_error": ALPHA,
         "per_shard": st.per_shard,
     }
+    return report, st.sketches
+
+
+def _distribution(sk: NumericSketch | CategorySketch | None) -> dict[str, Any]:
+    if isinstance(sk, NumericSketch) and sk.count:
+        return {
+            "quantiles": dict(
+                zip(
+                    [f"p{round(q * 100):02d}" for q in QUANTILES],
+                    sk.quantiles(list(QUANTILES)),
+                    strict=True,
+                )
+            )
+        }
+    if isinstance(sk, CategorySketch):
+        top = sk.top(10)
+        return {
+            "distinct": len(sk.counts) if not sk.truncated else f">{len(sk.counts) - 1}",
+            "top": {k: sk.counts[k] for k in top},
+        }
+    return {}
 
 
 def write(report: dict[str, Any], path: str) -> None:

@@ -21,20 +21,24 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 
 from distml import parallel
 from distml.allocation import allocate
 from distml.config import SamplingConfig
 from distml.errors import UserError
-from distml.keys import row_ids, sample_keys, stratum_expr
+from distml.keys import Term, parse_strata, row_ids, sample_keys, stratum_counts, with_stratum
 from distml.progress import say
-from distml.shards import Dataset, Shard, join, read_shard, write_parquet
+from distml.shards import Dataset, Shard, join, read_shard, scan_shard, write_parquet
+from distml.sketch import OTHER, CategorySketch, NumericSketch, histogram, ks, psi
+from distml.stats import NumericStats
 
 SPLITS = ("train", "valid", "test")
 U64_MAX = (1 << 64) - 1
 ALL = (U64_MAX, 1 << 31, 1 << 62)  # a position after every row: "take the whole stratum"
 BAND_Z = 7.0
+CANDIDATE_CAP = 8_000_000  # keys kept by pass 1 at most (about 24 bytes each on the driver)
 
 
 @dataclass
@@ -56,40 +60,88 @@ class Plan:
 class Spec:
     """The plain inputs every shard task needs."""
 
-    strata: tuple[str, ...]
+    terms: tuple[Term, ...]
     id_column: str | None
     seed: int
     row_filter: pl.Expr | None = None
+    edges: dict[str, list[float]] = field(default_factory=dict)
+    """Quantile-bin edges of the numeric strata columns."""
+    neyman_column: str | None = None
+    compare: dict[str, tuple[str, list]] = field(default_factory=dict)
+    """Columns whose sample distribution is histogrammed: ('num', edges) or ('cat', values)."""
+    id_dtype: pl.DataType | None = None
+    candidate_bound: int | None = None
+    """Pass 1 also returns every key below this bound (exact cuts without a band pass)."""
+
+    @property
+    def strata(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(t.column for t in self.terms))
 
 
-def _frame(shard: Shard, spec: Spec, columns: Sequence[str] | None) -> pl.DataFrame:
-    df = read_shard(shard, columns)
-    df = df.with_columns(
-        stratum_expr(spec.strata),
-        pl.Series("_key", sample_keys(row_ids(df, spec.id_column), spec.seed)),
-        pl.lit(shard.file_index, dtype=pl.Int64).alias("_file"),
-        (pl.int_range(pl.len(), dtype=pl.Int64) + shard.row_offset).alias("_row"),
-    )
+def _keyed(
+    shard: Shard,
+    spec: Spec,
+    columns: Sequence[str] | None,
+    top: int | None = None,
+    with_names: bool = True,
+) -> pl.DataFrame:
+    """The shard's accepted rows with stratum, key, file and row position (only keys <= top).
+
+    Keys are computed with numpy (a splitmix64 expression in Polars re-evaluates its shared
+    subexpressions and runs ~10x slower)."""
+    df = scan_shard(shard, columns, row_index="_row").collect()
+    keys = sample_keys(row_ids(df.drop("_row"), spec.id_column), spec.seed)
+    df = df.with_columns(pl.Series("_key", keys))
+    if top is not None:
+        df = df.filter(pl.Series(keys <= np.uint64(top)))
     if spec.row_filter is not None:
         df = df.filter(spec.row_filter)
-    return df
+    if with_names:
+        df = with_stratum(df, spec.terms, spec.edges)
+    return df.with_columns(
+        pl.lit(shard.file_index, dtype=pl.Int64).alias("_file"), pl.col("_row").cast(pl.Int64)
+    )
 
 
-def _needed(spec: Spec, extra: Sequence[str] = ()) -> list[str]:
-    cols = list(spec.strata) + ([spec.id_column] if spec.id_column else []) + list(extra)
-    return list(dict.fromkeys(cols))
+def _needed(spec: Spec, extra: Sequence[str] = ()) -> list[str] | None:
+    if spec.id_column is None:
+        return None  # a content-derived id needs every column
+    return list(dict.fromkeys([*spec.strata, spec.id_column, *extra]))
 
 
 # -- pass 1: counts ---------------------------------------------------------------------------
 
 
-def _count(shard: Shard, spec: Spec, filter_cols: tuple[str, ...]) -> tuple[dict[str, int], int]:
-    cols = list(dict.fromkeys([*spec.strata, *filter_cols])) or _needed(spec) or None
-    df = read_shard(shard, cols)
-    if spec.row_filter is not None:
-        df = df.filter(spec.row_filter)
-    vc = df.select(stratum_expr(spec.strata)).group_by("stratum").len()
-    return dict(zip(vc["stratum"].to_list(), vc["len"].to_list(), strict=True)), shard.num_rows
+@dataclass
+class CountState:
+    counts: dict[str, int] = field(default_factory=dict)
+    neyman: dict[str, NumericStats] = field(default_factory=dict)
+    candidates: list[pl.DataFrame] = field(default_factory=list)
+    """Every (stratum, key, file, row) with key <= Spec.candidate_bound."""
+
+    def merge(self, o: CountState) -> CountState:
+        _add_counts(self.counts, o.counts)
+        for k, v in o.neyman.items():
+            self.neyman[k] = self.neyman[k].merge(v) if k in self.neyman else v
+        self.candidates.extend(c for c in o.candidates if c.height)
+        if len(self.candidates) > 64:
+            self.candidates = [pl.concat(self.candidates)]
+        return self
+
+
+def _count(shard: Shard, spec: Spec, filter_cols: tuple[str, ...]) -> tuple[CountState, int]:
+    extra = [spec.neyman_column] if spec.neyman_column else []
+    df = _keyed(shard, spec, _needed(spec, [*filter_cols, *extra]), with_names=False)
+    st = CountState(stratum_counts(df, spec.terms, spec.edges))
+    if spec.neyman_column:
+        for (name,), part in with_stratum(df, spec.terms, spec.edges).group_by("stratum"):
+            st.neyman[str(name)] = NumericStats.of(part.get_column(spec.neyman_column))
+    if spec.candidate_bound is not None:
+        cand = df.filter(pl.col("_key") <= pl.lit(spec.candidate_bound, dtype=pl.UInt64))
+        st.candidates = [
+            with_stratum(cand, spec.terms, spec.edges).select("stratum", "_key", "_file", "_row")
+        ]
+    return st, shard.num_rows
 
 
 def _add_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
@@ -118,7 +170,7 @@ class BandState:
 def _band_task(
     shard: Shard, spec: Spec, bands: pl.DataFrame, filter_cols: tuple[str, ...]
 ) -> tuple[BandState, int]:
-    df = _frame(shard, spec, _needed(spec, filter_cols)).select("stratum", "_key", "_file", "_row")
+    df = _keyed(shard, spec, _needed(spec, filter_cols)).select("stratum", "_key", "_file", "_row")
     j = df.join(bands, on="stratum", how="inner")
     below = j.filter(pl.col("_key") < pl.col("lo")).group_by("band").len()
     inside = j.filter((pl.col("_key") >= pl.col("lo")) & (pl.col("_key") <= pl.col("hi")))
@@ -138,9 +190,19 @@ def _merge_bands(a: BandState, b: BandState) -> BandState:
 
 
 def _find_cuts(
-    ds: Dataset, spec: Spec, plan: Plan, filter_cols: tuple[str, ...], num_cpus: float, stats
+    ds: Dataset,
+    spec: Spec,
+    plan: Plan,
+    filter_cols: tuple[str, ...],
+    num_cpus: float,
+    stats,
+    candidates: pl.DataFrame | None = None,
 ) -> None:
-    """Fill ``plan.cuts`` with the exact (key, file, row) at each stratum's split and sample ranks."""
+    """Fill ``plan.cuts`` with the exact (key, file, row) at each stratum's split and sample ranks.
+
+    ``candidates`` (every key up to a bound, from pass 1) settle the cuts whose rank they reach;
+    the rest are found by the band pass.
+    """
     wanted: dict[int, tuple[str, int, int]] = {}  # band id -> (stratum, cut index, rank)
     for s, n_pop in plan.population.items():
         sz = plan.split_sizes[s]
@@ -155,6 +217,20 @@ def _find_cuts(
                 cuts.append(None)
                 wanted[len(wanted)] = (s, i, r)
         plan.cuts[s] = cuts
+    if candidates is not None and wanted:
+        by_stratum = {
+            name: g
+            for (name,), g in candidates.sort("_key", "_file", "_row").group_by(
+                "stratum", maintain_order=True
+            )
+        }
+        for b in list(wanted):
+            s, i, r = wanted[b]
+            g = by_stratum.get(s)
+            if g is not None and r <= g.height:
+                row = g.row(r - 1, named=True)
+                plan.cuts[s][i] = (int(row["_key"]), int(row["_file"]), int(row["_row"]))
+                del wanted[b]
     z = BAND_Z
     while wanted:
         ids = sorted(wanted)
@@ -204,69 +280,157 @@ def _find_cuts(
 # -- pass 3: select ---------------------------------------------------------------------------
 
 
-def _le(cut: tuple[int, int, int] | None) -> pl.Expr:
-    if cut is None:
-        return pl.lit(False)
-    k, f, r = cut
+def _cut_table(plan: Plan, strata: Sequence[str]) -> pl.DataFrame:
+    """Per stratum: the three cuts as columns (has_i, k_i, f_i, r_i) and the stratum's weight."""
+    data: dict[str, list] = {"stratum": list(strata), "weight": [plan.weight(s) for s in strata]}
+    for i in range(3):
+        cuts = [plan.cuts[s][i] for s in strata]
+        data[f"has{i}"] = [c is not None for c in cuts]
+        data[f"k{i}"] = [c[0] if c else 0 for c in cuts]
+        data[f"f{i}"] = [c[1] if c else 0 for c in cuts]
+        data[f"r{i}"] = [c[2] if c else 0 for c in cuts]
+    schema = (
+        {f"k{i}": pl.UInt64 for i in range(3)}
+        | {f"f{i}": pl.Int64 for i in range(3)}
+        | {f"r{i}": pl.Int64 for i in range(3)}
+    )
+    return pl.DataFrame(data, schema_overrides={"weight": pl.Float64, **schema})
+
+
+def _le(i: int) -> pl.Expr:
+    """(key, file, row) <= cut i, for rows joined with their stratum's cuts."""
     key, fil, row = pl.col("_key"), pl.col("_file"), pl.col("_row")
-    kk = pl.lit(k, dtype=pl.UInt64)
-    return (key < kk) | ((key == kk) & ((fil < f) | ((fil == f) & (row <= r))))
+    k, f, r = pl.col(f"k{i}"), pl.col(f"f{i}"), pl.col(f"r{i}")
+    return pl.col(f"has{i}") & ((key < k) | ((key == k) & ((fil < f) | ((fil == f) & (row <= r)))))
+
+
+def _sample_hists(
+    picked: pl.DataFrame, compare: dict[str, tuple[str, list]]
+) -> dict[str, list[int]]:
+    out = {}
+    for c, (kind, ref) in compare.items():
+        col = picked.get_column(c)
+        if kind == "num":
+            out[c] = histogram(col, ref)
+        else:
+            if col.dtype.is_temporal():
+                col = col.dt.strftime("%Y-%m")
+            counts = CategorySketch.of(col).counts
+            out[c] = [counts.get(v, 0) for v in ref] + [
+                sum(n for v, n in counts.items() if v not in set(ref))
+            ]
+    return out
 
 
 def _select_task(
-    shard: Shard, spec: Spec, plan: Plan, out: str, columns: tuple[str, ...]
-) -> tuple[dict[str, dict[str, int]], int]:
-    df = _frame(shard, spec, list(columns))
-    present = df.get_column("stratum").unique().to_list()
-    cases_split = []
-    cases_in = []
-    for s in present:
-        c_train, c_valid, c_all = plan.cuts[s]
-        is_s = pl.col("stratum") == s
-        cases_in.append(is_s & _le(c_all))
-        cases_split.append((is_s & _le(c_train), is_s & _le(c_valid)))
+    shard: Shard,
+    spec: Spec,
+    plan: Plan,
+    out: str,
+    columns: tuple[str, ...],
+    filter_cols: tuple[str, ...],
+) -> tuple[tuple[dict[str, dict[str, int]], dict[str, list[int]]], int]:
+    """Pick the shard's sample rows and write them with split, stratum and weight.
+
+    Two phases: the (strata, id) columns decide which rows are taken; then only those rows are
+    read in full (Polars decodes the other columns just for rows whose id passes the filter).
+    """
+    top = max((c[2][0] for c in plan.cuts.values() if c[2] is not None), default=None)
+    if top is None:
+        return ({}, {}), shard.num_rows
+    keys = _keyed(shard, spec, _needed(spec, filter_cols), top)
+    present = [p for p in keys.get_column("stratum").unique().to_list() if p in plan.cuts]
     if not present:
-        return {}, shard.num_rows
-    selected = pl.any_horizontal(cases_in)
-    train = pl.any_horizontal([a for a, _ in cases_split])
-    valid = pl.any_horizontal([b for _, b in cases_split])
-    weights = pl.DataFrame(
-        {"stratum": present, "weight": [plan.weight(s) for s in present]},
-        schema_overrides={"weight": pl.Float64},
-    )
-    picked = (
-        df.filter(selected)
+        return ({}, {}), shard.num_rows
+    chosen = (
+        keys.join(_cut_table(plan, present), on="stratum", how="inner")
+        .filter(_le(2))
         .with_columns(
-            pl.when(train)
+            pl.when(_le(0))
             .then(pl.lit("train"))
-            .when(valid)
+            .when(_le(1))
             .then(pl.lit("valid"))
             .otherwise(pl.lit("test"))
             .alias("split")
         )
-        .join(weights, on="stratum", how="left")
-        .drop("_key", "_file", "_row")
+        .select("_row", "stratum", "split", "weight")
     )
-    if picked.height:
-        write_parquet(picked, join(out, f"part-{shard.index:05d}.parquet"))
+    if chosen.height == 0:
+        return ({}, {}), shard.num_rows
+    if spec.id_column is None:
+        rows = _keyed(shard, spec, None)
+    else:
+        wanted = keys.filter(pl.col("_row").is_in(chosen.get_column("_row").implode())).get_column(
+            spec.id_column
+        )
+        rows = (
+            scan_shard(shard, None, row_index="_row")
+            .filter(pl.col(spec.id_column).is_in(wanted.implode()))
+            .collect()
+            .with_columns(pl.col("_row").cast(pl.Int64))
+        )
+    # the join drops rows that share a selected row's id but were not selected themselves
+    picked = (
+        rows.join(chosen, on="_row", how="inner")
+        .sort("_row")
+        .select(*columns, "stratum", "split", "weight")
+    )
+    write_parquet(picked, join(out, f"part-{shard.index:05d}.parquet"))
     counts: dict[str, dict[str, int]] = {}
     for s, split, n in picked.group_by("stratum", "split").len().iter_rows():
         counts.setdefault(s, {})[split] = n
-    return counts, shard.num_rows
+    return (counts, _sample_hists(picked, spec.compare)), shard.num_rows
 
 
-def _merge_split_counts(a: dict, b: dict) -> dict:
-    for s, d in b.items():
+def _merge_selected(a: tuple[dict, dict], b: tuple[dict, dict]) -> tuple[dict, dict]:
+    for s, d in b[0].items():
         for split, n in d.items():
-            a.setdefault(s, {}).setdefault(split, 0)
-            a[s][split] += n
+            a[0].setdefault(s, {}).setdefault(split, 0)
+            a[0][s][split] += n
+    for c, h in b[1].items():
+        a[1][c] = [x + y for x, y in zip(a[1][c], h, strict=True)] if c in a[1] else list(h)
     return a
 
 
 # -- the stage --------------------------------------------------------------------------------
 
 
-def target_size(cfg: SamplingConfig, n_pop: int, where: str) -> int:
+def parse_bytes(text: str) -> int:
+    """'4GiB', '500MB', '1.5G' or a plain number of bytes."""
+    units = {
+        "": 1,
+        "b": 1,
+        "k": 1e3,
+        "kb": 1e3,
+        "kib": 2**10,
+        "m": 1e6,
+        "mb": 1e6,
+        "mib": 2**20,
+        "g": 1e9,
+        "gb": 1e9,
+        "gib": 2**30,
+        "t": 1e12,
+        "tb": 1e12,
+        "tib": 2**40,
+    }
+    t = str(text).strip().lower().replace(" ", "")
+    num = t.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = t[len(num) :]
+    try:
+        value = float(num) * units[unit]
+    except (ValueError, KeyError):
+        raise UserError(
+            f"The 'sampling.max_memory' parameter must be a size such as 4GiB or 500MB. Got {text!r}."
+        ) from None
+    if value <= 0:
+        raise UserError(f"The 'sampling.max_memory' parameter must be positive. Got {text!r}.")
+    return int(value)
+
+
+def target_size(
+    cfg: SamplingConfig, n_pop: int, where: str, bytes_per_row: int | None = None
+) -> int:
+    """The sample size: sampling.size, sampling.fraction, or what sampling.max_memory allows."""
     if cfg.size is not None:
         if cfg.size > n_pop:
             raise UserError(
@@ -275,17 +439,44 @@ def target_size(cfg: SamplingConfig, n_pop: int, where: str) -> int:
                 "sampling.fraction=1.0 to take every row."
             )
         return cfg.size
-    assert cfg.fraction is not None
-    return max(1, round(cfg.fraction * n_pop))
+    if cfg.fraction is not None:
+        return max(1, round(cfg.fraction * n_pop))
+    assert cfg.max_memory is not None
+    per_row = max(1, bytes_per_row or 1)
+    # the training matrix holds the train split: size * split.train rows of per_row bytes
+    return max(1, min(n_pop, int(parse_bytes(cfg.max_memory) / (per_row * cfg.split.train))))
 
 
-def make_plan(cfg: SamplingConfig, population: dict[str, int], where: str) -> Plan:
+def allocation_weights(
+    cfg: SamplingConfig, population: dict[str, int], neyman: dict[str, NumericStats]
+) -> dict[str, float]:
+    if cfg.allocation == "equal":
+        return {s: 1.0 for s in population}
+    if cfg.allocation == "neyman":
+        w = {s: population[s] * (neyman[s].std if s in neyman else 0.0) for s in population}
+        if not any(v > 0 for v in w.values()):
+            raise UserError(
+                f"sampling.neyman_column '{cfg.neyman_column}' is constant within every stratum, so "
+                "Neyman allocation (n_h ~ N_h * S_h) is undefined. Choose a column that varies, or "
+                "use sampling.allocation=proportional."
+            )
+        return w
+    return {s: float(n) for s, n in population.items()}
+
+
+def make_plan(
+    cfg: SamplingConfig,
+    population: dict[str, int],
+    where: str,
+    neyman: dict[str, NumericStats] | None = None,
+    bytes_per_row: int | None = None,
+) -> Plan:
     n_pop = sum(population.values())
     if n_pop == 0:
         raise UserError(f"{where} has no usable rows to sample. Check data.path and data.label.")
-    total = target_size(cfg, n_pop, where)
+    total = target_size(cfg, n_pop, where, bytes_per_row)
     floor = {s: cfg.min_per_stratum for s in population}
-    sizes = allocate(total, population, population, floor)
+    sizes = allocate(total, allocation_weights(cfg, population, neyman or {}), population, floor)
     n_valid = round(total * cfg.split.valid)
     n_test = round(total * cfg.split.test)
     test = allocate(n_test, sizes, sizes)
@@ -297,7 +488,13 @@ def make_plan(cfg: SamplingConfig, population: dict[str, int], where: str) -> Pl
     return Plan(population, sizes, split_sizes)
 
 
-def check_columns(ds: Dataset, strata: Sequence[str], label: str, id_column: str | None) -> None:
+def check_columns(
+    ds: Dataset,
+    strata: Sequence[str],
+    label: str,
+    id_column: str | None,
+    time_column: str | None = None,
+) -> tuple[Term, ...]:
     cols = set(ds.columns)
     available = ", ".join(ds.columns)
     if label not in cols:
@@ -305,18 +502,84 @@ def check_columns(ds: Dataset, strata: Sequence[str], label: str, id_column: str
             f"The label column '{label}' (data.label) is not in the data at data.path '{ds.uri}' "
             f"(first file {ds.files[0]}). Available columns: {available}. Set data.label to one of them."
         )
-    for c in strata:
-        if c not in cols:
-            raise UserError(
-                f"The stratum column '{c}' (sampling.strata) is not in the data at data.path "
-                f"'{ds.uri}'. Available columns: {available}. Fix sampling.strata."
-            )
     if id_column is not None and id_column not in cols:
         raise UserError(
             f"The id column '{id_column}' (data.id_column) is not in the data at data.path "
             f"'{ds.uri}'. Available columns: {available}. Set data.id_column to a unique id column, "
             "or data.id_column=null to derive a stable id from each row's content."
         )
+    return parse_strata(strata, polars_schema(ds), time_column)
+
+
+def polars_schema(ds: Dataset) -> dict[str, pl.DataType]:
+    import pyarrow as pa
+
+    empty = pa.Table.from_batches([], schema=ds.schema.remove_metadata())
+    return dict(pl.from_arrow(empty).schema)  # type: ignore[union-attr]
+
+
+def _sketch_task(shard: Shard, cols: tuple[str, ...], row_filter, filter_cols) -> tuple[dict, int]:
+    df = read_shard(shard, list(dict.fromkeys([*cols, *filter_cols])))
+    if row_filter is not None:
+        df = df.filter(row_filter)
+    return {c: NumericSketch.of(df.get_column(c)) for c in cols}, shard.num_rows
+
+
+def _merge_sketch_dicts(a: dict, b: dict) -> dict:
+    for c, sk in b.items():
+        a[c] = a[c].merge(sk) if c in a else sk
+    return a
+
+
+def comparison(reference: dict, columns: Sequence[str], bins: int) -> dict[str, tuple[str, list]]:
+    """What to histogram in the sample: population-quantile edges or the top categories."""
+    out: dict[str, tuple[str, list]] = {}
+    for c in columns:
+        sk = reference.get(c)
+        if isinstance(sk, NumericSketch) and sk.count:
+            out[c] = ("num", sk.edges(bins))
+        elif isinstance(sk, CategorySketch):
+            out[c] = ("cat", sk.top(bins * 2))
+    return out
+
+
+def distribution_report(
+    reference: dict,
+    compare: dict[str, tuple[str, list]],
+    sample_hists: dict[str, list[int]],
+    threshold: float = 0.1,
+) -> tuple[dict, list[str]]:
+    features, warnings = {}, []
+    for c, (kind, ref) in compare.items():
+        sk = reference[c]
+        if kind == "num":
+            pop = sk.histogram(ref)
+            labels = (
+                [f"<= {ref[0]:.4g}" if ref else "all"]
+                + [f"({a:.4g}, {b:.4g}]" for a, b in zip(ref[:-1], ref[1:], strict=True)]
+                + ([f"> {ref[-1]:.4g}"] if ref else [])
+                + ["null"]
+            )
+        else:
+            pop = [sk.counts.get(v, 0) for v in ref] + [
+                sum(n for v, n in sk.counts.items() if v not in set(ref))
+            ]
+            labels = [*ref, OTHER]
+        smp = sample_hists.get(c, [0] * len(pop))
+        value = psi(pop, smp)
+        features[c] = {
+            "kind": "numeric" if kind == "num" else "categorical",
+            "bins": labels,
+            "population": pop,
+            "sample": smp,
+            "psi": value,
+            "ks": ks(pop, smp),
+        }
+        if value > threshold:
+            warnings.append(
+                f"feature '{c}': PSI {value:.3f} between sample and population exceeds {threshold}"
+            )
+    return features, warnings
 
 
 def run_sample(
@@ -331,34 +594,96 @@ def run_sample(
     filter_cols: tuple[str, ...] = (),
     num_cpus: float = 1.0,
     stats: parallel.MapStats | None = None,
+    reference: dict | None = None,
+    bytes_per_row: int | None = None,
 ) -> dict:
-    """Draw the sample into ``out`` (Parquet parts) and return the sampling report."""
+    """Draw the sample into ``out`` (Parquet parts) and return the sampling report.
+
+    ``reference`` holds the population's per-column sketches from the profile pass: they give the
+    quantile-bin edges of numeric strata and the population side of the feature comparison.
+    """
     strata = tuple(cfg.strata) if cfg.strata is not None else (label,)
-    check_columns(ds, strata, label, id_column)
-    spec = Spec(strata, id_column, seed, row_filter)
-    population = parallel.map_merge(
+    terms = check_columns(ds, strata, label, id_column, cfg.time_column)
+    if cfg.neyman_column is not None and cfg.neyman_column not in ds.columns:
+        raise UserError(
+            f"The column '{cfg.neyman_column}' (sampling.neyman_column) is not in the data at data.path '{ds.uri}'."
+        )
+    reference = dict(reference or {})
+    need = tuple(
+        t.column
+        for t in terms
+        if t.kind == "quantile" and not isinstance(reference.get(t.column), NumericSketch)
+    )
+    if need:
+        reference.update(
+            parallel.map_merge(
+                _sketch_task,
+                ds.shards,
+                _merge_sketch_dicts,
+                {},
+                args=(need, row_filter, filter_cols),
+                label="sample: quantile bins",
+                num_cpus=num_cpus,
+                stats=stats,
+            )
+        )
+    edges = {t.column: reference[t.column].edges(t.bins) for t in terms if t.kind == "quantile"}
+    compare_cols = [c for c in ds.columns if c != id_column] if cfg.compare_features else []
+    schema = polars_schema(ds)
+    expected = (
+        target_size(cfg, ds.num_rows, f"data.path '{ds.uri}'", bytes_per_row)
+        if cfg.size is None
+        else cfg.size
+    )
+    bound = None
+    if 2 * expected <= CANDIDATE_CAP:
+        # keys below ~2x the sampling fraction: enough for every stratum's cut unless its
+        # allocation departs from proportional (min_per_stratum, equal, neyman) or it is tiny
+        frac = min(1.0, 2.0 * expected / max(ds.num_rows, 1) + 64.0 / max(ds.num_rows, 1))
+        bound = U64_MAX if frac >= 1 else int(frac * U64_MAX)
+    spec = Spec(
+        terms,
+        id_column,
+        seed,
+        row_filter,
+        edges,
+        cfg.neyman_column,
+        comparison(reference, compare_cols, cfg.report_bins),
+        schema.get(id_column) if id_column else None,
+        bound,
+    )
+    counted = parallel.map_merge(
         _count,
         ds.shards,
-        _add_counts,
-        {},
+        CountState.merge,
+        CountState(),
         args=(spec, filter_cols),
         label="sample: count strata",
         num_cpus=num_cpus,
         stats=stats,
     )
-    plan = make_plan(cfg, population, f"data.path '{ds.uri}'")
+    population = counted.counts
+    plan = make_plan(cfg, population, f"data.path '{ds.uri}'", counted.neyman, bytes_per_row)
     say(
         "sample",
-        f"{sum(plan.sizes.values()):,} of {sum(population.values()):,} rows from {len(population)} strata",
+        f"{sum(plan.sizes.values()):,} of {sum(population.values()):,} rows from {len(population)} strata ({cfg.allocation} allocation)",
     )
-    _find_cuts(ds, spec, plan, filter_cols, num_cpus, stats)
+    _find_cuts(
+        ds,
+        spec,
+        plan,
+        filter_cols,
+        num_cpus,
+        stats,
+        pl.concat(counted.candidates) if counted.candidates else None,
+    )
     columns = tuple(dict.fromkeys([*ds.columns]))
-    counts = parallel.map_merge(
+    counts, hists = parallel.map_merge(
         _select_task,
         ds.shards,
-        _merge_split_counts,
-        {},
-        args=(spec, plan, out, columns),
+        _merge_selected,
+        ({}, {}),
+        args=(spec, plan, out, columns, filter_cols),
         label="sample: select rows",
         num_cpus=num_cpus,
         stats=stats,
@@ -368,15 +693,20 @@ def run_sample(
         for split in SPLITS:
             if got.get(split, 0) != plan.split_sizes[s][split]:
                 raise AssertionError(
-                    f"stratum {s!r} {split}: selected {got.get(split, 0)}, planned "
-                    f"{plan.split_sizes[s][split]}"
+                    f"stratum {s!r} {split}: selected {got.get(split, 0)}, planned {plan.split_sizes[s][split]}"
                 )
-    return {
+    features, warnings = distribution_report(reference, spec.compare, hists, cfg.psi_warning)
+    for w in warnings:
+        say("sample", f"warning: {w}")
+    report = {
         "seed": seed,
         "strata_columns": list(strata),
+        "allocation": cfg.allocation,
+        "min_per_stratum": cfg.min_per_stratum,
         "population_rows": sum(population.values()),
         "sample_rows": sum(plan.sizes.values()),
         "split_rows": {sp: sum(plan.split_sizes[s][sp] for s in plan.sizes) for sp in SPLITS},
+        "quantile_edges": edges,
         "strata": {
             s: {
                 "population": plan.population[s],
@@ -386,7 +716,13 @@ def run_sample(
             }
             for s in sorted(plan.sizes)
         },
+        "features": features,
+        "warnings": warnings,
     }
+    if cfg.allocation == "neyman":
+        for s, v in report["strata"].items():
+            v["neyman_std"] = counted.neyman[s].std if s in counted.neyman else 0.0
+    return report
 
 
 def write_report(report: dict, path: str) -> None:

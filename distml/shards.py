@@ -146,9 +146,33 @@ def read_shard(shard: Shard, columns: Sequence[str] | None = None) -> pl.DataFra
     return pl.from_arrow(table)  # type: ignore[return-value]
 
 
+def scan_shard(
+    shard: Shard, columns: Sequence[str] | None = None, row_index: str | None = None
+) -> pl.LazyFrame:
+    """A lazy frame over one shard (with the rows' positions in their file as ``row_index``).
+
+    Local files use Polars' own reader, which pushes projections and predicates into the scan
+    (late materialisation); other filesystems are read through pyarrow.
+    """
+    if "://" not in shard.root or shard.root.startswith("file://"):
+        lf = pl.scan_parquet(shard.path, row_index_name=row_index)
+        if shard.row_groups is not None:
+            lf = lf.slice(shard.row_offset, shard.num_rows)
+        if columns is not None:
+            lf = lf.select(*columns, *([row_index] if row_index else []))
+        return lf
+    df = read_shard(shard, columns)
+    if row_index:
+        df = df.with_row_index(row_index, offset=shard.row_offset)
+    return df.lazy()
+
+
 def write_parquet(df: pl.DataFrame, uri: str) -> None:
     """Write one Parquet file to a local path or URI, creating parent folders."""
     fs, path = filesystem(uri)
     fs.create_dir(posixpath.dirname(path), recursive=True)
+    if isinstance(fs, pafs.LocalFileSystem):
+        df.write_parquet(path)
+        return
     with fs.open_output_stream(path) as out:
         pq.write_table(df.to_arrow(), out)
