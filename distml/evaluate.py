@@ -61,7 +61,7 @@ class ScoreJob:
 @dataclass
 class SplitState:
     hist: Any = None
-    weighted: ScoreHist | None = None
+    weighted: Any = None
     boot: Bootstrap | None = None
     slices: dict[str, dict[str, ScoreHist]] = field(default_factory=dict)
 
@@ -105,10 +105,14 @@ def score_shard(shard: Shard, job: ScoreJob) -> tuple[SplitState, int]:
             *[pl.Series(f"proba_{k}", proba[:, k]) for k in range(proba.shape[1])],
         )
         st.hist = MulticlassState.of(proba, y)
+        if job.weighted:
+            st.weighted = MulticlassState.of(proba, y, df.get_column("weight").to_numpy())
     elif job.task == "regression":
         score = np.asarray(pred, dtype=np.float64)
         out = out.with_columns(pl.Series("score", score))
         st.hist = RegressionState.of(score, y)
+        if job.weighted:
+            st.weighted = RegressionState.of(score, y, df.get_column("weight").to_numpy())
     else:
         score = np.asarray(pred, dtype=np.float64)
         out = out.with_columns(pl.Series("score", score))

@@ -20,7 +20,6 @@ import numpy as np
 import polars as pl
 
 from distml.keys import sample_keys, splitmix64
-from distml.stats import NumericStats
 
 EPS = float(np.finfo(np.float64).eps)
 BOOT_BINS = 2000
@@ -323,17 +322,20 @@ class MulticlassState:
     log_loss_sum: float = 0.0
 
     @classmethod
-    def of(cls, proba: np.ndarray, label: np.ndarray) -> MulticlassState:
+    def of(
+        cls, proba: np.ndarray, label: np.ndarray, weight: np.ndarray | None = None
+    ) -> MulticlassState:
         k = proba.shape[1]
         y = np.asarray(label).astype(np.int64)
+        w = np.ones(len(y)) if weight is None else np.asarray(weight, dtype=np.float64)
         pred = proba.argmax(axis=1)
-        conf = np.zeros((k, k), dtype=np.int64)
-        np.add.at(conf, (y, pred), 1)
+        conf = np.zeros((k, k), dtype=np.float64)
+        np.add.at(conf, (y, pred), w)
         p = np.clip(proba[np.arange(len(y)), y], EPS, 1 - EPS)
         return cls(
             conf,
-            [ScoreHist.of(proba[:, c], (y == c).astype(int)) for c in range(k)],
-            float(-np.log(p).sum()),
+            [ScoreHist.of(proba[:, c], (y == c).astype(int), w) for c in range(k)],
+            float(w @ -np.log(p)),
         )
 
     def merge(self, o: MulticlassState) -> MulticlassState:
@@ -357,7 +359,7 @@ class MulticlassState:
                 "precision": float(prec[k]),
                 "recall": float(rec[k]),
                 "f1": float(f1[k]),
-                "support": int(support[k]),
+                "support": _num(support[k]),
                 "roc_auc_ovr": ranking(*self.ovr[k].arrays()[1:])["roc_auc"],
             }
             for k in range(len(tp))
@@ -380,43 +382,65 @@ class MulticlassState:
             "f1_weighted": float((f1 * support).sum() / n) if n else 0.0,
             "roc_auc_ovr_macro": float(np.mean(aucs)) if aucs else None,
             "per_class": per_class,
-            "confusion_matrix": self.confusion.tolist(),
+            "confusion_matrix": [[_num(v) for v in row] for row in self.confusion.tolist()],
         }
 
 
 @dataclass
 class RegressionState:
-    y: NumericStats = field(default_factory=NumericStats)
+    """Weighted moments of the label (Chan et al.) and sums of weighted errors."""
+
+    w: float = 0.0
+    mean: float = 0.0
+    m2: float = 0.0
     sse: float = 0.0
     sae: float = 0.0
     sape: float = 0.0
+    rows: int = 0
 
     @classmethod
-    def of(cls, pred: np.ndarray, label: np.ndarray) -> RegressionState:
+    def of(
+        cls, pred: np.ndarray, label: np.ndarray, weight: np.ndarray | None = None
+    ) -> RegressionState:
         y = np.asarray(label, dtype=np.float64)
+        w = np.ones(len(y)) if weight is None else np.asarray(weight, dtype=np.float64)
         e = pred - y
+        sw = float(w.sum())
+        mean = float(w @ y / sw) if sw else 0.0
         return cls(
-            NumericStats.of(pl.Series(y)),
-            float(e @ e),
-            float(np.abs(e).sum()),
-            float((np.abs(e) / np.maximum(np.abs(y), EPS)).sum()),
+            sw,
+            mean,
+            float(w @ (y - mean) ** 2),
+            float(w @ (e * e)),
+            float(w @ np.abs(e)),
+            float(w @ (np.abs(e) / np.maximum(np.abs(y), EPS))),
+            len(y),
         )
 
     def merge(self, o: RegressionState) -> RegressionState:
+        w = self.w + o.w
+        if w == 0:
+            return RegressionState(rows=self.rows + o.rows)
+        d = o.mean - self.mean
         return RegressionState(
-            self.y.merge(o.y), self.sse + o.sse, self.sae + o.sae, self.sape + o.sape
+            w,
+            self.mean + d * o.w / w,
+            self.m2 + o.m2 + d * d * self.w * o.w / w,
+            self.sse + o.sse,
+            self.sae + o.sae,
+            self.sape + o.sape,
+            self.rows + o.rows,
         )
 
     def metrics(self) -> dict[str, Any]:
-        n = self.y.count
-        if n == 0:
-            return {"rows": 0, "error": "no rows to evaluate"}
+        if self.w == 0:
+            return {"rows": self.rows, "error": "no rows to evaluate"}
         return {
-            "rows": n,
-            "rmse": math.sqrt(self.sse / n),
-            "mae": self.sae / n,
-            "r2": 1 - self.sse / self.y.m2 if self.y.m2 > 0 else None,
-            "mape": self.sape / n,
+            "rows": self.rows,
+            "rmse": math.sqrt(self.sse / self.w),
+            "mae": self.sae / self.w,
+            "r2": 1 - self.sse / self.m2 if self.m2 > 0 else None,
+            "mape": self.sape / self.w,
         }
 
 

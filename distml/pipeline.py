@@ -97,6 +97,9 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
     until = s.pipeline.until
     cpus = s.cluster.task_cpus
     out = lambda *p: os.path.join(run_dir, *p)  # noqa: E731
+    # Stages write part files; parts left by an earlier run in the same directory would mix in.
+    for d in ("quarantine", "sample", "features", "predictions"):
+        shutil.rmtree(out(d), ignore_errors=True)
     # A user's dataset is planned and checked (and its errors reported) before Ray starts.
     ds = check_dataset(shards.plan(s.data.path, s.data.shard_rows), s) if s.data.path else None
     with ray_session(s.cluster):

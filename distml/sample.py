@@ -138,9 +138,11 @@ def _count(shard: Shard, spec: Spec, filter_cols: tuple[str, ...]) -> tuple[Coun
             st.neyman[str(name)] = NumericStats.of(part.get_column(spec.neyman_column))
     if spec.candidate_bound is not None:
         cand = df.filter(pl.col("_key") <= pl.lit(spec.candidate_bound, dtype=pl.UInt64))
-        st.candidates = [
-            with_stratum(cand, spec.terms, spec.edges).select("stratum", "_key", "_file", "_row")
-        ]
+        keep = ["stratum", "_key", "_file", "_row"]
+        if spec.id_column is not None:
+            cand = cand.with_columns(pl.col(spec.id_column).alias("_id"))
+            keep.append("_id")
+        st.candidates = [with_stratum(cand, spec.terms, spec.edges).select(keep)]
     return st, shard.num_rows
 
 
@@ -372,6 +374,72 @@ def _select_task(
     # the join drops rows that share a selected row's id but were not selected themselves
     picked = (
         rows.join(chosen, on="_row", how="inner")
+        .sort("_row")
+        .select(*columns, "stratum", "split", "weight")
+    )
+    write_parquet(picked, join(out, f"part-{shard.index:05d}.parquet"))
+    counts: dict[str, dict[str, int]] = {}
+    for s, split, n in picked.group_by("stratum", "split").len().iter_rows():
+        counts.setdefault(s, {})[split] = n
+    return (counts, _sample_hists(picked, spec.compare)), shard.num_rows
+
+
+def _chosen_from_candidates(
+    plan: Plan, candidates: pl.DataFrame | None, spec: Spec
+) -> pl.DataFrame | None:
+    """The selected rows with their split, if the candidates hold every one of them."""
+    if candidates is None or spec.id_column is None or "_id" not in candidates.columns:
+        return None
+    strata = [s for s in plan.cuts if plan.sizes[s] > 0]
+    chosen = (
+        candidates.join(_cut_table(plan, strata), on="stratum", how="inner")
+        .filter(_le(2))
+        .with_columns(
+            pl.when(_le(0))
+            .then(pl.lit("train"))
+            .when(_le(1))
+            .then(pl.lit("valid"))
+            .otherwise(pl.lit("test"))
+            .alias("split")
+        )
+        .select("_file", "_row", "_id", "stratum", "split", "weight")
+    )
+    got = dict(chosen.group_by("stratum").len().iter_rows())
+    if any(got.get(s, 0) != plan.sizes[s] for s in plan.sizes):
+        return None  # a cut lies above the candidate bound (e.g. a whole stratum is taken)
+    return chosen
+
+
+def _by_shard(ds: Dataset, chosen: pl.DataFrame) -> list[tuple[Shard, pl.DataFrame]]:
+    groups = {f: g for (f,), g in chosen.group_by("_file")}
+    items = []
+    for sh in ds.shards:
+        g = groups.get(sh.file_index)
+        if g is None:
+            continue
+        part = g.filter(
+            (pl.col("_row") >= sh.row_offset) & (pl.col("_row") < sh.row_offset + sh.num_rows)
+        )
+        if part.height:
+            items.append((sh, part.drop("_file")))
+    return items
+
+
+def _fetch_task(
+    item: tuple[Shard, pl.DataFrame], spec: Spec, out: str, columns: tuple[str, ...]
+) -> tuple[tuple[dict[str, dict[str, int]], dict[str, list[int]]], int]:
+    """Read only the chosen rows of a shard (Polars decodes other columns just for rows whose id
+    matches) and write them with split, stratum and weight."""
+    shard, chosen = item
+    assert spec.id_column is not None
+    rows = (
+        scan_shard(shard, None, row_index="_row")
+        .filter(pl.col(spec.id_column).is_in(chosen.get_column("_id").implode()))
+        .collect()
+        .with_columns(pl.col("_row").cast(pl.Int64))
+    )
+    picked = (
+        rows.join(chosen.drop("_id"), on="_row", how="inner")
         .sort("_row")
         .select(*columns, "stratum", "split", "weight")
     )
@@ -668,26 +736,33 @@ def run_sample(
         "sample",
         f"{sum(plan.sizes.values()):,} of {sum(population.values()):,} rows from {len(population)} strata ({cfg.allocation} allocation)",
     )
-    _find_cuts(
-        ds,
-        spec,
-        plan,
-        filter_cols,
-        num_cpus,
-        stats,
-        pl.concat(counted.candidates) if counted.candidates else None,
-    )
+    candidates = pl.concat(counted.candidates) if counted.candidates else None
+    _find_cuts(ds, spec, plan, filter_cols, num_cpus, stats, candidates)
     columns = tuple(dict.fromkeys([*ds.columns]))
-    counts, hists = parallel.map_merge(
-        _select_task,
-        ds.shards,
-        _merge_selected,
-        ({}, {}),
-        args=(spec, plan, out, columns, filter_cols),
-        label="sample: select rows",
-        num_cpus=num_cpus,
-        stats=stats,
-    )
+    chosen = _chosen_from_candidates(plan, candidates, spec)
+    if chosen is not None:
+        # every selected row is known already: fetch just those rows, shard by shard
+        counts, hists = parallel.map_merge(
+            _fetch_task,
+            _by_shard(ds, chosen),
+            _merge_selected,
+            ({}, {}),
+            args=(spec, out, columns),
+            label="sample: fetch rows",
+            num_cpus=num_cpus,
+            stats=stats,
+        )
+    else:
+        counts, hists = parallel.map_merge(
+            _select_task,
+            ds.shards,
+            _merge_selected,
+            ({}, {}),
+            args=(spec, plan, out, columns, filter_cols),
+            label="sample: select rows",
+            num_cpus=num_cpus,
+            stats=stats,
+        )
     for s in plan.sizes:
         got = counts.get(s, {})
         for split in SPLITS:

@@ -169,23 +169,30 @@ def test_multiclass_metrics_equal_sklearn(n, seed, cuts, k):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(2, 300), st.integers(0, 2**32 - 1), st.lists(st.integers(0, 10_000), max_size=8))
-def test_regression_metrics_equal_sklearn(n, seed, cuts):
+@given(
+    st.integers(2, 300),
+    st.integers(0, 2**32 - 1),
+    st.lists(st.integers(0, 10_000), max_size=8),
+    st.booleans(),
+)
+def test_regression_metrics_equal_sklearn(n, seed, cuts, weighted):
     from distml.metrics import RegressionState
 
     rng = np.random.default_rng(seed)
     y = rng.normal(50, 10, n)
     y[0] = 0.0  # MAPE's epsilon path
     pred = y + rng.normal(0, 3, n)
+    w = rng.uniform(0.2, 9, n) if weighted else None
     st_ = None
     for a, b in _shards(n, cuts):
-        part = RegressionState.of(pred[a:b], y[a:b])
+        part = RegressionState.of(pred[a:b], y[a:b], None if w is None else w[a:b])
         st_ = part if st_ is None else st_.merge(part)
     m = st_.metrics()
-    assert m["rmse"] == pytest.approx(np.sqrt(skm.mean_squared_error(y, pred)), rel=1e-9)
-    assert m["mae"] == pytest.approx(skm.mean_absolute_error(y, pred), rel=1e-9)
-    assert m["r2"] == pytest.approx(skm.r2_score(y, pred), rel=1e-9, abs=1e-9)
-    assert m["mape"] == pytest.approx(skm.mean_absolute_percentage_error(y, pred), rel=1e-9)
+    kw = {"sample_weight": w}
+    assert m["rmse"] == pytest.approx(np.sqrt(skm.mean_squared_error(y, pred, **kw)), rel=1e-9)
+    assert m["mae"] == pytest.approx(skm.mean_absolute_error(y, pred, **kw), rel=1e-9)
+    assert m["r2"] == pytest.approx(skm.r2_score(y, pred, **kw), rel=1e-9, abs=1e-9)
+    assert m["mape"] == pytest.approx(skm.mean_absolute_percentage_error(y, pred, **kw), rel=1e-9)
 
 
 def test_binned_auc_stays_within_its_stated_error():
@@ -262,3 +269,20 @@ def test_gates_parse_and_fail_with_reasons():
     ]
     with pytest.raises(UserError, match="eval.gates"):
         check_gates(["recall is high"], {})
+
+
+def test_small_and_empty_slices_are_listed_not_scored():
+    from distml.config import EvalConfig
+    from distml.evaluate import SplitState, split_metrics
+
+    big = ScoreHist.of(np.linspace(0, 1, 300), np.arange(300) % 2)
+    small = ScoreHist.of(np.array([0.3, 0.7]), np.array([0, 1]))
+    empty = ScoreHist.of(np.array([]), np.array([]))
+    st_ = SplitState(hist=big, slices={"region": {"north": big, "south": small, "nowhere": empty}})
+    m = split_metrics(
+        st_, "binary", 0.5, EvalConfig(min_slice_size=100, bootstrap=0), details=False
+    )
+    region = m["slices"]["region"]
+    assert region["north"]["rows"] == 300 and region["north"]["roc_auc"] is not None
+    assert region["south"] == {"rows": 2, "skipped": "fewer than eval.min_slice_size=100 rows"}
+    assert region["nowhere"]["rows"] == 0 and "skipped" in region["nowhere"]

@@ -3,11 +3,13 @@
 import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from distml import parallel
 from distml.config import SamplingConfig
+from distml.errors import UserError
 from distml.sample import make_plan, run_sample
 from distml.shards import plan
 
@@ -51,7 +53,7 @@ def test_sample_exact_and_identical_across_shardings(
     expected = make_plan(cfg, pop, "t")
     results = []
     base = tmp_path_factory.mktemp("s")
-    for files in layouts:
+    for files in (1, 7, 64):
         uri = _write(df, base / f"in{files}", files)
         with parallel.in_process():
             run_sample(
@@ -71,7 +73,7 @@ def test_sample_exact_and_identical_across_shardings(
             by_split = dict(got.filter(pl.col("stratum") == s).group_by("split").len().iter_rows())
             for split in ("train", "valid", "test"):
                 assert by_split.get(split, 0) == expected.split_sizes[s][split]
-    assert results[0].equals(results[1])
+    assert results[0].equals(results[1]) and results[0].equals(results[2])
 
 
 def test_inclusion_frequency_is_uniform_within_strata(tmp_path):
@@ -96,3 +98,147 @@ def test_inclusion_frequency_is_uniform_within_strata(tmp_path):
         rate = hits[rows] / seeds
         bound = 4.5 * np.sqrt(p * (1 - p) / seeds)
         assert np.all(np.abs(rate - p) < bound), (rate.min(), rate.max(), p, bound)
+
+
+def _pop(tmp_path, n_neg=2000, n_pos=1, files=3, **extra) -> str:
+    rng = np.random.default_rng(0)
+    n = n_neg + n_pos
+    df = pl.DataFrame(
+        {"id": np.arange(n), "label": [0] * n_neg + [1] * n_pos, "x": rng.normal(size=n), **extra}
+    )
+    return _write(df.sample(fraction=1.0, shuffle=True, seed=1), tmp_path / "p", files)
+
+
+def _run(uri, tmp_path, name="o", **cfg):
+    with parallel.in_process():
+        rep = run_sample(
+            plan(uri),
+            SamplingConfig(**cfg),
+            label="label",
+            id_column="id",
+            seed=3,
+            out=str(tmp_path / name),
+        )
+    return rep, pl.read_parquet(str(tmp_path / name / "*.parquet"))
+
+
+def test_a_stratum_of_one_row_keeps_its_row(tmp_path):
+    rep, df = _run(_pop(tmp_path), tmp_path, size=100)
+    assert rep["strata"]["1"]["sample"] == 1 and df.filter(pl.col("label") == 1).height == 1
+    assert rep["strata"]["1"]["train"] == 1 and rep["strata"]["1"]["weight"] == 1.0
+    assert df.height == 100
+
+
+def test_bad_sizes_and_fractions_are_config_errors():
+    from distml.config import ConfigError
+
+    for kw in (
+        {"size": 0},
+        {"size": -3},
+        {"size": None, "fraction": 0.0},
+        {"size": None, "fraction": 1.5},
+    ):
+        with pytest.raises(ConfigError, match="sampling"):
+            SamplingConfig(**kw)
+    with pytest.raises(ConfigError, match="sampling.neyman_column"):
+        SamplingConfig(allocation="neyman")
+
+
+def test_constant_neyman_column_is_a_user_error(tmp_path):
+    uri = _pop(tmp_path, n_pos=50, c=[7.0] * 2050)
+    with pytest.raises(UserError, match="constant within every stratum"):
+        _run(uri, tmp_path, size=100, allocation="neyman", neyman_column="c")
+
+
+def test_unknown_or_ill_typed_stratum_columns_are_user_errors(tmp_path):
+    uri = _pop(tmp_path, n_pos=50)
+    with pytest.raises(UserError, match="'country' \\(sampling.strata\\) is not in the data"):
+        _run(uri, tmp_path, size=100, strata=["label", "country"])
+    with pytest.raises(UserError, match="not a date or datetime"):
+        _run(uri, tmp_path, size=100, strata=["x:month"])
+    with pytest.raises(UserError, match="not understood"):
+        _run(uri, tmp_path, size=100, strata=["x:median"])
+
+
+def test_quantile_and_time_strata_are_exact_and_sharding_independent(tmp_path):
+    rng = np.random.default_rng(5)
+    n = 3000
+    df = pl.DataFrame(
+        {
+            "id": np.arange(n),
+            "label": (rng.random(n) < 0.2).astype(int),
+            "amount": rng.lognormal(3, 1, n),
+            "ts": pl.datetime_range(
+                pl.datetime(2024, 1, 1), pl.datetime(2024, 12, 31), "1d", eager=True
+            ).sample(n, with_replacement=True, seed=2),
+        }
+    )
+    a = _write(df, tmp_path / "a", 1)
+    b = _write(df.sample(fraction=1.0, shuffle=True, seed=9), tmp_path / "b", 7)
+    ra, sa = _run(a, tmp_path, "oa", size=600, strata=["label", "amount:q4", "month"])
+    rb, sb = _run(b, tmp_path, "ob", size=600, strata=["label", "amount:q4", "month"])
+    assert ra["quantile_edges"] == rb["quantile_edges"] and len(ra["quantile_edges"]["amount"]) == 3
+    assert sa.sort("id").equals(sb.sort("id").select(sa.columns))
+    assert len(ra["strata"]) == 2 * 4 * 12
+    for name, v in ra["strata"].items():
+        assert sa.filter(pl.col("stratum") == name).height == v["sample"]
+
+
+def test_max_memory_sets_the_size(tmp_path):
+    uri = _pop(tmp_path, n_pos=100)
+    with parallel.in_process():
+        rep = run_sample(
+            plan(uri),
+            SamplingConfig(size=None, max_memory="14KB"),
+            label="label",
+            id_column="id",
+            seed=0,
+            out=str(tmp_path / "m"),
+            bytes_per_row=20,
+        )
+    # 14,000 bytes / (20 bytes per row * 0.7 train share) = 1000 rows
+    assert rep["sample_rows"] == 1000
+
+
+def test_report_compares_sample_and_population_distributions(tmp_path):
+    from distml.profile import sketch_series
+
+    rng = np.random.default_rng(0)
+    n = 20_000
+    df = pl.DataFrame(
+        {
+            "id": np.arange(n),
+            "label": (rng.random(n) < 0.1).astype(int),
+            "x": rng.normal(size=n),
+            "region": rng.choice(["a", "b", "c"], n),
+        }
+    )
+    uri = _write(df, tmp_path / "d", 4)
+    ref = {c: sketch_series(df[c]) for c in df.columns}
+    with parallel.in_process():
+        prop = run_sample(
+            plan(uri),
+            SamplingConfig(size=4000),
+            label="label",
+            id_column="id",
+            seed=0,
+            out=str(tmp_path / "p"),
+            reference=ref,
+        )
+        equal = run_sample(
+            plan(uri),
+            SamplingConfig(size=4000, allocation="equal"),
+            label="label",
+            id_column="id",
+            seed=0,
+            out=str(tmp_path / "e"),
+            reference=ref,
+        )
+    assert all(f["psi"] < 0.1 for f in prop["features"].values()) and not prop["warnings"]
+    assert (
+        sum(prop["features"]["x"]["population"]) == n
+        and sum(prop["features"]["x"]["sample"]) == 4000
+    )
+    # a balanced sample of a 10%-positive population is unrepresentative on the label: flagged
+    assert equal["features"]["label"]["psi"] > 0.1
+    assert any("'label'" in w for w in equal["warnings"])
