@@ -34,12 +34,17 @@ class MapStats:
     peak_rss_bytes: int = 0
 
 
-def _run(fn: Callable[..., tuple[Any, int]], item: Any, *args: Any) -> tuple[Any, int, int]:
-    state, rows = fn(item, *args)
-    return state, rows, peak_rss_bytes()
+def _run_batch(fn: Callable[..., tuple[Any, int]], merge: Callable, batch: Sequence[Any], *args: Any) -> tuple[Any, int, int, int]:
+    """Several items in one task, their states folded with ``merge`` (associative) before return."""
+    state, total = None, 0
+    for item in batch:
+        part, rows = fn(item, *args)
+        state = part if state is None else merge(state, part)
+        total += rows
+    return state, total, peak_rss_bytes(), len(batch)
 
 
-_remote_run = ray.remote(_run)
+_remote_run = ray.remote(_run_batch)
 _in_process = False
 
 
@@ -65,20 +70,24 @@ def map_merge(
     num_cpus: float = 1.0,
     max_in_flight: int | None = None,
     stats: MapStats | None = None,
+    tasks_per_cpu: int = 8,
 ) -> S:
-    """Run ``fn(item, *args)`` as one Ray task per item and fold the returned states with ``merge``.
+    """Run ``fn(item, *args)`` over the items as Ray tasks and fold the states with ``merge``.
 
+    Items are grouped so that there are about ``tasks_per_cpu`` tasks per cluster CPU (a task
+    folds its items' states itself), which keeps Ray's per-task cost small next to the work.
     Large ``args`` are put in the object store once. At most ``max_in_flight`` tasks are pending
     (default: four per cluster CPU), which bounds the results waiting on the driver.
     """
     progress = Progress(label, len(items))
     state = initial
 
-    def absorb(result: tuple[Any, int, int]) -> None:
+    def absorb(result: tuple[Any, int, int, int]) -> None:
         nonlocal state
-        part, rows, peak = result
-        state = merge(state, part)
-        progress.update(1, rows)
+        part, rows, peak, n = result
+        if part is not None:
+            state = merge(state, part)
+        progress.update(n, rows)
         if stats is not None:
             stats.rows += rows
             stats.tasks += 1
@@ -88,14 +97,17 @@ def map_merge(
         return state
     if _in_process:
         for item in items:
-            absorb(_run(fn, item, *args))
+            absorb(_run_batch(fn, merge, [item], *args))
         return state
     arg_refs = tuple(ray.put(a) for a in args)
     remote = _remote_run.options(num_cpus=num_cpus)
+    cpus = ray.cluster_resources().get("CPU", 1)
     if max_in_flight is None:
-        max_in_flight = max(2, int(4 * ray.cluster_resources().get("CPU", 1)))
+        max_in_flight = max(2, int(4 * cpus))
+    size = max(1, len(items) // max(1, int(tasks_per_cpu * cpus / num_cpus)))
+    batches = [items[i : i + size] for i in range(0, len(items), size)]
     pending: list[ray.ObjectRef] = []
-    it = iter(items)
+    it = iter(batches)
     exhausted = False
     while pending or not exhausted:
         while not exhausted and len(pending) < max_in_flight:
@@ -104,7 +116,7 @@ def map_merge(
             except StopIteration:
                 exhausted = True
                 break
-            pending.append(remote.remote(fn, item, *arg_refs))
+            pending.append(remote.remote(fn, merge, item, *arg_refs))
         if not pending:
             break
         ready, pending = ray.wait(pending, num_returns=1)

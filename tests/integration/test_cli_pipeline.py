@@ -108,3 +108,22 @@ def test_failed_gate_is_recorded_in_metrics_json(run_dir):
     assert gate["passed"] is False
     assert [g["passed"] for g in gate["gates"]] == [True, False]
     assert gate["reasons"][0].startswith("recall=")
+
+
+def test_multirun_sweeps_from_the_command_line(small_data, ray_local, tmp_path):
+    address = ray_local.get_runtime_context().gcs_address
+    distml(
+        "run",
+        "-m",
+        "sampling.size=1000,2000",
+        "pipeline.until=sample",
+        f"data.path={small_data}",
+        f"cluster.address={address}",
+        f"hydra.sweep.dir={tmp_path}",
+    )
+    sizes = sorted(
+        json.loads((tmp_path / str(i) / "sampling_report.json").read_text())["sample_rows"]
+        for i in (0, 1)
+    )
+    assert sizes == [1000, 2000]
+    assert not (tmp_path / "0" / "model.ubj").exists()  # pipeline.until=sample stops there
