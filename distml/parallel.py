@@ -34,7 +34,9 @@ class MapStats:
     peak_rss_bytes: int = 0
 
 
-def _run_batch(fn: Callable[..., tuple[Any, int]], merge: Callable, batch: Sequence[Any], *args: Any) -> tuple[Any, int, int, int]:
+def _run_batch(
+    fn: Callable[..., tuple[Any, int]], merge: Callable, batch: Sequence[Any], *args: Any
+) -> tuple[Any, int, int, int]:
     """Several items in one task, their states folded with ``merge`` (associative) before return."""
     state, total = None, 0
     for item in batch:

@@ -14,7 +14,6 @@ from typing import Any
 import polars as pl
 
 from distml import parallel
-from distml.errors import UserError
 from distml.shards import Dataset, Shard, join, read_shard, write_parquet
 from distml.sketch import ALPHA, CategorySketch, NumericSketch
 from distml.stats import NumericStats
@@ -97,12 +96,7 @@ def profile_shard(shard: Shard, label: str, out: str) -> tuple[ProfileState, int
 def run_profile(
     ds: Dataset, label: str, quarantine_dir: str, num_cpus: float, stats
 ) -> dict[str, Any]:
-    if label not in ds.columns:
-        raise UserError(
-            f"The label column '{label}' (data.label) is not in the data at data.path '{ds.uri}' "
-            f"(first file {ds.files[0]}). Available columns: {', '.join(ds.columns)}. "
-            "Set data.label to one of them."
-        )
+    ds.require(label, "data.label", "Set data.label to one of them.")
     st = parallel.map_merge(
         profile_shard,
         ds.shards,

@@ -324,6 +324,23 @@ def _sample_hists(
     return out
 
 
+def _assign(keyed: pl.DataFrame, plan: Plan, strata: Sequence[str]) -> pl.DataFrame:
+    """The sampled rows among ``keyed`` (stratum, _key, _file, _row), with split and weight."""
+    split = (
+        pl.when(_le(0))
+        .then(pl.lit("train"))
+        .when(_le(1))
+        .then(pl.lit("valid"))
+        .otherwise(pl.lit("test"))
+        .alias("split")
+    )
+    return (
+        keyed.join(_cut_table(plan, strata), on="stratum", how="inner")
+        .filter(_le(2))
+        .with_columns(split)
+    )
+
+
 def _select_task(
     shard: Shard,
     spec: Spec,
@@ -344,19 +361,7 @@ def _select_task(
     present = [p for p in keys.get_column("stratum").unique().to_list() if p in plan.cuts]
     if not present:
         return ({}, {}), shard.num_rows
-    chosen = (
-        keys.join(_cut_table(plan, present), on="stratum", how="inner")
-        .filter(_le(2))
-        .with_columns(
-            pl.when(_le(0))
-            .then(pl.lit("train"))
-            .when(_le(1))
-            .then(pl.lit("valid"))
-            .otherwise(pl.lit("test"))
-            .alias("split")
-        )
-        .select("_row", "stratum", "split", "weight")
-    )
+    chosen = _assign(keys, plan, present).select("_row", "stratum", "split", "weight")
     if chosen.height == 0:
         return ({}, {}), shard.num_rows
     if spec.id_column is None:
@@ -391,18 +396,8 @@ def _chosen_from_candidates(
     if candidates is None or spec.id_column is None or "_id" not in candidates.columns:
         return None
     strata = [s for s in plan.cuts if plan.sizes[s] > 0]
-    chosen = (
-        candidates.join(_cut_table(plan, strata), on="stratum", how="inner")
-        .filter(_le(2))
-        .with_columns(
-            pl.when(_le(0))
-            .then(pl.lit("train"))
-            .when(_le(1))
-            .then(pl.lit("valid"))
-            .otherwise(pl.lit("test"))
-            .alias("split")
-        )
-        .select("_file", "_row", "_id", "stratum", "split", "weight")
+    chosen = _assign(candidates, plan, strata).select(
+        "_file", "_row", "_id", "stratum", "split", "weight"
     )
     got = dict(chosen.group_by("stratum").len().iter_rows())
     if any(got.get(s, 0) != plan.sizes[s] for s in plan.sizes):
@@ -563,18 +558,13 @@ def check_columns(
     id_column: str | None,
     time_column: str | None = None,
 ) -> tuple[Term, ...]:
-    cols = set(ds.columns)
-    available = ", ".join(ds.columns)
-    if label not in cols:
-        raise UserError(
-            f"The label column '{label}' (data.label) is not in the data at data.path '{ds.uri}' "
-            f"(first file {ds.files[0]}). Available columns: {available}. Set data.label to one of them."
-        )
-    if id_column is not None and id_column not in cols:
-        raise UserError(
-            f"The id column '{id_column}' (data.id_column) is not in the data at data.path "
-            f"'{ds.uri}'. Available columns: {available}. Set data.id_column to a unique id column, "
-            "or data.id_column=null to derive a stable id from each row's content."
+    ds.require(label, "data.label", "Set data.label to one of them.")
+    if id_column is not None:
+        ds.require(
+            id_column,
+            "data.id_column",
+            "Set data.id_column to a unique id column, or data.id_column=null to derive a stable id "
+            "from each row's content.",
         )
     return parse_strata(strata, polars_schema(ds), time_column)
 

@@ -52,6 +52,14 @@ class Dataset:
     def columns(self) -> list[str]:
         return list(self.schema.names)
 
+    def require(self, column: str, key: str, fix: str) -> None:
+        """A user error naming the config key and the dataset when ``column`` is missing."""
+        if column not in self.schema.names:
+            raise UserError(
+                f"The column '{column}' ({key}) is not in the data at data.path '{self.uri}' "
+                f"(first file {self.files[0]}). Available columns: {', '.join(self.columns)}. {fix}"
+            )
+
 
 def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
     """The pyarrow filesystem and in-filesystem path for a local path or a URI."""
