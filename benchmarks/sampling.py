@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import TreeMemory, run_child, write  # noqa: E402
+from _common import TreeMemory, generate_data, run_child, write  # noqa: E402
 
 
 def run_distml(data: str, out: str, sample: int, strata: list[str]) -> dict:
@@ -107,14 +107,7 @@ def main() -> None:
     try:
         gen = None
         if a.data is None:
-            import ray
-
-            from distml.config import DataConfig
-            from distml.generate import generate
-
-            ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-            gen = generate(DataConfig(rows=a.rows, shards=a.shards), 0, data)
-            ray.shutdown()
+            gen = generate_data(a.rows, a.shards, data)
         common = ["--data", data, "--sample", str(a.sample)]
         d = run_child(
             [

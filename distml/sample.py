@@ -376,7 +376,19 @@ def _select_task(
             .collect()
             .with_columns(pl.col("_row").cast(pl.Int64))
         )
-    # the join drops rows that share a selected row's id but were not selected themselves
+    return _write_picked(shard, rows, chosen, spec, out, columns)
+
+
+def _write_picked(
+    shard: Shard,
+    rows: pl.DataFrame,
+    chosen: pl.DataFrame,
+    spec: Spec,
+    out: str,
+    columns: tuple[str, ...],
+) -> tuple[tuple[dict[str, dict[str, int]], dict[str, list[int]]], int]:
+    """Write the chosen rows (joined on position: rows that share a chosen row's id but were not
+    chosen drop out) and return their per-stratum split counts and histograms."""
     picked = (
         rows.join(chosen, on="_row", how="inner")
         .sort("_row")
@@ -433,16 +445,7 @@ def _fetch_task(
         .collect()
         .with_columns(pl.col("_row").cast(pl.Int64))
     )
-    picked = (
-        rows.join(chosen.drop("_id"), on="_row", how="inner")
-        .sort("_row")
-        .select(*columns, "stratum", "split", "weight")
-    )
-    write_parquet(picked, join(out, f"part-{shard.index:05d}.parquet"))
-    counts: dict[str, dict[str, int]] = {}
-    for s, split, n in picked.group_by("stratum", "split").len().iter_rows():
-        counts.setdefault(s, {})[split] = n
-    return (counts, _sample_hists(picked, spec.compare)), shard.num_rows
+    return _write_picked(shard, rows, chosen.drop("_id"), spec, out, columns)
 
 
 def _merge_selected(a: tuple[dict, dict], b: tuple[dict, dict]) -> tuple[dict, dict]:
