@@ -250,12 +250,19 @@ def test_nan_scores_are_counted_and_excluded():
     assert m["nan_scores_excluded"] == 1 and m["rows"] == 2 and m["roc_auc"] == 1.0
 
 
-def test_unreachable_recall_target_falls_back_and_says_so():
-    # weighted positives: a zero-weight positive at the lowest score keeps recall < 1 reachable only there
-    h = ScoreHist.of(np.array([0.9, 0.1]), np.array([1, 1]), np.array([1.0, 0.0]))
-    assert choose_threshold(h, "min_recall", 0.5, 1.0)["reached"] is True
-    h2 = ScoreHist.of(np.array([0.9, 0.5]), np.array([0, 0]))
-    assert "no positives" in choose_threshold(h2, "min_recall", 0.5, 0.9)["note"]
+def test_recall_targets_at_the_edge_and_out_of_reach():
+    y = np.array([0, 1, 0, 1, 0])
+    s = np.array([0.1, 0.2, 0.3, 0.8, 0.9])
+    # recall 1.0 is reached only at the lowest positive's score, whatever the precision there
+    full = choose_threshold(ScoreHist.of(s, y), "min_recall", 0.5, 1.0)
+    assert full["reached"] and full["value"] == 0.2 and full["valid_recall"] == 1.0
+    assert full["valid_precision"] == pytest.approx(skm.precision_score(y, s >= 0.2))
+    # with no positives in valid no threshold reaches any recall: said so, fixed value used
+    none = choose_threshold(ScoreHist.of(s, np.zeros(5, dtype=int)), "min_recall", 0.42, 0.9)
+    assert none["value"] == 0.42 and "no positives" in none["note"]
+    # the chosen threshold applied to another split can miss the target there: reported as is
+    test = binary_metrics(ScoreHist.of(np.array([0.15, 0.5]), np.array([1, 1])), full["value"])
+    assert test["recall"] == 0.5
 
 
 def test_gates_parse_and_fail_with_reasons():
