@@ -9,6 +9,12 @@ from distml.runtime import configure_auth
 configure_auth()  # before anything imports ray: a token on this machine means the head requires it
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# CI explores the same examples every run (a failure there is reproducible); locally they vary.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")
