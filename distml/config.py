@@ -224,6 +224,8 @@ class ClusterConfig:
     """CPUs reserved by each shard task."""
     max_failures: int = 1
     """Training restarts from the newest checkpoint after a worker or node failure, this often."""
+    use_gpu: bool = False
+    """Train on one GPU per worker (XGBoost device=cuda); the cluster must have them."""
 
     def __post_init__(self) -> None:
         _check(self.num_workers > 0, "cluster.num_workers", "a positive int", self.num_workers)

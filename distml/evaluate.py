@@ -91,6 +91,7 @@ def score_shard(shard: Shard, job: ScoreJob) -> tuple[SplitState, int]:
     df = read_shard(shard, list(dict.fromkeys([*keep, *extra, *job.features])))
     booster = xgb.Booster(params={"nthread": 1})
     booster.load_model(bytearray(job.model))
+    booster.set_param({"device": "cpu"})  # scoring tasks run on CPUs, whatever trained the model
     pred = booster.inplace_predict(
         df.select(job.features).to_numpy().astype(np.float32, copy=False)
     )

@@ -23,7 +23,7 @@ from distml import evaluate, generate, parallel, preprocess, profile, report, sa
 from distml.config import STAGES, Settings, to_settings
 from distml.errors import GateFailed, UserError
 from distml.progress import human, say
-from distml.runtime import ray_session
+from distml.runtime import check_gpus, ray_session
 
 
 class RunRecord:
@@ -103,6 +103,7 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
     # A user's dataset is planned and checked (and its errors reported) before Ray starts.
     ds = check_dataset(shards.plan(s.data.path, s.data.shard_rows), s) if s.data.path else None
     with ray_session(s.cluster):
+        check_gpus(s.cluster)
         if ds is None:
             ds = check_dataset(shards.plan(resolve_data(s, rec), s.data.shard_rows), s)
         rec.data["data_path"] = ds.uri
@@ -186,7 +187,7 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
                 features=tuple(features),
                 label=label,
                 weight="weight" if s.model.use_sample_weights else None,
-                params=dict(s.model.params),
+                params={**s.model.params, **({"device": "cuda"} if s.cluster.use_gpu else {})},
                 num_boost_round=s.model.num_boost_round,
                 early_stopping_rounds=s.model.early_stopping_rounds,
                 checkpoint_every=s.model.checkpoint_every,
@@ -197,6 +198,7 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
                 job,
                 num_workers=s.cluster.num_workers,
                 cpus_per_worker=s.cluster.cpus_per_worker,
+                use_gpu=s.cluster.use_gpu,
                 storage=out("train"),
                 max_failures=s.cluster.max_failures,
             )

@@ -60,3 +60,20 @@ def ray_session(cluster: ClusterConfig) -> Iterator[bool]:
     finally:
         if started:
             ray.shutdown()
+
+
+def check_gpus(cluster: ClusterConfig) -> None:
+    """With cluster.use_gpu, every training worker needs a GPU in the Ray cluster."""
+    if not cluster.use_gpu:
+        return
+    import ray
+
+    from distml.errors import UserError
+
+    have = int(ray.cluster_resources().get("GPU", 0))
+    if have < cluster.num_workers:
+        raise UserError(
+            f"cluster.use_gpu=true needs one GPU per training worker ({cluster.num_workers} for "
+            f"cluster.num_workers={cluster.num_workers}), but the Ray cluster has {have}. Set "
+            "cluster.use_gpu=false, lower cluster.num_workers, or add GPU nodes to the cluster."
+        )

@@ -181,6 +181,7 @@ def fit(
     num_workers: int,
     cpus_per_worker: int,
     storage: str,
+    use_gpu: bool = False,
     max_failures: int,
     name: str = "xgboost",
 ) -> tuple[xgb.Booster, dict[str, Any]]:
@@ -192,7 +193,7 @@ def fit(
         train_worker,
         train_loop_config={"job": job},
         scaling_config=ray.train.ScalingConfig(
-            num_workers=num_workers, resources_per_worker={"CPU": cpus_per_worker}
+            num_workers=num_workers, use_gpu=use_gpu, resources_per_worker={"CPU": cpus_per_worker}
         ),
         run_config=ray.train.RunConfig(
             name=name,

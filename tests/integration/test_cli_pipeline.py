@@ -127,3 +127,23 @@ def test_multirun_sweeps_from_the_command_line(small_data, ray_local, tmp_path):
     )
     assert sizes == [1000, 2000]
     assert not (tmp_path / "0" / "model.ubj").exists()  # pipeline.until=sample stops there
+
+
+def test_use_gpu_without_gpus_is_a_clear_error(small_data, ray_local, tmp_path):
+    address = ray_local.get_runtime_context().gcs_address
+    p = distml(
+        "run",
+        "cluster.use_gpu=true",
+        "sampling.size=1000",
+        f"data.path={small_data}",
+        f"cluster.address={address}",
+        f"hydra.run.dir={tmp_path}",
+        check=False,
+    )
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert (
+        "cluster.use_gpu=true needs one GPU per training worker (2 for cluster.num_workers=2)"
+        in p.stderr
+    )
+    assert "the Ray cluster has 0" in p.stderr
+    assert not (tmp_path / "profile.json").exists()  # stopped before any stage ran
