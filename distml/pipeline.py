@@ -14,13 +14,13 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any
 
 from omegaconf import DictConfig
 
 from distml import evaluate, generate, parallel, preprocess, profile, report, sample, shards, train
-from distml.config import STAGES, Settings, to_settings
+from distml.config import Settings, to_settings
 from distml.errors import GateFailed, UserError
 from distml.progress import human, say
 from distml.runtime import check_gpus, ray_session
@@ -333,6 +333,3 @@ def hydra_generate(cfg: DictConfig) -> dict[str, Any]:
         file=sys.stderr,
     )
     return info
-
-
-__all__ = ["run_pipeline", "hydra_run", "hydra_generate", "STAGES", "asdict"]

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import polars as pl
 import xgboost as xgb
 
 from distml.shards import Shard, read_shard
@@ -210,36 +209,5 @@ def fit(
     return booster, dict(result.metrics or {})
 
 
-def train_local(job: TrainJob) -> xgb.Booster:
-    """One process, no Ray: the same data path and parameters (reference and tests)."""
-    params = {**job.params, "nthread": job.nthread}
-    dtrain = xgb.QuantileDMatrix(
-        PieceIter(share(job.train, 0, 1), job), max_bin=params.get("max_bin", 256)
-    )
-    evals = [(dtrain, "train")]
-    if job.valid:
-        evals.append(
-            (xgb.QuantileDMatrix(PieceIter(share(job.valid, 0, 1), job), ref=dtrain), "valid")
-        )
-    booster = xgb.train(
-        params,
-        dtrain,
-        job.num_boost_round,
-        evals=evals,
-        early_stopping_rounds=job.early_stopping_rounds if job.valid else None,
-        verbose_eval=False,
-    )
-    best = getattr(booster, "best_iteration", None)
-    return (
-        booster[: best + 1]
-        if best is not None and best + 1 < booster.num_boosted_rounds()
-        else booster
-    )
-
-
 def importance(booster: xgb.Booster) -> dict[str, dict[str, float]]:
     return {t: booster.get_score(importance_type=t) for t in ("gain", "cover", "weight")}
-
-
-def read_features(shards: Sequence[Shard], cols: Sequence[str]) -> pl.DataFrame:
-    return pl.concat([read_shard(s, cols) for s in shards])
