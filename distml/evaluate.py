@@ -18,6 +18,7 @@ from distml import parallel
 from distml.config import EvalConfig
 from distml.keys import row_ids
 from distml.metrics import (
+    BINARY_HEADLINE,
     Bootstrap,
     MulticlassState,
     RegressionState,
@@ -201,17 +202,7 @@ def _rows(h: ScoreHist) -> int:
 
 
 def _slice_summary(m: dict[str, Any]) -> dict[str, Any]:
-    keys = (
-        "rows",
-        "positives",
-        "roc_auc",
-        "average_precision",
-        "precision",
-        "recall",
-        "f1",
-        "accuracy",
-    )
-    return {k: m.get(k) for k in keys}
+    return {k: m.get(k) for k in BINARY_HEADLINE}
 
 
 def evaluate(

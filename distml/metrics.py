@@ -22,6 +22,17 @@ import polars as pl
 from distml.keys import sample_keys, splitmix64
 
 EPS = float(np.finfo(np.float64).eps)
+BINARY_HEADLINE = (
+    "rows",
+    "positives",
+    "roc_auc",
+    "average_precision",
+    "precision",
+    "recall",
+    "f1",
+    "accuracy",
+)
+"""The binary metrics shown first: in the summary table and for each slice."""
 BOOT_BINS = 2000
 _POISSON_CDF = np.cumsum([math.exp(-1) / math.factorial(k) for k in range(20)])
 
@@ -231,17 +242,8 @@ def choose_threshold(
         )
         i = int(np.argmax(f1))  # the first maximum is the highest threshold among ties
         return {"policy": policy, "value": float(scores[i]), "valid_f1": float(f1[i])}
+    # NOTE: recall is exactly 1 at the lowest score (tp[-1] is p), so every target <= 1 is met.
     ok = np.flatnonzero(recall >= min_recall - 1e-12)
-    if len(ok) == 0:  # only possible with weights that leave recall short of 1
-        i = len(scores) - 1
-        return {
-            "policy": policy,
-            "value": float(scores[i]),
-            "min_recall": min_recall,
-            "reached": False,
-            "valid_recall": float(recall[i]),
-            "note": "no threshold reaches the recall target; used the lowest score",
-        }
     best = ok[precision[ok] == precision[ok].max()]
     i = int(best[0])
     return {

@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 from distml import evaluate, generate, parallel, preprocess, profile, report, sample, shards, train
 from distml.config import Settings, to_settings
 from distml.errors import GateFailed, UserError
+from distml.metrics import BINARY_HEADLINE
 from distml.progress import human, say
 from distml.runtime import check_gpus, ray_session
 
@@ -247,17 +248,7 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
 
 
 HEADLINE = {
-    "binary": [
-        "rows",
-        "positives",
-        "roc_auc",
-        "average_precision",
-        "precision",
-        "recall",
-        "f1",
-        "accuracy",
-        "log_loss",
-    ],
+    "binary": [*BINARY_HEADLINE, "log_loss"],
     "multiclass": ["rows", "accuracy", "f1_macro", "f1_weighted", "roc_auc_ovr_macro", "log_loss"],
     "regression": ["rows", "rmse", "mae", "r2", "mape"],
 }
