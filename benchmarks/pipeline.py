@@ -52,8 +52,8 @@ def run_reference(data: str, sample: int, rounds: int, seed: int = 0) -> dict:
 
     from distml.config import ModelConfig, PreprocessConfig
     from distml.keys import sample_keys
-    from distml.preprocess import FitState, build_spec, column_kinds, features_of
     from distml.preprocess import apply as apply_spec
+    from distml.preprocess import column_kinds, features_of, fit_frame
 
     stages = {}
     t0 = time.perf_counter()
@@ -72,17 +72,8 @@ def run_reference(data: str, sample: int, rounds: int, seed: int = 0) -> dict:
     feats = features_of(df.columns, "label", "id", None, [])
     kinds = column_kinds(dict(df.schema), feats)
     # same preprocessor, fitted in memory
-    from distml.stats import NumericStats
-
     train = df.filter(pl.col("split") == "train")
-    st = FitState(rows=train.height)
-    for c, k in kinds.items():
-        if k == "numeric":
-            st.numeric[c] = NumericStats.of(train[c])
-        elif k == "categorical":
-            vc = train[c].cast(pl.String).fill_null("__null__").value_counts()
-            st.categorical[c] = dict(zip(vc[c].to_list(), vc["count"].to_list(), strict=True))
-    spec = build_spec(st, kinds, PreprocessConfig(), "label", "id")
+    spec = fit_frame(train, kinds, PreprocessConfig(), "label", "id")
     parts = {
         sp: apply_spec(spec, df.filter(pl.col("split") == sp), ("label",))
         for sp in ("train", "valid", "test")

@@ -7,7 +7,7 @@ dataclass's ``__post_init__`` and run when the driver converts the composed conf
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -20,6 +20,26 @@ STAGES = ("profile", "sample", "preprocess", "train", "evaluate")
 
 class ConfigError(UserError, ValueError):
     """A config value is out of range; the message quotes the key and the value."""
+
+
+def _as(cls: type, value: Any, key: str) -> Any:
+    """A dict from the config (or an instance) as ``cls``, naming the key of an unknown field.
+
+    Dicts of dataclasses are typed ``dict[str, Any]`` in the schema because Hydra cannot add a
+    new entry to a ``Dict[str, Dataclass]`` from the command line; they are checked here."""
+    if isinstance(value, cls):
+        return value
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"The '{key}' entry must be a mapping of {cls.__name__} fields. Got {value!r}."
+        )
+    known = {f.name for f in fields(cls)}
+    unknown = [k for k in value if k not in known]
+    if unknown:
+        raise ConfigError(
+            f"The '{key}' entry has unknown keys {unknown}; allowed: {', '.join(sorted(known))}."
+        )
+    return cls(**value)
 
 
 def _check(ok: bool, key: str, expected: str, got: Any) -> None:
@@ -57,6 +77,9 @@ class DataConfig:
     """Generator: rows per Parquet row group."""
     cache_dir: str = "data"
     """Generator: where the default synthetic dataset lives (relative to the launch directory)."""
+    on_bad_file: str = "error"
+    """error: a file that cannot be read (or does not match the schema) stops the run, named;
+    skip: leave it out, name it in profile.json and go on."""
 
     def __post_init__(self) -> None:
         _check(self.rows > 0, "data.rows", "a positive int", self.rows)
@@ -67,6 +90,12 @@ class DataConfig:
             self.row_group_rows > 0, "data.row_group_rows", "a positive int", self.row_group_rows
         )
         _check(bool(self.label), "data.label", "a column name", self.label)
+        _check(
+            self.on_bad_file in ("error", "skip"),
+            "data.on_bad_file",
+            "one of error, skip",
+            self.on_bad_file,
+        )
 
 
 @dataclass
@@ -144,26 +173,115 @@ class SamplingConfig:
         )
 
 
+IMPUTE = ("mean", "median", "mode", "constant", "none")
+CLIP = ("none", "quantile", "iqr")
+SCALE = ("none", "standard", "minmax", "robust")
+ENCODE = ("ordinal", "onehot", "frequency")
+DATE_PARTS = ("year", "month", "day", "weekday", "hour", "minute", "day_of_year", "epoch_days")
+
+
+@dataclass
+class ColumnSteps:
+    """Per-column overrides of the preprocess defaults (null: use the default)."""
+
+    impute: str | None = None
+    fill_value: float | None = None
+    indicator: bool | None = None
+    clip: str | None = None
+    log: bool | None = None
+    scale: str | None = None
+    encode: str | None = None
+    min_frequency: int | None = None
+    max_categories: int | None = None
+
+
 @dataclass
 class PreprocessConfig:
-    min_frequency: int = 5
-    """Categories seen fewer times in train share the 'rare/unseen' code 0."""
-    max_categories: int = 1000
-    """At most this many categories get their own code (most frequent first)."""
+    """Steps fitted on the train split with full-pass statistics (preprocessor.json).
+
+    Numeric columns: clip -> log -> impute -> scale (each fitted on the previous step's output),
+    plus a null indicator. Categorical: ordinal, one-hot or frequency codes with a slot for rare
+    and unseen values. Datetimes: date parts. ``derived`` adds features from row expressions."""
+
+    impute: str = "mean"
+    """mean | median | mode | constant (fill_value) | none (XGBoost handles the missing value)."""
+    fill_value: float = 0.0
     null_indicators: bool = True
     """Add ``<col>__is_null`` for numeric columns that had nulls in train."""
+    clip: str = "none"
+    """none | quantile (at clip_quantiles) | iqr (Q1 - k*IQR, Q3 + k*IQR with k = iqr_factor)."""
+    clip_quantiles: list[float] = field(default_factory=lambda: [0.001, 0.999])
+    iqr_factor: float = 1.5
+    log: bool = False
+    """sign(x) * log1p(|x|) after clipping."""
+    scale: str = "none"
+    """none | standard (mean, std) | minmax | robust (median, IQR)."""
+    encode: str = "ordinal"
+    """ordinal (1..K by frequency, 0 = rare/unseen) | onehot (<col>__<value>, <col>__other) |
+    frequency (the value's share of train rows; rare/unseen share one slot)."""
+    min_frequency: int = 5
+    """Categories seen fewer times in train go to the rare/unseen slot."""
+    max_categories: int = 1000
+    """At most this many categories get their own code (most frequent first)."""
     date_parts: list[str] = field(
         default_factory=lambda: ["month", "weekday", "hour", "day_of_year"]
     )
     """Parts extracted from datetime columns."""
+    columns: dict[str, Any] = field(default_factory=dict)
+    """Per-column overrides, e.g. {amount: {clip: iqr, log: true, impute: median}}."""
+    derived: dict[str, str] = field(default_factory=dict)
+    """New features as row expressions over raw columns, e.g. {per_item: 'amount / (1 + n_items)'}."""
 
     def __post_init__(self) -> None:
-        allowed = {"year", "month", "day", "weekday", "hour", "minute", "day_of_year", "epoch_days"}
-        bad = [p for p in self.date_parts if p not in allowed]
-        _check(not bad, "preprocess.date_parts", f"a list from {sorted(allowed)}", bad)
+        self.columns = {
+            k: _as(ColumnSteps, v, f"preprocess.columns.{k}") for k, v in self.columns.items()
+        }
+        bad = [p for p in self.date_parts if p not in DATE_PARTS]
+        _check(not bad, "preprocess.date_parts", f"a list from {list(DATE_PARTS)}", bad)
+        for key, prefix in [
+            ("", "preprocess"),
+            *[(c, f"preprocess.columns.{c}") for c in self.columns],
+        ]:
+            src = self.columns[key] if key else self
+            for name, allowed in (
+                ("impute", IMPUTE),
+                ("clip", CLIP),
+                ("scale", SCALE),
+                ("encode", ENCODE),
+            ):
+                v = getattr(src, name)
+                if v is not None:
+                    _check(v in allowed, f"{prefix}.{name}", f"one of {', '.join(allowed)}", v)
+            mf = src.min_frequency
+            if mf is not None:
+                _check(mf >= 1, f"{prefix}.min_frequency", "an int >= 1", mf)
+            mc = src.max_categories
+            if mc is not None:
+                _check(mc >= 1, f"{prefix}.max_categories", "an int >= 1", mc)
+        lo_hi = self.clip_quantiles
         _check(
-            self.min_frequency >= 1, "preprocess.min_frequency", "an int >= 1", self.min_frequency
+            len(lo_hi) == 2 and 0 <= lo_hi[0] < lo_hi[1] <= 1,
+            "preprocess.clip_quantiles",
+            "two quantiles [low, high] with 0 <= low < high <= 1",
+            lo_hi,
         )
+        _check(self.iqr_factor > 0, "preprocess.iqr_factor", "positive", self.iqr_factor)
+
+    def steps(self, column: str) -> dict[str, Any]:
+        """The resolved steps of one column (defaults with its overrides)."""
+        o = self.columns.get(column, ColumnSteps())
+        pick = lambda name, default: default if getattr(o, name) is None else getattr(o, name)  # noqa: E731
+        return {
+            "impute": pick("impute", self.impute),
+            "fill_value": pick("fill_value", self.fill_value),
+            "indicator": pick("indicator", self.null_indicators),
+            "clip": pick("clip", self.clip),
+            "log": pick("log", self.log),
+            "scale": pick("scale", self.scale),
+            "encode": pick("encode", self.encode),
+            "min_frequency": pick("min_frequency", self.min_frequency),
+            "max_categories": pick("max_categories", self.max_categories),
+        }
 
 
 @dataclass
@@ -287,6 +405,131 @@ class EvalConfig:
             parse_gate(g)
 
 
+TYPE_FAMILIES = ("int", "float", "numeric", "string", "bool", "datetime", "date", "any")
+COERCIONS = ("widen", "parse")
+
+
+@dataclass
+class RuleConfig:
+    """One row rule; a row that breaks it goes to quarantine/ with the rule's name.
+
+    Checks on ``column`` pass for null values except ``not_null``; an ``expr`` passes where it is
+    true or null."""
+
+    column: str | None = None
+    not_null: bool = False
+    min: float | None = None
+    max: float | None = None
+    allowed: list[Any] | None = None
+    """The values the column may take."""
+    pattern: str | None = None
+    """A regular expression the (string) value must contain; anchor it with ^...$ for a full match."""
+    expr: str | None = None
+    """A row expression that must hold, e.g. 'amount >= 0 and n_items < 1000' (distml/expr.py)."""
+
+
+@dataclass
+class GateConfig:
+    """Dataset gates, checked on the merged profile before sampling."""
+
+    min_rows: int = 1
+    """Accepted rows at least."""
+    max_null_rate: dict[str, float] = field(default_factory=dict)
+    """Column (or '*' for every column) -> largest allowed share of nulls."""
+    allow_all_null: bool = False
+    """false: a feature column without a single value fails the gate."""
+    max_duplicate_rate: float | None = None
+    """Largest share of rows that exactly repeat an earlier row."""
+    max_duplicate_id_rate: float | None = None
+    """Largest share of rows whose id (data.id_column) repeats an earlier row's."""
+    min_label_count: int | None = 1
+    """Classification: every expected label value has at least this many accepted rows."""
+    max_quarantine_rate: float | None = None
+    """Largest share of rows that break a row rule."""
+    max_age: str | None = None
+    """The newest timestamp of quality.freshness_column is at most this old, e.g. '36h', '7d'."""
+
+
+@dataclass
+class QualityConfig:
+    schema: dict[str, str] = field(default_factory=dict)
+    """Expected columns and their types (int, float, numeric, string, bool, datetime, date, any);
+    empty: the first readable file's schema is the reference."""
+    allow_extra_columns: bool = True
+    """Columns beyond the reference are ignored (false: a file with extra columns is bad)."""
+    coerce: list[str] = field(default_factory=lambda: ["widen"])
+    """Allowed type differences between files: widen (int32->int64, float32->float64, int->float,
+    an all-null column), parse (strings parsed as the expected type; rows that do not parse are
+    quarantined)."""
+    label_values: list[Any] | None = None
+    """Allowed label values (others are quarantined); null: 0/1 for binary objectives,
+    0..num_class-1 for multiclass, any for regression."""
+    rules: dict[str, Any] = field(default_factory=dict)
+    """Row rules by name; a null label always breaks the built-in rule not_null(<label>)."""
+    gates: GateConfig = field(default_factory=GateConfig)
+    on_failure: str = "stop"
+    """stop: a failed gate ends the run before sampling (exit 3); warn: record it and go on."""
+    duplicates: bool = True
+    """Count exact duplicate rows and ids (a second, hash-partitioned pass over small files)."""
+    freshness_column: str | None = None
+    """The timestamp column for freshness (null: the first datetime column)."""
+    now: str | None = None
+    """The reference time for freshness (ISO 8601; null: the clock)."""
+    top_k: int = 10
+    """Most frequent values reported per column."""
+
+    def __post_init__(self) -> None:
+        _check(
+            self.on_failure in ("stop", "warn"),
+            "quality.on_failure",
+            "one of stop, warn",
+            self.on_failure,
+        )
+        bad = [c for c in self.coerce if c not in COERCIONS]
+        _check(not bad, "quality.coerce", f"a list from {list(COERCIONS)}", self.coerce)
+        for col, t in self.schema.items():
+            _check(
+                t in TYPE_FAMILIES, f"quality.schema.{col}", f"one of {', '.join(TYPE_FAMILIES)}", t
+            )
+        self.rules = {k: _as(RuleConfig, v, f"quality.rules.{k}") for k, v in self.rules.items()}
+        for name, r in self.rules.items():
+            checks = [
+                r.not_null,
+                r.min is not None,
+                r.max is not None,
+                r.allowed is not None,
+                r.pattern is not None,
+            ]
+            _check(
+                any(checks) or r.expr is not None,
+                f"quality.rules.{name}",
+                "a rule with at least one of not_null, min, max, allowed, pattern, expr",
+                r,
+            )
+            _check(
+                not any(checks) or r.column is not None,
+                f"quality.rules.{name}.column",
+                "set for not_null, min, max, allowed and pattern checks",
+                r.column,
+            )
+        g = self.gates
+        for key in ("max_duplicate_rate", "max_duplicate_id_rate", "max_quarantine_rate"):
+            v = getattr(g, key)
+            if v is not None:
+                _check(0 <= v <= 1, f"quality.gates.{key}", "a share in [0, 1] or null", v)
+        for col, v in g.max_null_rate.items():
+            _check(0 <= v <= 1, f"quality.gates.max_null_rate.{col}", "a share in [0, 1]", v)
+        _check(self.top_k >= 1, "quality.top_k", "an int >= 1", self.top_k)
+        if g.max_age is not None:
+            from distml.quality import parse_duration
+
+            parse_duration(g.max_age, "quality.gates.max_age")
+        if self.now is not None:
+            from distml.quality import parse_now
+
+            parse_now(self.now)
+
+
 @dataclass
 class PipelineConfig:
     until: str | None = None
@@ -308,6 +551,7 @@ class Settings:
 
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

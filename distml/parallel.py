@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import ray
 
+from distml.errors import UserError
 from distml.progress import Progress
 
 S = TypeVar("S")
@@ -122,7 +123,16 @@ def map_merge(
         if not pending:
             break
         ready, pending = ray.wait(pending, num_returns=1)
-        absorb(ray.get(ready[0]))
+        try:
+            result = ray.get(ready[0])
+        except ray.exceptions.RayTaskError as exc:
+            # A task's user error (a bad file, a bad value) is reported as the user error itself.
+            if isinstance(exc.cause, UserError):
+                for ref in pending:
+                    ray.cancel(ref)
+                raise exc.cause from None
+            raise
+        absorb(result)
     return state
 
 

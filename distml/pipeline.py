@@ -19,7 +19,18 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from distml import evaluate, generate, parallel, preprocess, profile, report, sample, shards, train
+from distml import (
+    evaluate,
+    generate,
+    parallel,
+    preprocess,
+    profile,
+    quality,
+    report,
+    sample,
+    shards,
+    train,
+)
 from distml.config import Settings, to_settings
 from distml.errors import GateFailed, UserError
 from distml.metrics import BINARY_HEADLINE
@@ -80,6 +91,22 @@ def default_strata(s: Settings) -> list[str]:
     return [] if evaluate.task_of(s.model.params) == "regression" else [s.data.label]
 
 
+def plan_dataset(uri: str, s: Settings) -> shards.Dataset:
+    """Plan the shards, conform every file's schema and check columns: metadata only."""
+    ds = shards.plan(uri, s.data.shard_rows, on_bad_file=s.data.on_bad_file)
+    ds, skipped = quality.conform(ds, s.quality, s.data.on_bad_file)
+    if not ds.shards:
+        raise UserError(
+            f"No rows to read at data.path '{uri}': every file is empty or was skipped "
+            f"({len(skipped)} skipped)."
+        )
+    return check_dataset(replace(ds, bad_files=tuple((f["path"], f["reason"]) for f in skipped)), s)
+
+
+def ds_skipped(ds: shards.Dataset) -> list[dict[str, str]]:
+    return [{"path": p, "reason": r} for p, r in ds.bad_files]
+
+
 def check_dataset(ds: shards.Dataset, s: Settings) -> shards.Dataset:
     """Column and size checks that need only the Parquet metadata."""
     strata = s.sampling.strata if s.sampling.strata is not None else default_strata(s)
@@ -102,23 +129,71 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
     for d in ("quarantine", "sample", "features", "predictions"):
         shutil.rmtree(out(d), ignore_errors=True)
     # A user's dataset is planned and checked (and its errors reported) before Ray starts.
-    ds = check_dataset(shards.plan(s.data.path, s.data.shard_rows), s) if s.data.path else None
+    ds = plan_dataset(s.data.path, s) if s.data.path else None
     with ray_session(s.cluster):
         check_gpus(s.cluster)
         if ds is None:
-            ds = check_dataset(shards.plan(resolve_data(s, rec), s.data.shard_rows), s)
+            ds = plan_dataset(resolve_data(s, rec), s)
         rec.data["data_path"] = ds.uri
         label, id_col = s.data.label, s.data.id_column
+        label_values = (
+            s.quality.label_values
+            if s.quality.label_values is not None
+            else quality.default_label_values(s.model.params)
+        )
+        contract = quality.build_contract(s.quality, sample.polars_schema(ds), label, label_values)
+        contract = replace(contract, parse_marker=any(sh.marker for sh in ds.shards))
 
         with rec.stage("profile") as st:
-            prof, reference = profile.run_profile(ds, label, out("quarantine"), cpus, st["_stats"])
+            prof, reference = profile.run_profile(
+                ds,
+                contract,
+                label=label,
+                id_column=id_col,
+                out_dir=run_dir,
+                num_cpus=cpus,
+                stats=st["_stats"],
+                duplicates=s.quality.duplicates,
+                on_bad_file=s.data.on_bad_file,
+                classification=label_values is not None,
+                freshness_column=s.quality.freshness_column,
+                now=quality.parse_now(s.quality.now),
+                top_k=s.quality.top_k,
+            )
+            skipped = [*ds_skipped(ds), *prof.pop("_skipped", [])]
+            prof["skipped_files"] = skipped
+            prof["empty_files"] = list(ds.empty_files)
+            feats = preprocess.features_of(
+                ds.columns, label, id_col, s.data.features, s.data.exclude
+            )
+            prof["gates"] = quality.check_gates(prof, s.quality, feats, label, label_values)
+            failed = [g for g in prof["gates"] if not g["passed"]]
+            prof["quality_passed"] = not failed
             profile.write(prof, out("profile.json"))
             st["rows"] = prof["rows_in"]
+            st["rows_quarantined"] = prof["rows_quarantined"]
+            if skipped:
+                ds = shards.without_files(ds, {f["path"] for f in skipped})
+                for f in skipped:
+                    say("profile", f"skipped {f['path']}: {f['reason']}")
+        if failed:
+            summary = quality.gate_summary(prof["gates"])
+            if s.quality.on_failure == "stop":
+                raise GateFailed(
+                    f"The data quality gate failed before sampling: {summary} (quality.gates). "
+                    f"profile.json in {run_dir} has every statistic; fix the data, change the "
+                    "gates, or set quality.on_failure=warn to go on."
+                )
+            rec.data.setdefault("warnings", []).append(f"data quality gate failed: {summary}")
+            rec.save()
+            say(
+                "profile", f"WARNING: data quality gate failed: {summary} (quality.on_failure=warn)"
+            )
         if until == "profile":
             return rec.data
 
         feats = preprocess.features_of(ds.columns, label, id_col, s.data.features, s.data.exclude)
-        kinds = preprocess.column_kinds(sample.polars_schema(ds), feats)
+        kinds = preprocess.feature_kinds(sample.polars_schema(ds), feats, s.preprocess)
         with rec.stage("sample") as st:
             srep = sample.run_sample(
                 ds,
@@ -129,8 +204,8 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
                 id_column=id_col,
                 seed=s.seed,
                 out=out("sample"),
-                row_filter=profile.accepted_filter(label),
-                filter_cols=profile.rule_columns(label),
+                row_filter=contract.accepted(),
+                filter_cols=contract.columns,
                 num_cpus=cpus,
                 stats=st["_stats"],
                 reference=reference,
@@ -292,14 +367,17 @@ def matrix_bytes_per_row(kinds: dict[str, str], prof: dict[str, Any], s: Setting
     """float32 bytes of one preprocessed row (for sampling.max_memory)."""
     cols = 0
     for c, kind in kinds.items():
+        steps = s.preprocess.steps(c)
+        col = prof["columns"].get(c, {})
         if kind == "datetime":
             cols += len(s.preprocess.date_parts)
-        else:
-            cols += 1 + (
-                kind == "numeric"
-                and s.preprocess.null_indicators
-                and prof["columns"][c]["nulls"] > 0
+        elif kind == "categorical" and steps["encode"] == "onehot":
+            cols += (
+                min(int(col.get("distinct") or steps["max_categories"]), steps["max_categories"])
+                + 1
             )
+        else:
+            cols += 1 + (kind == "numeric" and steps["indicator"] and col.get("nulls", 1) > 0)
     return 4 * max(cols, 1)
 
 

@@ -206,31 +206,74 @@ def build_html(run_dir: str, metrics: dict[str, Any], pngs: dict[str, bytes]) ->
     prof = _load(run_dir, "profile.json")
     if prof:
         parts.append("<h2>Data quality</h2>")
+        dup = prof.get("duplicates") or {}
+        fresh = prof.get("freshness") or {}
         parts.append(
             _table(
                 [
                     ["rows in", prof["rows_in"]],
                     ["rows accepted", prof["rows_accepted"]],
                     ["rows quarantined", prof["rows_quarantined"]],
+                    *[[f"rule {k}", v] for k, v in (prof.get("rules") or {}).items()],
+                    *([["duplicate rows", dup["rows"]]] if "rows" in dup else []),
+                    *([["duplicate ids", dup["ids"]]] if "ids" in dup else []),
+                    *[
+                        [f"skipped file {f['path']}", f["reason"]]
+                        for f in prof.get("skipped_files", [])
+                    ],
+                    *([[f"newest {fresh['column']}", fresh.get("newest")]] if fresh else []),
                 ],
                 ["", "rows"],
             )
         )
+        gates = prof.get("gates") or []
+        if gates:
+            parts.append(
+                _table(
+                    [
+                        [
+                            g["gate"],
+                            g["column"] or "",
+                            g["value"],
+                            g["limit"],
+                            "pass" if g["passed"] else "FAIL",
+                        ]
+                        for g in gates
+                    ],
+                    ["gate", "column", "value", "limit", "result"],
+                )
+            )
         cols = [
             [
                 c,
                 v.get("type"),
                 v.get("nulls"),
                 v.get("null_rate"),
+                v.get("distinct"),
                 v.get("mean"),
                 v.get("std"),
                 v.get("min"),
                 v.get("max"),
+                ", ".join(f"{k} ({n:,})" for k, n in (v.get("top") or [])[:5]),
             ]
             for c, v in prof["columns"].items()
         ]
         parts.append(
-            _table(cols, ["column", "type", "nulls", "null rate", "mean", "std", "min", "max"])
+            _table(
+                cols,
+                [
+                    "column",
+                    "type",
+                    "nulls",
+                    "null rate",
+                    "distinct",
+                    "mean",
+                    "std",
+                    "min",
+                    "max",
+                    "top values",
+                ],
+            )
         )
     samp = _load(run_dir, "sampling_report.json")
     if samp:

@@ -10,7 +10,8 @@ import fnmatch
 import posixpath
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
@@ -18,6 +19,9 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from distml.errors import UserError
+
+CAST_FAILED = "__cast_failed"
+"""Read-time column: the first column whose string value did not parse as its expected type."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,13 @@ class Shard:
     num_rows: int
     row_offset: int
     """Position of the shard's first row inside its file."""
+    casts: tuple[tuple[str, Any, bool], ...] = ()
+    """(column, Polars type, lossy) applied on read so every file matches the reference schema;
+    a lossy cast parses strings, and rows whose value does not parse are named in CAST_FAILED."""
+    marker: bool = False
+    """Add the CAST_FAILED column on read (the dataset has lossy casts somewhere)."""
+    select: tuple[str, ...] | None = None
+    """The reference columns, when the file holds extra ones."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,11 @@ class Dataset:
     files: tuple[str, ...]
     schema: pa.Schema
     shards: tuple[Shard, ...]
+    file_schemas: tuple[pa.Schema | None, ...] = ()
+    """Each file's schema (None for a file whose footer could not be read)."""
+    bad_files: tuple[tuple[str, str], ...] = ()
+    """(path, reason) of files that cannot be read."""
+    empty_files: tuple[str, ...] = ()
 
     @property
     def num_rows(self) -> int:
@@ -106,26 +122,46 @@ def list_parquet(uri: str, what: str = "data.path") -> tuple[pafs.FileSystem, li
     return fs, files
 
 
-def plan(uri: str, shard_rows: int = 2_000_000, what: str = "data.path") -> Dataset:
-    """List files, read their footers in parallel and cut them into shards of ~``shard_rows``."""
+def plan(
+    uri: str, shard_rows: int = 2_000_000, what: str = "data.path", on_bad_file: str = "error"
+) -> Dataset:
+    """List files, read their footers in parallel and cut them into shards of ~``shard_rows``.
+
+    A file whose footer cannot be read stops with its name, or with ``on_bad_file='skip'`` is
+    left out and listed in ``Dataset.bad_files``.
+    """
     fs, files = list_parquet(uri, what)
 
-    def footer(path: str) -> pq.FileMetaData:
+    def footer(path: str) -> pq.FileMetaData | str:
         try:
             with fs.open_input_file(path) as f:
                 return pq.ParquetFile(f).metadata
-        except (OSError, pa.ArrowInvalid) as exc:
+        except (OSError, pa.ArrowException) as exc:
+            if on_bad_file == "skip":
+                return f"unreadable: {exc}"
             raise UserError(
                 f"The Parquet file '{path}' (under {what} '{uri}') cannot be read: {exc}. "
-                "Replace or remove the file and run again."
+                "Replace or remove the file, or set data.on_bad_file=skip to leave it out "
+                "(it is then named in profile.json)."
             ) from None
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         metas = list(pool.map(footer, files))
-    schema = metas[0].schema.to_arrow_schema()
+    bad = tuple((p, m) for p, m in zip(files, metas, strict=True) if isinstance(m, str))
+    good = [m for m in metas if not isinstance(m, str)]
+    if not good:
+        raise UserError(
+            f"None of the {len(files)} Parquet files under {what} '{uri}' can be read "
+            f"(first: {bad[0][0]}: {bad[0][1]})."
+        )
+    schema = good[0].schema.to_arrow_schema()
     shards: list[Shard] = []
+    empty: list[str] = []
     for fi, (path, meta) in enumerate(zip(files, metas, strict=True)):
+        if isinstance(meta, str):
+            continue
         if meta.num_rows == 0:
+            empty.append(path)
             continue
         if meta.num_rows <= shard_rows or meta.num_row_groups == 1:
             shards.append(Shard(len(shards), uri, path, fi, None, meta.num_rows, 0))
@@ -138,20 +174,87 @@ def plan(uri: str, shard_rows: int = 2_000_000, what: str = "data.path") -> Data
                 shards.append(Shard(len(shards), uri, path, fi, tuple(group), rows, offset))
                 offset += rows
                 group, rows = [], 0
-    return Dataset(uri, tuple(files), schema, tuple(shards))
+    schemas = tuple(None if isinstance(m, str) else m.schema.to_arrow_schema() for m in metas)
+    return Dataset(uri, tuple(files), schema, tuple(shards), schemas, bad, tuple(empty))
+
+
+def without_files(ds: Dataset, paths: set[str]) -> Dataset:
+    """The dataset less some files (skipped as bad), shards renumbered."""
+    kept = [s for s in ds.shards if s.path not in paths]
+    return replace(ds, shards=tuple(replace(s, index=i) for i, s in enumerate(kept)))
+
+
+def _cast(col: str, dtype: Any, lossy: bool) -> pl.Expr:
+    """A lossless cast, or (lossy) strings parsed as ``dtype`` with null where they do not parse."""
+    c = pl.col(col)
+    if not lossy:
+        return c.cast(dtype)
+    if isinstance(dtype, pl.Datetime):
+        return c.str.to_datetime(time_unit=dtype.time_unit, strict=False)
+    if dtype == pl.Date:
+        return c.str.to_date(strict=False)
+    if dtype == pl.Boolean:
+        return c.str.to_lowercase().replace_strict(
+            {"true": True, "false": False, "1": True, "0": False}, default=None
+        )
+    return c.str.strip_chars().cast(dtype, strict=False)
+
+
+def _conform_exprs(shard: Shard) -> list[pl.Expr]:
+    return [_cast(c, t, lossy) for c, t, lossy in shard.casts]
+
+
+def _marker_expr(shard: Shard) -> pl.Expr:
+    failed = [
+        pl.when(pl.col(c).is_not_null() & _cast(c, t, True).is_null()).then(pl.lit(c))
+        for c, t, lossy in shard.casts
+        if lossy
+    ]
+    expr = pl.coalesce(failed) if failed else pl.lit(None, dtype=pl.String)
+    return expr.cast(pl.String).alias(CAST_FAILED)
+
+
+def _conform(lf: pl.LazyFrame, shard: Shard, columns: Sequence[str] | None) -> pl.LazyFrame:
+    """Apply the shard's casts and add the parse-failure marker when it is asked for."""
+    want_marker = shard.marker and (columns is None or CAST_FAILED in columns)
+    if want_marker:
+        lf = lf.with_columns(_marker_expr(shard))
+    present = set(lf.collect_schema().names())
+    casts = [
+        e for (c, _, _), e in zip(shard.casts, _conform_exprs(shard), strict=True) if c in present
+    ]
+    if casts:
+        lf = lf.with_columns(casts)
+    if columns is not None and want_marker:
+        extra = [c for c, _, lossy in shard.casts if lossy and c not in columns]
+        lf = lf.drop(extra)
+    return lf
+
+
+def _file_columns(shard: Shard, columns: Sequence[str] | None) -> list[str] | None:
+    """The file columns to read: the requested ones, plus those the parse marker looks at."""
+    if columns is None:
+        return list(shard.select) if shard.select is not None else None
+    cols = [c for c in columns if c != CAST_FAILED]
+    if shard.marker and CAST_FAILED in columns:
+        cols += [c for c, _, lossy in shard.casts if lossy and c not in cols]
+    return cols
 
 
 def read_shard(shard: Shard, columns: Sequence[str] | None = None) -> pl.DataFrame:
-    """Read only ``columns`` of one shard into Polars."""
+    """Read only ``columns`` of one shard into Polars, conformed to the reference schema."""
     fs, _ = filesystem(shard.root)
+    cols = _file_columns(shard, columns)
     with fs.open_input_file(shard.path) as f:
         pf = pq.ParquetFile(f)
-        cols = list(columns) if columns is not None else None
         if shard.row_groups is None:
             table = pf.read(columns=cols)
         else:
             table = pf.read_row_groups(list(shard.row_groups), columns=cols)
-    return pl.from_arrow(table)  # type: ignore[return-value]
+    df: pl.DataFrame = pl.from_arrow(table)  # type: ignore[assignment]
+    if shard.casts or shard.marker:
+        df = _conform(df.lazy(), shard, columns).collect()
+    return df
 
 
 def scan_shard(
@@ -166,9 +269,10 @@ def scan_shard(
         lf = pl.scan_parquet(shard.path, row_index_name=row_index)
         if shard.row_groups is not None:
             lf = lf.slice(shard.row_offset, shard.num_rows)
-        if columns is not None:
-            lf = lf.select(*columns, *([row_index] if row_index else []))
-        return lf
+        cols = _file_columns(shard, columns)
+        if cols is not None:
+            lf = lf.select(*cols, *([row_index] if row_index else []))
+        return _conform(lf, shard, columns) if shard.casts or shard.marker else lf
     df = read_shard(shard, columns)
     if row_index:
         df = df.with_row_index(row_index, offset=shard.row_offset)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -167,3 +168,81 @@ def ks(p_counts, q_counts) -> float:
     if p.sum() == 0 or q.sum() == 0:
         return 0.0
     return float(np.max(np.abs(np.cumsum(p / p.sum()) - np.cumsum(q / q.sum()))))
+
+
+HLL_P = 14
+HLL_M = 1 << HLL_P
+HLL_SEED = 0x5EED
+HLL_ERROR = 1.04 / math.sqrt(HLL_M)
+
+
+@dataclass
+class DistinctSketch:
+    """HyperLogLog with 2^14 one-byte registers: merging is an elementwise max, so the merged
+    sketch is identical for any sharding; the estimate's standard error is HLL_ERROR (0.8%).
+    Nulls are not counted as a value."""
+
+    registers: np.ndarray = field(default_factory=lambda: np.zeros(HLL_M, dtype=np.uint8))
+
+    @classmethod
+    def of(cls, s: pl.Series) -> DistinctSketch:
+        h = s.drop_nulls().hash(HLL_SEED).to_numpy()
+        reg = np.zeros(HLL_M, dtype=np.uint8)
+        if len(h) == 0:
+            return cls(reg)
+        idx = (h >> np.uint64(64 - HLL_P)).astype(np.intp)
+        w = (h << np.uint64(HLL_P)) | np.uint64(1 << (HLL_P - 1))
+        rank = pl.Series(w).bitwise_leading_zeros().to_numpy().astype(np.uint8) + np.uint8(1)
+        np.maximum.at(reg, idx, rank)
+        return cls(reg)
+
+    def merge(self, o: DistinctSketch) -> DistinctSketch:
+        return DistinctSketch(np.maximum(self.registers, o.registers))
+
+    def estimate(self) -> int:
+        m = float(HLL_M)
+        alpha = 0.7213 / (1 + 1.079 / m)
+        est = alpha * m * m / float(np.sum(np.ldexp(1.0, -self.registers.astype(np.int64))))
+        zeros = int(np.count_nonzero(self.registers == 0))
+        if est <= 2.5 * m and zeros:
+            est = m * math.log(m / zeros)  # linear counting for small cardinalities
+        return int(round(est))
+
+
+@dataclass
+class FrequentItems:
+    """Misra-Gries counters (mergeable, Agarwal et al. 2012): at most ``capacity`` values kept.
+
+    Every kept count is a lower bound within ``error`` of the true count; with no more distinct
+    values than ``capacity`` every count is exact (error 0). Nulls are counted apart."""
+
+    counts: dict[Any, int] = field(default_factory=dict)
+    error: int = 0
+    nulls: int = 0
+    capacity: int = 1000
+
+    @classmethod
+    def of(cls, s: pl.Series, capacity: int = 1000) -> FrequentItems:
+        vc = s.drop_nulls().value_counts(sort=True)
+        values, cnt = vc[:, 0].to_list(), vc["count"].to_list()
+        out = cls(dict(zip(values, cnt, strict=True)), 0, s.null_count(), capacity)
+        return out._shrink()
+
+    def _shrink(self) -> FrequentItems:
+        if len(self.counts) <= self.capacity:
+            return self
+        ordered = sorted(self.counts.values(), reverse=True)
+        cut = ordered[self.capacity]
+        self.counts = {k: v - cut for k, v in self.counts.items() if v > cut}
+        self.error += cut
+        return self
+
+    def merge(self, o: FrequentItems) -> FrequentItems:
+        out = dict(self.counts)
+        for k, v in o.counts.items():
+            out[k] = out.get(k, 0) + v
+        merged = FrequentItems(out, self.error + o.error, self.nulls + o.nulls, self.capacity)
+        return merged._shrink()
+
+    def top(self, k: int) -> list[tuple[Any, int]]:
+        return sorted(self.counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[:k]

@@ -147,3 +147,18 @@ def test_use_gpu_without_gpus_is_a_clear_error(small_data, ray_local, tmp_path):
     )
     assert "the Ray cluster has 0" in p.stderr
     assert not (tmp_path / "profile.json").exists()  # stopped before any stage ran
+
+
+def test_a_row_transforms_the_same_alone_as_in_the_pipeline(run_dir):
+    """features/ is written by the shard tasks and streamed unchanged into the training workers;
+    the same raw rows transformed one at a time later (as predict does) give the same values."""
+    from distml.preprocess import apply, load
+
+    spec = load(str(run_dir / "preprocessor.json"))
+    feats = pl.read_parquet(run_dir / "features" / "train" / "*.parquet")
+    raw = pl.read_parquet(run_dir / "sample" / "*.parquet").filter(pl.col("split") == "train")
+    rows = raw.unique("id", keep="first", maintain_order=True).head(25)
+    for r in rows.iter_slices(1):
+        alone = apply(spec, r, ("id",))
+        inside = feats.filter(pl.col("id") == r["id"][0]).select(alone.columns).head(1)
+        assert alone.rows() == inside.rows()

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from distml.config import PreprocessConfig
-from distml.preprocess import FitState, apply, build_spec
+from distml.preprocess import FitState, apply, build_spec, fit_frame, fit_state
 from distml.stats import NumericStats
 
 values = st.lists(st.one_of(st.none(), st.floats(-1e6, 1e6)), min_size=0, max_size=200)
@@ -31,38 +31,33 @@ def test_numeric_stats_merge_equals_single_pass(xs, cuts):
         assert merged.min == arr.min() and merged.max == arr.max()
 
 
-def _fit(df: pl.DataFrame, cuts: list[int]) -> dict:
-    from distml.preprocess import NULL_CATEGORY
-
+def _fit(df: pl.DataFrame, cuts: list[int], cfg=None) -> dict:
+    cfg = cfg or PreprocessConfig(min_frequency=2)
+    kinds = {"x": "numeric", "c": "categorical", "t": "datetime"}
     st_ = FitState()
     points = sorted({0, df.height, *[c % (df.height + 1) for c in cuts]})
     for a, b in zip(points[:-1], points[1:], strict=True):
-        part = df[a:b]
-        s = FitState(rows=part.height, numeric={"x": NumericStats.of(part["x"])})
-        vc = part["c"].fill_null(NULL_CATEGORY).value_counts()
-        s.categorical["c"] = dict(zip(vc["c"].to_list(), vc["count"].to_list(), strict=True))
-        st_ = st_.merge(s)
-    kinds = {"x": "numeric", "c": "categorical", "t": "datetime"}
-    return build_spec(st_, kinds, PreprocessConfig(min_frequency=2), "label", "id")
+        st_ = st_.merge(fit_state(df[a:b], kinds, cfg, None))
+    return build_spec(st_, kinds, cfg, "label", "id")
+
+
+DF = pl.DataFrame(
+    {
+        "x": [1.0, None, 3.0, 4.0, None, 6.0],
+        "c": ["a", "b", "a", None, "b", "z"],
+        "t": pl.datetime_range(pl.datetime(2024, 1, 1), pl.datetime(2024, 1, 6), "1d", eager=True),
+    }
+)
 
 
 def test_spec_is_independent_of_sharding_and_handles_unseen_categories():
-    df = pl.DataFrame(
-        {
-            "x": [1.0, None, 3.0, 4.0, None, 6.0],
-            "c": ["a", "b", "a", None, "b", "z"],
-            "t": pl.datetime_range(
-                pl.datetime(2024, 1, 1), pl.datetime(2024, 1, 6), "1d", eager=True
-            ),
-        }
-    )
-    spec = _fit(df, [])
-    assert spec == _fit(df, [1, 4]) == _fit(df, [2, 3, 5])
+    spec = _fit(DF, [])
+    assert spec == _fit(DF, [1, 4]) == _fit(DF, [2, 3, 5])
     assert (
         spec["numeric"]["x"]["impute"] == pytest.approx(3.5) and spec["numeric"]["x"]["indicator"]
     )
     assert spec["categorical"]["c"]["codes"] == {"a": 1, "b": 2}  # 'z' and null seen once: rare
-    new = pl.DataFrame({"x": [None], "c": ["never-seen"], "t": [None]}, schema=df.schema)
+    new = pl.DataFrame({"x": [None], "c": ["never-seen"], "t": [None]}, schema=DF.schema)
     out = apply(spec, new)
     assert out.row(0, named=True)["c"] == 0.0  # unseen -> the reserved slot
     assert (
@@ -71,4 +66,37 @@ def test_spec_is_independent_of_sharding_and_handles_unseen_categories():
     )
     assert out.columns == spec["output_columns"]
     # a row transformed alone equals the same row transformed within its frame
-    assert apply(spec, df[2:3]).row(0) == apply(spec, df).row(2)
+    assert apply(spec, DF[2:3]).row(0) == apply(spec, DF).row(2)
+
+
+def test_onehot_and_frequency_have_a_slot_for_rare_and_unseen_values():
+    new = pl.DataFrame(
+        {"x": [2.0, 2.0], "c": ["never-seen", "a"], "t": [None, None]}, schema=DF.schema
+    )
+    oh = _fit(DF, [3], PreprocessConfig(min_frequency=2, encode="onehot"))
+    assert [c for c in oh["output_columns"] if c.startswith("c__")] == ["c__a", "c__b", "c__other"]
+    got = apply(oh, new).select("c__a", "c__b", "c__other").rows()
+    assert got == [(0.0, 0.0, 1.0), (1.0, 0.0, 0.0)]
+    fr = _fit(DF, [3], PreprocessConfig(min_frequency=2, encode="frequency"))
+    # rare values (z, null: 2 of 6 rows) and unseen ones share the 'other' frequency
+    assert fr["categorical"]["c"]["codes"] == {"a": 2 / 6, "b": 2 / 6}
+    assert apply(fr, new)["c"].to_list() == pytest.approx([2 / 6, 2 / 6])
+
+
+def test_numeric_steps_clip_log_impute_scale_in_order():
+    df = pl.DataFrame({"x": [float(v) for v in range(1, 101)] + [None, 1e6]})
+    kinds = {"x": "numeric"}
+    cfg = PreprocessConfig(
+        clip="quantile", clip_quantiles=[0.0, 0.9], log=True, impute="median", scale="minmax"
+    )
+    spec = fit_frame(df, kinds, cfg, "label", None)
+    s = spec["numeric"]["x"]
+    lo, hi = s["clip"]
+    assert lo == pytest.approx(1.0, rel=0.01) and hi == pytest.approx(91.0, rel=0.01)
+    # fitted on the clipped, logged values
+    assert s["max"] == pytest.approx(np.log1p(hi)) and s["min"] == pytest.approx(np.log1p(1.0))
+    out = apply(spec, pl.DataFrame({"x": [1e6, None, 1.0]}))["x"].to_list()
+    assert out[0] == pytest.approx(1.0) and out[2] == pytest.approx(0.0)
+    med = (s["impute"] - s["center"]) / s["scale"]
+    assert out[1] == pytest.approx(med, rel=1e-6)
+    assert spec["quantile_relative_error"] == 0.01

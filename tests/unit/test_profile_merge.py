@@ -1,0 +1,209 @@
+"""Merged per-shard statistics equal one pass over all rows, for random shardings (hypothesis)."""
+
+import math
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from distml import parallel
+from distml.config import ColumnSteps, PreprocessConfig, QualityConfig
+from distml.preprocess import FitState, build_spec, clip_bounds, fit_frame, fit_state
+from distml.profile import ProfileJob, ProfileState, profile_frame, run_profile
+from distml.quality import build_contract
+from distml.shards import plan
+from distml.sketch import FrequentItems
+
+
+def _frame(seed: int, n: int) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.lognormal(0, 2, n) * rng.choice([-1, 1], n)
+    x[rng.random(n) < 0.1] = np.nan
+    df = pl.DataFrame(
+        {
+            "id": rng.integers(0, max(1, n // 2), n),
+            "label": rng.choice([0, 1, 2], n, p=[0.8, 0.15, 0.05]),
+            "x": x,
+            "k": rng.poisson(3, n).astype(np.int32),
+            "s": rng.choice(["a", "b", "c", "d", None], n).tolist(),
+            "t": [datetime(2024, 1, 1) + timedelta(hours=int(h)) for h in rng.integers(0, 5000, n)],
+        }
+    )
+    return df.with_columns(pl.col("x").fill_nan(None))
+
+
+def _job(df: pl.DataFrame) -> ProfileJob:
+    cfg = QualityConfig(rules={"small_k": {"column": "k", "max": 6}, "pos": {"expr": "x > -5"}})
+    return ProfileJob(
+        contract=build_contract(cfg, dict(df.schema), "label", [0, 1]),
+        columns=tuple(df.columns),
+        label="label",
+        id_column="id",
+        quarantine="",
+        hash_dir=None,
+        buckets=8,
+        on_bad_file="error",
+        classification=True,
+    )
+
+
+def _cuts(n: int, raw: list[int]) -> list[tuple[int, int]]:
+    points = sorted({0, n, *[c % (n + 1) for c in raw]})
+    return list(zip(points[:-1], points[1:], strict=True))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 3000), st.lists(st.integers(0, 10_000), max_size=12))
+def test_profile_state_merged_over_shards_equals_one_pass(seed, n, raw_cuts):
+    df = _frame(seed, n)
+    job = _job(df)
+    whole, whole_bad = profile_frame(df, job)
+    merged = ProfileState()
+    bad_rows = 0
+    for a, b in _cuts(n, raw_cuts):
+        part, bad = profile_frame(df[a:b], job)
+        merged = merged.merge(part)
+        bad_rows += bad.height
+    assert merged.rows_in == whole.rows_in == n
+    assert merged.rows_quarantined == whole.rows_quarantined == bad_rows == whole_bad.height
+    assert merged.nulls == whole.nulls and merged.broken == whole.broken
+    assert merged.label_counts == whole.label_counts and merged.temporal == whole.temporal
+    for c, w in whole.numeric.items():
+        m = merged.numeric[c]
+        assert (m.count, m.nulls, m.min, m.max) == (w.count, w.nulls, w.min, w.max)
+        assert m.mean == pytest.approx(w.mean, rel=1e-9, abs=1e-9)
+        assert m.m2 == pytest.approx(w.m2, rel=1e-9, abs=1e-9)
+    for c, w in whole.distinct.items():  # HLL registers: max-merge is exact
+        assert np.array_equal(merged.distinct[c].registers, w.registers)
+    for c, w in whole.frequent.items():  # few distinct values: counts are exact
+        assert merged.frequent[c].counts == w.counts and merged.frequent[c].error == 0
+    for c, w in whole.sketches.items():
+        assert merged.sketches[c] == w
+    # the statistics are the true ones
+    x = df["x"].drop_nulls().to_numpy()
+    if len(x):
+        assert merged.numeric["x"].mean == pytest.approx(x.mean(), rel=1e-9, abs=1e-9)
+    assert merged.broken["small_k"] == int((df["k"] > 6).sum())
+    assert merged.frequent["s"].counts == dict(df["s"].drop_nulls().value_counts().iter_rows())
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(0, 60), min_size=1, max_size=600),
+    st.lists(st.integers(0, 600), max_size=10),
+    st.integers(2, 20),
+)
+def test_frequent_items_stay_within_their_stated_error(values, raw_cuts, capacity):
+    s = pl.Series("v", values)
+    merged = None
+    for a, b in _cuts(len(values), raw_cuts):
+        part = FrequentItems.of(s[a:b], capacity)
+        merged = part if merged is None else merged.merge(part)
+    true = dict(s.value_counts().iter_rows())
+    assert len(merged.counts) <= capacity
+    assert merged.error <= len(values) / (capacity + 1)
+    for v, t in true.items():
+        est = merged.counts.get(v, 0)
+        assert est <= t <= est + merged.error
+
+
+def test_distinct_estimate_is_within_its_error():
+    from distml.sketch import HLL_ERROR, DistinctSketch
+
+    for n in (50, 5_000, 300_000):
+        vals = pl.Series(np.random.default_rng(n).permutation(10 * n)[:n])
+        est = DistinctSketch.of(vals).estimate()
+        assert abs(est - n) <= max(2, 4 * HLL_ERROR * n)
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.integers(0, 1000), st.integers(1, 6), st.integers(50, 800))
+def test_duplicate_counts_are_exact_for_any_file_layout(tmp_path_factory, seed, files, rg_rows):
+    df = _frame(seed, 3000)
+    df = pl.concat([df, df.sample(150, seed=seed)])  # exact copies of rows (and so of ids)
+    d = tmp_path_factory.mktemp("dup")
+    bounds = np.linspace(0, df.height, files + 1).astype(int)
+    for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+        df[a:b].write_parquet(d / f"part-{i}.parquet", row_group_size=rg_rows)
+    ds = plan(str(d), shard_rows=rg_rows)
+    with parallel.in_process():
+        prof, _ = run_profile(
+            ds,
+            build_contract(QualityConfig(), dict(df.schema), "label", None),
+            label="label",
+            id_column="id",
+            out_dir=str(d / "out"),
+            num_cpus=1,
+            stats=None,
+            classification=False,
+        )
+    dup = prof["duplicates"]
+    assert dup["rows"] == df.height - df.n_unique()
+    assert dup["ids"] == df.height - df["id"].n_unique()
+    assert prof["rows_in"] == df.height
+    assert not (d / "out" / "_profile_hashes").exists()
+
+
+CONFIGS = [
+    PreprocessConfig(),
+    PreprocessConfig(impute="median", scale="robust", clip="iqr", log=True),
+    # the mode is exact while a column has at most MODE_CAPACITY distinct values (k, not x)
+    PreprocessConfig(
+        impute="mode",
+        scale="standard",
+        clip="quantile",
+        encode="onehot",
+        columns={"x": ColumnSteps(impute="median")},
+    ),
+    PreprocessConfig(
+        impute="constant",
+        fill_value=-1,
+        scale="minmax",
+        encode="frequency",
+        min_frequency=1,
+        columns={"k": ColumnSteps(log=True, impute="median")},
+        derived={"ratio": "x / (1 + k)"},
+    ),
+]
+
+
+def _rounded(obj):
+    if isinstance(obj, float):
+        return float(f"{obj:.9g}") if math.isfinite(obj) else obj
+    if isinstance(obj, dict):
+        return {k: _rounded(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_rounded(v) for v in obj]
+    return obj
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(0, 10_000),
+    st.integers(5, 2000),
+    st.lists(st.integers(0, 2000), max_size=8),
+    st.sampled_from(range(len(CONFIGS))),
+)
+def test_preprocessor_fitted_over_shards_equals_one_pass(seed, n, raw_cuts, which):
+    cfg = CONFIGS[which]
+    df = _frame(seed, n).drop("t", "id")
+    kinds = {"x": "numeric", "k": "numeric", "s": "categorical"}
+    if cfg.derived:
+        kinds["ratio"] = "numeric"
+    parts = [df[a:b] for a, b in _cuts(n, raw_cuts)]
+
+    def merged(bounds):
+        out = FitState()
+        for p in parts:
+            out = out.merge(fit_state(p, kinds, cfg, bounds))
+        return out
+
+    state = merged(None)
+    bounds = clip_bounds(state, kinds, cfg)
+    spec = build_spec(state, kinds, cfg, "label", None, merged(bounds) if bounds else None, bounds)
+    assert _rounded(spec) == _rounded(fit_frame(df, kinds, cfg, "label", None))

@@ -1,0 +1,227 @@
+"""The data contract: every rule type, every gate, schema conformance across files."""
+
+import json
+from datetime import datetime
+
+import polars as pl
+import pytest
+
+from distml.config import ConfigError, GateConfig, QualityConfig
+from distml.errors import UserError
+from distml.quality import build_contract, check_gates, conform, gate_summary
+from distml.shards import CAST_FAILED, plan, read_shard, scan_shard
+
+SCHEMA = {
+    "label": pl.Int64(),
+    "amount": pl.Float64(),
+    "region": pl.String(),
+    "code": pl.String(),
+}
+FRAME = pl.DataFrame(
+    {
+        "label": [0, 1, None, 2, 1, 0],
+        "amount": [5.0, -1.0, 3.0, 2.0, None, 2e9],
+        "region": ["north", "south", "mars", None, "north", "north"],
+        "code": ["m001", "m02", "m003", "x", None, "m004"],
+    },
+    schema=SCHEMA,
+)
+
+
+def _reasons(cfg: QualityConfig, label_values=(0, 1)) -> list[str | None]:
+    c = build_contract(cfg, SCHEMA, "label", list(label_values) if label_values else None)
+    out = FRAME.select(c.reasons().alias("r"), c.accepted().alias("ok"))
+    assert out["ok"].to_list() == [r is None for r in out["r"].to_list()]
+    return out["r"].to_list()
+
+
+def test_label_rules_are_built_in():
+    assert _reasons(QualityConfig()) == [None, None, "not_null(label)", "label_values", None, None]
+    assert _reasons(QualityConfig(), label_values=None) == [
+        None,
+        None,
+        "not_null(label)",
+        None,
+        None,
+        None,
+    ]
+
+
+@pytest.mark.parametrize(
+    "rule, want",
+    [
+        ({"column": "amount", "not_null": True}, [4]),
+        ({"column": "amount", "min": 0}, [1]),  # a null passes a range check
+        ({"column": "amount", "max": 1e6}, [5]),
+        ({"column": "amount", "min": 0, "max": 1e6}, [1, 5]),
+        ({"column": "region", "allowed": ["north", "south"]}, [2]),
+        ({"column": "code", "pattern": "^m[0-9]{3}$"}, [1, 3]),
+        ({"expr": "amount < 1000 or region == 'south'"}, [5]),
+        ({"expr": "len(code) == 4 and amount is not None"}, [1, 3, 4]),
+    ],
+)
+def test_each_row_rule_type(rule, want):
+    got = _reasons(QualityConfig(rules={"r": rule}), label_values=None)
+    broken = [i for i, r in enumerate(got) if r and "r" in r.split("; ")]
+    assert broken == want
+
+
+def test_a_row_breaking_several_rules_names_them_all():
+    cfg = QualityConfig(
+        rules={"pos": {"column": "amount", "min": 0}, "known": {"expr": "region != 'south'"}}
+    )
+    assert _reasons(cfg)[1] == "pos; known"
+
+
+@pytest.mark.parametrize(
+    "rules, says",
+    [
+        ({"r": {"column": "amount"}}, "quality.rules.r"),
+        ({"r": {"min": 0}}, "quality.rules.r.column"),
+        ({"r": {"colum": "amount", "min": 0}}, "unknown keys ['colum']"),
+    ],
+)
+def test_bad_rule_configs_name_the_key(rules, says):
+    with pytest.raises(ConfigError, match=None) as exc:
+        QualityConfig(rules=rules)
+    assert says in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    "rule, says",
+    [
+        ({"column": "price", "min": 0}, "'price' (quality.rules.r.column)"),
+        ({"column": "region", "min": 0}, "not numeric"),
+        ({"column": "code", "pattern": "(["}, "not a valid regular expression"),
+        ({"column": "amount", "allowed": ["a"]}, "quality.rules.r.allowed"),
+        ({"expr": "amount.real > 0"}, "quality.rules.r.expr"),
+    ],
+)
+def test_rules_that_do_not_fit_the_data_are_user_errors(rule, says):
+    with pytest.raises(UserError) as exc:
+        build_contract(QualityConfig(rules={"r": rule}), SCHEMA, "label", None)
+    assert says in str(exc.value)
+
+
+def _profile(**over):
+    prof = {
+        "rows_in": 1000,
+        "rows_accepted": 990,
+        "rows_quarantined": 10,
+        "columns": {
+            "label": {"nulls": 0, "null_rate": 0.0},
+            "amount": {"nulls": 100, "null_rate": 0.1},
+            "empty": {"nulls": 1000, "null_rate": 1.0},
+        },
+        "duplicates": {"rows": 5, "row_rate": 0.005, "ids": 8, "id_rate": 0.008},
+        "label_counts": {"0": 985, "1": 5},
+        "freshness": {"column": "t", "newest": "2025-01-01T00:00:00", "age_seconds": 3 * 86400},
+    }
+    prof.update(over)
+    return prof
+
+
+@pytest.mark.parametrize(
+    "gates, failed",
+    [
+        ({}, ["all_null(empty)"]),
+        ({"allow_all_null": True}, []),
+        ({"allow_all_null": True, "min_rows": 991}, ["min_rows"]),
+        ({"allow_all_null": True, "max_null_rate": {"amount": 0.05}}, ["max_null_rate(amount)"]),
+        ({"allow_all_null": True, "max_null_rate": {"*": 0.5}}, ["max_null_rate(empty)"]),
+        ({"allow_all_null": True, "max_duplicate_rate": 0.001}, ["max_duplicate_rate"]),
+        ({"allow_all_null": True, "max_duplicate_rate": 0.005}, []),
+        ({"allow_all_null": True, "max_duplicate_id_rate": 0.005}, ["max_duplicate_id_rate"]),
+        ({"allow_all_null": True, "min_label_count": 6}, ["min_label_count(label=1)"]),
+        ({"allow_all_null": True, "max_quarantine_rate": 0.005}, ["max_quarantine_rate"]),
+        ({"allow_all_null": True, "max_age": "2d"}, ["max_age(t)"]),
+        ({"allow_all_null": True, "max_age": "4d"}, []),
+    ],
+)
+def test_each_dataset_gate(gates, failed):
+    cfg = QualityConfig(gates=GateConfig(**gates))
+    res = check_gates(_profile(), cfg, ["amount", "empty"], "label", [0, 1])
+    got = [
+        f"{r['gate']}({r['column']})" if r["column"] else r["gate"] for r in res if not r["passed"]
+    ]
+    assert got == failed
+    if failed:
+        assert gate_summary(res).count("limit") == len(failed)
+    json.dumps(res)  # recorded in profile.json as is
+
+
+def test_max_age_without_a_timestamp_is_a_user_error():
+    cfg = QualityConfig(gates=GateConfig(max_age="1d", allow_all_null=True))
+    with pytest.raises(UserError, match="quality.freshness_column"):
+        check_gates(_profile(freshness=None), cfg, [], "label", None)
+
+
+def _write(path, df):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.write_parquet(path)
+
+
+def test_files_are_conformed_or_named(tmp_path):
+    d = tmp_path / "d"
+    base = {"id": [1, 2], "x": [1.5, 2.5], "t": [datetime(2024, 1, 1)] * 2}
+    _write(d / "a.parquet", pl.DataFrame(base))
+    _write(
+        d / "b.parquet",
+        pl.DataFrame(base).with_columns(pl.col("id").cast(pl.Int32), pl.col("x").cast(pl.Float32)),
+    )
+    _write(
+        d / "c.parquet",
+        pl.DataFrame(base).with_columns(pl.lit(None).alias("x"), pl.lit(1).alias("extra")),
+    )
+    ds = plan(str(d))
+    out, skipped = conform(ds, QualityConfig(), "error")
+    assert skipped == []
+    by = {s.path.rsplit("/", 1)[1]: s for s in out.shards}
+    assert by["a.parquet"].casts == ()
+    assert {c for c, _, _ in by["b.parquet"].casts} == {"id", "x"}
+    assert by["c.parquet"].select == ("id", "x", "t")
+    for s in out.shards:  # every file reads back with the reference types and columns
+        assert dict(read_shard(s).schema) == dict(read_shard(by["a.parquet"]).schema)
+        assert scan_shard(s).collect().schema == read_shard(s).schema
+
+    _write(d / "e.parquet", pl.DataFrame(base).with_columns(pl.Series("x", ["1.5", "oops"])))
+    with pytest.raises(UserError) as exc:
+        conform(plan(str(d)), QualityConfig(), "error")
+    msg = str(exc.value)
+    assert (
+        "e.parquet" in msg and "'x' as String where Float64 is expected" in msg and "parse" in msg
+    )
+    out, skipped = conform(plan(str(d)), QualityConfig(), "skip")
+    assert [s["path"].rsplit("/", 1)[1] for s in skipped] == ["e.parquet"]
+    assert len(out.shards) == 3
+
+    out, skipped = conform(plan(str(d)), QualityConfig(coerce=["widen", "parse"]), "error")
+    e = next(s for s in out.shards if s.path.endswith("e.parquet"))
+    got = read_shard(e, ["x", CAST_FAILED])
+    assert got["x"].to_list() == [1.5, None] and got[CAST_FAILED].to_list() == [None, "x"]
+    other = read_shard(out.shards[0], ["x", CAST_FAILED])
+    assert other[CAST_FAILED].null_count() == other.height
+
+    _write(d / "f.parquet", pl.DataFrame({"id": [3], "t": [datetime(2024, 1, 1)]}))
+    with pytest.raises(
+        UserError, match="f.parquet' does not match the data's schema: it lacks the column 'x'"
+    ):
+        conform(plan(str(d)), QualityConfig(coerce=["widen", "parse"]), "error")
+    d2 = tmp_path / "d2"
+    _write(d2 / "a.parquet", pl.DataFrame(base))
+    _write(d2 / "c.parquet", pl.DataFrame(base).with_columns(pl.lit(1).alias("extra")))
+    with pytest.raises(UserError, match="c.parquet.*extra columns"):
+        conform(plan(str(d2)), QualityConfig(allow_extra_columns=False), "error")
+
+
+def test_declared_schema_families(tmp_path):
+    d = tmp_path / "d"
+    _write(d / "a.parquet", pl.DataFrame({"n": ["1", "2"], "s": ["a", "b"]}))
+    out, _ = conform(
+        plan(str(d)), QualityConfig(schema={"n": "int", "s": "string"}, coerce=["parse"]), "error"
+    )
+    assert read_shard(out.shards[0])["n"].to_list() == [1, 2]
+    with pytest.raises(UserError, match="quality.schema.z"):
+        conform(plan(str(d)), QualityConfig(schema={"z": "int"}), "error")
+    with pytest.raises(ConfigError, match="quality.schema.n"):
+        QualityConfig(schema={"n": "integer"})
