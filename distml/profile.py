@@ -45,8 +45,6 @@ def sketch_series(s: pl.Series) -> NumericSketch | CategorySketch:
     """A numeric column's log-bucket sketch, or category counts (datetimes count by month)."""
     if s.dtype.is_numeric():
         return NumericSketch.of(s)
-    if s.dtype.is_temporal():
-        return CategorySketch.of(s.dt.strftime("%Y-%m"))
     return CategorySketch.of(s)
 
 
@@ -175,7 +173,7 @@ def profile_frame(df: pl.DataFrame, job: ProfileJob) -> tuple[ProfileState, pl.D
     st.broken = dict(zip(names, [int(x or 0) for x in broken], strict=True))
     ok = job.contract.accepted()
     good = df.filter(ok).select(job.columns)
-    st.sketches = {c: sketch_series(good.get_column(c)) for c in job.columns}
+    st.sketches = {c: sketch_series(good.get_column(c)) for c in job.columns if c != job.id_column}
     if job.classification:
         vc = good.get_column(job.label).value_counts()
         st.label_counts = {str(k): int(v) for k, v in vc.iter_rows()}

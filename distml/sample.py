@@ -315,8 +315,6 @@ def _sample_hists(
         if kind == "num":
             out[c] = histogram(col, ref)
         else:
-            if col.dtype.is_temporal():
-                col = col.dt.strftime("%Y-%m")
             counts = CategorySketch.of(col).counts
             out[c] = [counts.get(v, 0) for v in ref] + [
                 sum(n for v, n in counts.items() if v not in set(ref))

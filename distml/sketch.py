@@ -51,8 +51,15 @@ class NumericSketch:
     def of(cls, s: pl.Series) -> NumericSketch:
         v = s.cast(pl.Float64).fill_nan(None)
         vals = v.drop_nulls().to_numpy()
-        ids, cnt = np.unique(bucket_index(vals), return_counts=True)
-        return cls(dict(zip(ids.tolist(), cnt.tolist(), strict=True)), s.len() - len(vals))
+        if len(vals) == 0:
+            return cls({}, s.len())
+        b = bucket_index(vals)
+        lo = int(b.min())
+        cnt = np.bincount(b - lo)  # ids span at most ~2 * 37k buckets: counting beats sorting
+        ids = np.flatnonzero(cnt)
+        return cls(
+            dict(zip((ids + lo).tolist(), cnt[ids].tolist(), strict=True)), s.len() - len(vals)
+        )
 
     def merge(self, o: NumericSketch) -> NumericSketch:
         out = dict(self.counts)
@@ -121,8 +128,13 @@ class CategorySketch:
 
     @classmethod
     def of(cls, s: pl.Series) -> CategorySketch:
-        vc = s.cast(pl.String).fill_null("\u2205").value_counts(sort=True)
-        names, cnt = vc[:, 0].to_list(), vc["count"].to_list()
+        """Counts of the values (as strings; dates and times by month, 'YYYY-MM')."""
+        if s.dtype.is_temporal():
+            s = s.dt.truncate("1mo")
+        vc = s.value_counts(sort=True)  # count first, then format the (few) distinct values
+        keys = vc[:, 0]
+        keys = keys.dt.strftime("%Y-%m") if keys.dtype.is_temporal() else keys.cast(pl.String)
+        names, cnt = keys.fill_null("\u2205").to_list(), vc["count"].to_list()
         if len(names) <= MAX_CATEGORIES:
             return cls(dict(zip(names, cnt, strict=True)))
         head = dict(zip(names[:MAX_CATEGORIES], cnt[:MAX_CATEGORIES], strict=True))
