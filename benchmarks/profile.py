@@ -84,7 +84,7 @@ def run_reference(data: str) -> dict:
         exprs = [pl.len().alias("__rows")]
         for c, dt in schema.items():
             exprs.append(pl.col(c).null_count().alias(f"{c}|nulls"))
-            if dt.is_numeric() or dt == pl.Boolean:
+            if dt.is_numeric():
                 x = pl.col(c).cast(pl.Float64)
                 exprs += [
                     x.min().alias(f"{c}|min"),

@@ -12,7 +12,12 @@ USAGE = """usage: distml <command> [overrides...]
 
 commands:
   run        the whole pipeline: profile, sample, preprocess, train, evaluate (-m for a sweep)
-  generate   write the synthetic dataset (data.rows, data.shards, data.positive_rate, seed)
+  generate   write the synthetic dataset (data.rows, data.shards, data.positive_rate, data.drift, seed)
+  predict    score new data with a trained run: model_run=<run or model dir> data.path=<data>
+  monitor    drift of new data against a run's reference: model_run=... data.path=...
+             (exit 0 ok, 4 warn, 5 drift)
+  retrain    train a candidate on data.path and promote it to retrain.models_dir/current only if
+             it passes eval.gates and is not worse than the current model (exit 3 if not)
 
 Overrides are Hydra's: key=value, e.g. `distml run sampling.size=50000 model.params.max_depth=4`.
 `distml run --cfg job` prints the composed config; `distml run --help` lists the config groups.
@@ -37,10 +42,29 @@ def conf_dir() -> str:
     sys.exit(2)
 
 
-def _commands() -> dict[str, Callable[[Any], Any]]:
-    from distml import pipeline
+def _in_run_dir(fn: Callable[[Any, str], Any]) -> Callable[[Any], Any]:
+    """A Hydra task calling ``fn(settings, hydra_run_dir)``."""
 
-    return {"run": pipeline.hydra_run, "generate": pipeline.hydra_generate}
+    def task(cfg: Any) -> Any:
+        from hydra.core.hydra_config import HydraConfig
+
+        from distml.config import to_settings
+
+        return fn(to_settings(cfg), HydraConfig.get().runtime.output_dir)
+
+    return task
+
+
+def _commands() -> dict[str, Callable[[Any], Any]]:
+    from distml import monitor, pipeline, predict, retrain
+
+    return {
+        "run": pipeline.hydra_run,
+        "generate": pipeline.hydra_generate,
+        "predict": _in_run_dir(predict.run_predict),
+        "monitor": _in_run_dir(monitor.run_monitor),
+        "retrain": _in_run_dir(retrain.run_retrain),
+    }
 
 
 def _app(task: Callable[[Any], Any]) -> Callable[[], Any]:

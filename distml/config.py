@@ -75,6 +75,8 @@ class DataConfig:
     """Generator: share of rows with label 1 (down to 0.0003)."""
     row_group_rows: int = 250_000
     """Generator: rows per Parquet row group."""
+    drift: float = 0.0
+    """Generator: how far the data moves from the reference distribution (0: none, 1: strong)."""
     cache_dir: str = "data"
     """Generator: where the default synthetic dataset lives (relative to the launch directory)."""
     on_bad_file: str = "error"
@@ -90,6 +92,7 @@ class DataConfig:
             self.row_group_rows > 0, "data.row_group_rows", "a positive int", self.row_group_rows
         )
         _check(bool(self.label), "data.label", "a column name", self.label)
+        _check(self.drift >= 0, "data.drift", "a magnitude >= 0", self.drift)
         _check(
             self.on_bad_file in ("error", "skip"),
             "data.on_bad_file",
@@ -531,6 +534,43 @@ class QualityConfig:
 
 
 @dataclass
+class MonitorConfig:
+    psi_warn: float = 0.1
+    """A feature, the score or the label with PSI at or above this: status warn."""
+    psi_drift: float = 0.25
+    """... at or above this: status drift."""
+    bins: int = 10
+    """Reference-quantile bins per numeric feature and for the score."""
+    top_categories: int = 20
+    """Categories compared one by one (the rest share one bin)."""
+    score_bins: int = 10000
+    """Scores are rounded into this many bins for the live metrics (bounded memory)."""
+
+    def __post_init__(self) -> None:
+        _check(
+            0 < self.psi_warn <= self.psi_drift,
+            "monitor.psi_warn",
+            "in (0, monitor.psi_drift]",
+            self.psi_warn,
+        )
+        _check(self.bins >= 2, "monitor.bins", "an int >= 2", self.bins)
+
+
+@dataclass
+class RetrainConfig:
+    models_dir: str = "models"
+    """Promoted models live in <models_dir>/v0001, v0002, ... with a 'current' link to the best."""
+    metric: str | None = None
+    """Compared on the candidate's test split (null: average_precision for binary, f1_macro for
+    multiclass, rmse for regression)."""
+    tolerance: float = 0.0
+    """The candidate may be this much worse and still be promoted."""
+
+    def __post_init__(self) -> None:
+        _check(self.tolerance >= 0, "retrain.tolerance", ">= 0", self.tolerance)
+
+
+@dataclass
 class PipelineConfig:
     until: str | None = None
     """Stop after this stage: profile, sample, preprocess, train or evaluate."""
@@ -558,6 +598,10 @@ class Settings:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    retrain: RetrainConfig = field(default_factory=RetrainConfig)
+    model_run: str | None = None
+    """predict / monitor / retrain: the training run or model directory to use."""
 
 
 def register_configs() -> None:

@@ -36,29 +36,42 @@ SPAN_S = 366 * 24 * 3600
 
 def synthetic_path(cfg: DataConfig, seed: int) -> str:
     """Where the default synthetic dataset for these settings lives."""
+    drift = f"-drift{cfg.drift:g}" if cfg.drift else ""
     return join(
-        cfg.cache_dir, f"synthetic-{cfg.rows}r-{cfg.shards}s-p{cfg.positive_rate:g}-seed{seed}"
+        cfg.cache_dir,
+        f"synthetic-{cfg.rows}r-{cfg.shards}s-p{cfg.positive_rate:g}-seed{seed}{drift}",
     )
 
 
-def generate_rows(seed: int, shard: int, start: int, n: int, positive_rate: float) -> pl.DataFrame:
-    """Rows ``start .. start+n`` of shard ``shard`` (pure function of its arguments)."""
+def generate_rows(
+    seed: int, shard: int, start: int, n: int, positive_rate: float, drift: float = 0.0
+) -> pl.DataFrame:
+    """Rows ``start .. start+n`` of shard ``shard`` (pure function of its arguments).
+
+    ``drift`` (a magnitude, 0 = the reference distribution) moves the data the way production
+    data moves: the positive rate grows by a factor 1 + drift, the first six numeric features
+    shift by 0.5 * drift standard deviations, the last four widen, amounts grow, more items per
+    row, and regions lean towards the coast. The random draws are the same for any drift."""
     rng = np.random.default_rng([seed, shard, start])
-    label = (rng.random(n) < positive_rate).astype(np.int8)
+    rate = min(0.5, positive_rate * (1 + drift))
+    label = (rng.random(n) < rate).astype(np.int8)
     pos = label.astype(bool)
     cols: dict[str, object] = {"id": np.arange(start, start + n, dtype=np.int64), "label": label}
     for j in range(N_NUMERIC):
-        x = rng.standard_normal(n) + SHIFTS[j] * label
+        x = rng.standard_normal(n) * (1 + 0.5 * drift * (j >= 8)) + 0.5 * drift * (j < 6)
+        x = x + SHIFTS[j] * label
         if f"num_{j:02d}" in NULLABLE_NUMERIC:
             x[rng.random(n) < NULL_RATE] = np.nan
         cols[f"num_{j:02d}"] = x.astype(np.float32)
-    amount = rng.lognormal(3.0 + 0.6 * label, 1.0)
+    amount = rng.lognormal(3.0 + 0.6 * label + 0.5 * drift, 1.0)
     outlier = rng.random(n) < OUTLIER_RATE
     amount[outlier] *= 1000
     cols["amount"] = amount
-    cols["n_items"] = rng.poisson(2 + 2 * label).astype(np.int32)
+    cols["n_items"] = rng.poisson(2 + 2 * label + drift).astype(np.int32)
     # Region: positives lean to two regions; device: positives lean to kiosk; merchant: Zipf-like.
-    p_neg = np.full(len(REGIONS), 1 / len(REGIONS))
+    lean = np.array([0.02, 0.02, 0.02, 0.02, 0.02, 0.86, 0.02, 0.02])
+    w = min(1.0, 0.5 * drift)
+    p_neg = (1 - w) * np.full(len(REGIONS), 1 / len(REGIONS)) + w * lean
     p_pos = np.array([0.05, 0.05, 0.3, 0.05, 0.05, 0.3, 0.1, 0.1])
     region = np.where(
         pos, rng.choice(len(REGIONS), n, p=p_pos), rng.choice(len(REGIONS), n, p=p_neg)
@@ -105,7 +118,7 @@ def _write_shard(i: int, cfg: DataConfig, seed: int, out: str) -> tuple[None, in
     with fs.open_output_stream(path) as stream:
         for lo in range(start, end, cfg.row_group_rows):
             n = min(cfg.row_group_rows, end - lo)
-            table = generate_rows(seed, i, lo, n, cfg.positive_rate).to_arrow()
+            table = generate_rows(seed, i, lo, n, cfg.positive_rate, cfg.drift).to_arrow()
             if writer is None:
                 writer = pq.ParquetWriter(stream, table.schema)
             writer.write_table(table, row_group_size=cfg.row_group_rows)
@@ -133,6 +146,7 @@ def generate(cfg: DataConfig, seed: int, out: str, num_cpus: float = 1.0) -> dic
         "rows": cfg.rows,
         "shards": cfg.shards,
         "positive_rate": cfg.positive_rate,
+        "drift": cfg.drift,
         "seed": seed,
         "seconds": time.perf_counter() - t0,
     }

@@ -29,6 +29,7 @@ from distml import (
     report,
     sample,
     shards,
+    sketch,
     train,
 )
 from distml.config import Settings, to_settings
@@ -170,6 +171,7 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
             failed = [g for g in prof["gates"] if not g["passed"]]
             prof["quality_passed"] = not failed
             profile.write(prof, out("profile.json"))
+            write_reference(out("reference.json"), ds, reference, prof)
             st["rows"] = prof["rows_in"]
             st["rows_quarantined"] = prof["rows_quarantined"]
             if skipped:
@@ -308,6 +310,7 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
             if "threshold" in metrics:
                 with open(out("threshold.json"), "w") as f:
                     json.dump(metrics["threshold"], f, indent=2)
+            add_score_reference(out("reference.json"), out("predictions"))
         with rec.stage("report") as st:
             report.write_report(run_dir, metrics)
         print_summary(metrics, run_dir)
@@ -379,6 +382,42 @@ def matrix_bytes_per_row(kinds: dict[str, str], prof: dict[str, Any], s: Setting
         else:
             cols += 1 + (kind == "numeric" and steps["indicator"] and col.get("nulls", 1) > 0)
     return 4 * max(cols, 1)
+
+
+def write_reference(
+    path: str, ds: shards.Dataset, sketches: dict[str, Any], prof: dict[str, Any]
+) -> None:
+    """reference.json: the training population as monitoring compares new data with it."""
+    schema = quality.polars_schema(ds.schema)
+    ref = {
+        "version": 1,
+        "rows": prof["rows_accepted"],
+        "schema": {c: quality.family(t) for c, t in schema.items()},
+        "label_counts": prof.get("label_counts"),
+        "columns": {c: sketch.to_json(sk) for c, sk in sketches.items()},
+    }
+    with open(path, "w") as f:
+        json.dump(ref, f)
+
+
+def add_score_reference(path: str, pred_dir: str) -> None:
+    """The test split's score distribution (the score-drift reference), added to reference.json."""
+    import polars as pl
+
+    if not os.path.isfile(path) or not os.path.isdir(pred_dir):
+        return
+    scores = (
+        pl.scan_parquet(os.path.join(pred_dir, "*.parquet"))
+        .filter(pl.col("split") == "test")
+        .select("score")
+        .collect()
+        .get_column("score")
+    )
+    with open(path) as f:
+        ref = json.load(f)
+    ref["score"] = sketch.to_json(sketch.NumericSketch.of(scores))
+    with open(path, "w") as f:
+        json.dump(ref, f)
 
 
 def _run_dir() -> str:

@@ -34,7 +34,7 @@ from distml.sketch import (
     FrequentItems,
     NumericSketch,
 )
-from distml.stats import NumericStats
+from distml.stats import NumericStats, numeric_stats
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 REASON = "_quarantine_reason"
@@ -125,12 +125,11 @@ def _shard_key(shard: Shard) -> str:
 
 def _column_stats(st: ProfileState, df: pl.DataFrame, job: ProfileJob) -> None:
     st.nulls = dict(zip(df.columns, df.null_count().row(0), strict=True))
+    st.numeric = numeric_stats(df, [c for c, dt in df.schema.items() if dt.is_numeric()])
     for c, dt in df.schema.items():
         s = df.get_column(c)
         st.distinct[c] = DistinctSketch.of(s)
-        if dt.is_numeric():
-            st.numeric[c] = NumericStats.of(s)
-        elif isinstance(dt, pl.Datetime | pl.Date):
+        if isinstance(dt, pl.Datetime | pl.Date):
             us = s.cast(pl.Datetime("us")).dt.epoch("us").drop_nulls()
             if us.len():
                 st.temporal[c] = (int(us.min()), int(us.max()))  # type: ignore[arg-type]
@@ -227,8 +226,10 @@ def _count_bucket(
             for i, o in offsets.items()
             if (off := o[which]) is not None
         ]
-        values = np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)
-        out.append(len(values) - len(np.unique(values)))
+        # each part is sorted already; a stable (radix) sort of the concatenation, then count
+        # the neighbours that repeat
+        values = np.sort(np.concatenate(parts), kind="stable") if parts else np.empty(0, np.uint64)
+        out.append(int(np.count_nonzero(values[1:] == values[:-1])))
     return (out[0], out[1]), 0
 
 

@@ -234,11 +234,13 @@ def _values_for(values: list[Any], dtype: pl.DataType, key: str) -> pl.Series:
 
 
 def build_contract(
-    cfg: QualityConfig, schema: dict[str, pl.DataType], label: str, label_values: list | None
+    cfg: QualityConfig, schema: dict[str, pl.DataType], label: str | None, label_values: list | None
 ) -> Contract:
-    """Compile the configured rules (plus the label's) against the reference schema."""
-    rules = [Rule(f"not_null({label})", pl.col(label).is_not_null(), (label,))]
-    if label_values is not None:
+    """Compile the configured rules (plus the label's, when there is one) against the schema."""
+    rules = (
+        [] if label is None else [Rule(f"not_null({label})", pl.col(label).is_not_null(), (label,))]
+    )
+    if label is not None and label_values is not None:
         vals = _values_for(label_values, schema[label], "quality.label_values")
         rules.append(Rule("label_values", pl.col(label).is_in(vals.implode()), (label,)))
     for name, r in cfg.rules.items():

@@ -258,3 +258,48 @@ class FrequentItems:
 
     def top(self, k: int) -> list[tuple[Any, int]]:
         return sorted(self.counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[:k]
+
+
+def to_json(sk: NumericSketch | CategorySketch) -> dict[str, Any]:
+    """A sketch as plain JSON (bucket ids and category names as keys)."""
+    if isinstance(sk, NumericSketch):
+        return {
+            "kind": "numeric",
+            "counts": {str(k): v for k, v in sk.counts.items()},
+            "nulls": sk.nulls,
+        }
+    return {"kind": "category", "counts": dict(sk.counts), "truncated": sk.truncated}
+
+
+def from_json(d: dict[str, Any]) -> NumericSketch | CategorySketch:
+    if d["kind"] == "numeric":
+        return NumericSketch({int(k): int(v) for k, v in d["counts"].items()}, int(d["nulls"]))
+    return CategorySketch({k: int(v) for k, v in d["counts"].items()}, bool(d["truncated"]))
+
+
+def js_distance(p_counts, q_counts) -> float:
+    """Jensen-Shannon distance (base 2, in [0, 1]) between two histograms over the same bins."""
+    p = np.asarray(p_counts, dtype=float)
+    q = np.asarray(q_counts, dtype=float)
+    if p.sum() == 0 or q.sum() == 0:
+        return 0.0
+    p, q = p / p.sum(), q / q.sum()
+    m = (p + q) / 2
+
+    def kl(a: np.ndarray, b: np.ndarray) -> float:
+        nz = a > 0
+        return float(np.sum(a[nz] * np.log2(a[nz] / b[nz])))
+
+    return float(math.sqrt(max(0.0, (kl(p, m) + kl(q, m)) / 2)))
+
+
+def wasserstein(a: NumericSketch, b: NumericSketch) -> float | None:
+    """Earth mover's distance between two sketched distributions (values at bucket boundaries,
+    so within the sketches' relative error of the exact distance)."""
+    if not a.count or not b.count:
+        return None
+    keys = sorted(set(a.counts) | set(b.counts), key=bucket_upper)
+    xs = np.array([bucket_upper(k) for k in keys])
+    ca = np.cumsum([a.counts.get(k, 0) for k in keys]) / a.count
+    cb = np.cumsum([b.counts.get(k, 0) for k in keys]) / b.count
+    return float(np.sum(np.abs(ca - cb)[:-1] * np.diff(xs)))

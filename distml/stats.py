@@ -43,3 +43,30 @@ class NumericStats:
     @property
     def std(self) -> float:
         return math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 0.0
+
+
+def numeric_stats(df: pl.DataFrame, columns: list[str]) -> dict[str, NumericStats]:
+    """NumericStats of several columns in one Polars query (its aggregations run in parallel)."""
+    if not columns:
+        return {}
+    exprs = []
+    for i, c in enumerate(columns):
+        x = pl.col(c).cast(pl.Float64).fill_nan(None)
+        exprs += [
+            x.count().alias(f"n{i}"),
+            x.mean().alias(f"mean{i}"),
+            (x.var(ddof=0) * x.count()).alias(f"m2{i}"),
+            x.min().alias(f"min{i}"),
+            x.max().alias(f"max{i}"),
+        ]
+    row = df.select(exprs).row(0, named=True)
+    out = {}
+    for i, c in enumerate(columns):
+        n = int(row[f"n{i}"])
+        if n == 0:
+            out[c] = NumericStats(0, df.height)
+        else:
+            out[c] = NumericStats(
+                n, df.height - n, row[f"mean{i}"], row[f"m2{i}"], row[f"min{i}"], row[f"max{i}"]
+            )
+    return out

@@ -225,3 +225,57 @@ def test_declared_schema_families(tmp_path):
         conform(plan(str(d)), QualityConfig(schema={"z": "int"}), "error")
     with pytest.raises(ConfigError, match="quality.schema.n"):
         QualityConfig(schema={"n": "integer"})
+
+
+def _profile_dir(d, on_bad_file="error"):
+    from distml import parallel
+    from distml.profile import run_profile
+
+    ds, skipped = conform(plan(str(d), on_bad_file=on_bad_file), QualityConfig(), on_bad_file)
+    contract = build_contract(
+        QualityConfig(), {"label": pl.Int8(), "a": pl.Float64()}, "label", [0, 1]
+    )
+    with parallel.in_process():
+        prof, _ = run_profile(
+            ds,
+            contract,
+            label="label",
+            id_column=None,
+            out_dir=str(d.parent / "out"),
+            num_cpus=1,
+            stats=None,
+            on_bad_file=on_bad_file,
+        )
+    return prof
+
+
+def test_a_file_with_a_good_footer_and_corrupt_pages_is_named_or_skipped(tmp_path):
+    d = tmp_path / "d"
+    df = pl.DataFrame(
+        {"a": [float(i) for i in range(1000)], "label": pl.Series([0, 1] * 500, dtype=pl.Int8)}
+    )
+    _write(d / "a.parquet", df)
+    _write(d / "b.parquet", df)
+    raw = bytearray((d / "b.parquet").read_bytes())
+    raw[4:40] = b"\xff" * 36  # the first page header: the footer still reads
+    (d / "b.parquet").write_bytes(bytes(raw))
+    with pytest.raises(UserError) as exc:
+        _profile_dir(d)
+    assert "b.parquet' cannot be read" in str(exc.value) and "data.on_bad_file=skip" in str(
+        exc.value
+    )
+    prof = _profile_dir(d, "skip")
+    assert prof["rows_in"] == 1000
+    assert [f["path"].rsplit("/", 1)[1] for f in prof["_skipped"]] == ["b.parquet"]
+
+
+def test_an_all_null_column_fails_the_default_gate(tmp_path):
+    d = tmp_path / "d"
+    df = pl.DataFrame(
+        {"a": [None] * 10, "label": pl.Series([0, 1] * 5, dtype=pl.Int8)},
+        schema={"a": pl.Float64, "label": pl.Int8},
+    )
+    _write(d / "a.parquet", df)
+    prof = _profile_dir(d)
+    res = check_gates(prof, QualityConfig(), ["a"], "label", [0, 1])
+    assert [(r["gate"], r["column"]) for r in res if not r["passed"]] == [("all_null", "a")]

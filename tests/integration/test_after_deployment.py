@@ -1,0 +1,165 @@
+"""predict, monitor and retrain through the CLI on the session's Ray, against a trained run."""
+
+import json
+import os
+
+import polars as pl
+import pytest
+
+from distml.config import DataConfig
+from distml.generate import generate
+from tests.integration.conftest import distml
+
+
+def _gen(out, seed: int, drift: float = 0.0) -> str:
+    # the session's training data: 60k rows, 5% positives (tests/conftest.py small_data)
+    generate(DataConfig(rows=60_000, shards=4, positive_rate=0.05, drift=drift), seed, str(out))
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory, ray_local):
+    """New data from the training distribution (another seed)."""
+    return _gen(tmp_path_factory.mktemp("fresh") / "d", seed=8)
+
+
+@pytest.fixture(scope="module")
+def drifted(tmp_path_factory, ray_local):
+    return _gen(tmp_path_factory.mktemp("drifted") / "d", seed=9, drift=1.0)
+
+
+def _cli(cmd, ray_local, out, *over, check=False):
+    address = ray_local.get_runtime_context().gcs_address
+    return distml(cmd, f"cluster.address={address}", f"hydra.run.dir={out}", *over, check=check)
+
+
+def test_no_drift_on_fresh_data_from_the_training_distribution(run_dir, fresh, ray_local, tmp_path):
+    p = _cli("monitor", ray_local, tmp_path / "m", f"model_run={run_dir}", f"data.path={fresh}")
+    m = json.loads((tmp_path / "m" / "monitor.json").read_text())
+    compared = {c: r for c, r in m["features"].items() if "psi" in r}
+    assert len(compared) >= 15
+    assert max(r["psi"] for r in compared.values()) < 0.1, compared
+    assert m["status"] == "ok" and p.returncode == 0, p.stderr[-2000:]
+    assert m["score"]["psi"] < 0.1 and m["label"]["psi"] < 0.1
+    assert m["live_metrics"]["roc_auc"] > 0.85 and m["rows_in"] == 60_000
+    assert m["quality"]["passed"] and (tmp_path / "m" / "monitor.html").is_file()
+
+
+def test_drift_is_reported_on_drifted_data(run_dir, drifted, ray_local, tmp_path):
+    p = _cli("monitor", ray_local, tmp_path / "m", f"model_run={run_dir}", f"data.path={drifted}")
+    assert p.returncode == 5 and "Traceback" not in p.stderr, p.stderr[-2000:]
+    assert "monitor status drift" in p.stderr
+    m = json.loads((tmp_path / "m" / "monitor.json").read_text())
+    assert m["status"] == "drift"
+    assert m["features"]["num_00"]["psi"] >= 0.25 and m["features"]["num_00"]["wasserstein"] > 0.3
+    assert m["features"]["region"]["status"] == "drift"
+    assert m["label"]["psi"] > 0.01 and m["score"]["psi"] >= 0.1
+
+
+def test_predict_scores_every_row_or_quarantines_it(run_dir, fresh, ray_local, tmp_path):
+    d = tmp_path / "new"
+    d.mkdir()
+    for i, f in enumerate(sorted(os.listdir(fresh))):
+        if not f.endswith(".parquet"):
+            continue
+        df = pl.read_parquet(os.path.join(fresh, f))
+        if i == 0:  # 10 rows without a label, 4 with a label outside {0, 1}
+            idx = pl.int_range(pl.len())
+            df = df.with_columns(
+                pl.when(idx < 10)
+                .then(None)
+                .when(idx < 14)
+                .then(7)
+                .otherwise("label")
+                .cast(pl.Int8)
+                .alias("label")
+            )
+        df.write_parquet(d / f)
+    _cli("predict", ray_local, tmp_path / "p", f"model_run={run_dir}", f"data.path={d}", check=True)
+    rep = json.loads((tmp_path / "p" / "predict.json").read_text())
+    assert rep["rows_in"] == 60_000 and rep["rows_quarantined"] == 14
+    assert rep["rows_scored"] + rep["rows_quarantined"] == rep["rows_in"]
+    for key, acc in rep["per_shard"].items():
+        assert acc["rows_in"] == acc["rows_scored"] + acc["rows_quarantined"], key
+    preds = pl.read_parquet(tmp_path / "p" / "predictions" / "*.parquet")
+    q = pl.read_parquet(tmp_path / "p" / "quarantine" / "*.parquet")
+    assert preds.height == rep["rows_scored"] and q.height == 14
+    assert set(q["_quarantine_reason"]) == {"not_null(label)", "label_values"}
+    threshold = json.loads((run_dir / "threshold.json").read_text())["value"]
+    assert preds["prediction"].to_list() == (preds["score"] >= threshold).cast(pl.Int8).to_list()
+
+    # unlabelled data: nothing to check on the label, every row is scored
+    u = tmp_path / "unlabelled"
+    u.mkdir()
+    pl.read_parquet(d / "*.parquet").drop("label").write_parquet(u / "part.parquet")
+    _cli(
+        "predict", ray_local, tmp_path / "p2", f"model_run={run_dir}", f"data.path={u}", check=True
+    )
+    rep = json.loads((tmp_path / "p2" / "predict.json").read_text())
+    assert rep["rows_scored"] == 60_000 and rep["rows_quarantined"] == 0
+
+
+def test_a_rows_score_from_predict_equals_its_score_at_evaluation(
+    run_dir, small_data, ray_local, tmp_path
+):
+    _cli(
+        "predict",
+        ray_local,
+        tmp_path / "p",
+        f"model_run={run_dir}",
+        f"data.path={small_data}",
+        check=True,
+    )
+    scored = pl.read_parquet(tmp_path / "p" / "predictions" / "*.parquet").unique("id")
+    evaluated = pl.read_parquet(run_dir / "predictions" / "*.parquet").unique("id")
+    both = evaluated.join(scored, on="id", suffix="_predict")
+    assert both.height == evaluated.height > 5900  # every valid and test row (ids may repeat)
+    assert (both["score"] == both["score_predict"]).all()
+
+
+def test_retrain_promotes_only_a_candidate_that_is_not_worse(fresh, ray_local, tmp_path):
+    models = tmp_path / "models"
+    common = [
+        f"data.path={fresh}",
+        f"retrain.models_dir={models}",
+        "sampling.size=20000",
+        "eval.bootstrap=0",
+    ]
+    p = _cli("retrain", ray_local, tmp_path / "r1", *common, "model.num_boost_round=40")
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert os.readlink(models / "current") == "v0001"
+    card = json.loads((models / "current" / "model.json").read_text())
+    assert len(card["data_fingerprint"]) == 64 and card["code_version"]["distml"]
+    assert card["metrics"]["roc_auc"] > 0.85 and (models / "v0001" / "config.yaml").is_file()
+    for f in ("model.ubj", "preprocessor.json", "threshold.json", "reference.json", "metrics.json"):
+        assert (models / "v0001" / f).is_file(), f
+
+    # a much weaker candidate (one stump) is judged on the same test rows and not promoted
+    p = _cli(
+        "retrain",
+        ray_local,
+        tmp_path / "r2",
+        *common,
+        "model.num_boost_round=1",
+        "model.params.max_depth=1",
+    )
+    assert p.returncode == 3 and "not promoted" in p.stderr, p.stderr[-3000:]
+    rec = json.loads((tmp_path / "r2" / "retrain.json").read_text())
+    assert rec["promoted"] is False and rec["candidate"] < rec["current"]
+    assert os.readlink(models / "current") == "v0001" and not (models / "v0002").exists()
+
+    # the same recipe again: as good as the current model, so promoted; the link moves
+    p = _cli("retrain", ray_local, tmp_path / "r3", *common, "model.num_boost_round=40")
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert os.readlink(models / "current") == "v0002"
+    rec = json.loads((tmp_path / "r3" / "retrain.json").read_text())
+    assert rec["candidate"] == pytest.approx(rec["current"])
+    # a promoted model directory scores new data like a run directory
+    _cli(
+        "predict",
+        ray_local,
+        tmp_path / "p",
+        f"model_run={models / 'current'}",
+        f"data.path={fresh}",
+        check=True,
+    )
