@@ -80,7 +80,7 @@ def _app(task: Callable[[Any], Any]) -> Callable[[], Any]:
         try:
             return task(cfg)
         except UserError as exc:
-            print(f"distml: error: {exc}", file=sys.stderr, flush=True)
+            print(f"distml: {exc.prefix}: {exc}", file=sys.stderr, flush=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             print("distml: interrupted", file=sys.stderr)

@@ -11,6 +11,7 @@ class UserError(Exception):
     """
 
     exit_code = 2
+    prefix = "error"
 
 
 class GateFailed(UserError):

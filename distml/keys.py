@@ -19,10 +19,18 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 def splitmix64(x: np.ndarray) -> np.ndarray:
     """SplitMix64's finalizer: a bijective, well-mixed map of uint64 (wrapping arithmetic)."""
     with np.errstate(over="ignore"):
-        z = x.astype(np.uint64, copy=True) + _GOLDEN
-        z = (z ^ (z >> np.uint64(30))) * _M1
-        z = (z ^ (z >> np.uint64(27))) * _M2
-        return z ^ (z >> np.uint64(31))
+        z = x.astype(np.uint64, copy=True)
+        t = np.empty_like(z)
+        z += _GOLDEN  # in place: two buffers, no temporaries (this runs on every row)
+        np.right_shift(z, np.uint64(30), out=t)
+        z ^= t
+        z *= _M1
+        np.right_shift(z, np.uint64(27), out=t)
+        z ^= t
+        z *= _M2
+        np.right_shift(z, np.uint64(31), out=t)
+        z ^= t
+        return z
 
 
 def row_ids(df: pl.DataFrame, id_column: str | None) -> np.ndarray:
@@ -39,10 +47,12 @@ def row_ids(df: pl.DataFrame, id_column: str | None) -> np.ndarray:
     return col.hash(seed=0).to_numpy().astype(np.uint64)
 
 
-def sample_keys(ids: np.ndarray, seed: int) -> np.ndarray:
-    """Uniform uint64 keys, a pure function of (seed, id): the sampling order of the rows."""
+def sample_keys(ids: np.ndarray, seed: int, mixed: np.ndarray | None = None) -> np.ndarray:
+    """Uniform uint64 keys, a pure function of (seed, id): the sampling order of the rows.
+
+    ``mixed`` is ``splitmix64(ids)`` when the caller has it already (the profile pass does)."""
     salt = splitmix64(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0]
-    return splitmix64(splitmix64(ids) ^ salt)
+    return splitmix64((splitmix64(ids) if mixed is None else mixed) ^ salt)
 
 
 TIME_BUCKETS = {"day": "%Y-%m-%d", "week": "%G-W%V", "month": "%Y-%m"}

@@ -23,7 +23,14 @@ from distml import parallel, preprocess, quality
 from distml.config import Settings
 from distml.errors import UserError
 from distml.metrics import binary_metrics
-from distml.predict import ScoreState, load_run, make_job, plan_new_data, score_shard
+from distml.predict import (
+    ScoreState,
+    contract_for,
+    load_run,
+    make_job,
+    plan_new_data,
+    score_shard,
+)
 from distml.profile import ProfileJob, ProfileState, build_report
 from distml.sketch import (
     CategorySketch,
@@ -39,6 +46,8 @@ EXIT = {"ok": 0, "warn": 4, "drift": 5}
 
 class DriftDetected(UserError):
     """Not an error: the exit code carries the monitor's status."""
+
+    prefix = "warning"
 
     def __init__(self, status: str, message: str) -> None:
         super().__init__(message)
@@ -109,21 +118,21 @@ def run_monitor(s: Settings, run_dir: str) -> dict[str, Any]:
         )
     ds, skipped = plan_new_data(run, s.data.path, s.data.on_bad_file)
     os.makedirs(run_dir, exist_ok=True)
+    label = run.settings.data.label if run.settings.data.label in ds.columns else None
+    id_col = run.settings.data.id_column
+    pjob = ProfileJob(
+        contract=contract_for(run, ds),
+        columns=tuple(ds.columns),
+        label=label or "",
+        id_column=id_col if id_col in ds.columns else None,
+        quarantine="",
+        hash_dir=None,
+        buckets=1,
+        on_bad_file=s.data.on_bad_file,
+        classification=label is not None and run.task != "regression",
+    )
+    job = make_job(run, ds, None, score_bins=s.monitor.score_bins, profile=pjob, summaries=True)
     with ray_session(s.cluster):
-        job = make_job(run, ds, None, score_bins=s.monitor.score_bins)
-        label = job.label
-        pjob = ProfileJob(
-            contract=job.contract,
-            columns=tuple(c for c in ds.columns),
-            label=label or "",
-            id_column=job.id_column,
-            quarantine="",
-            hash_dir=None,
-            buckets=1,
-            on_bad_file=s.data.on_bad_file,
-            classification=label is not None and run.task != "regression",
-        )
-        job = make_job(run, ds, None, score_bins=s.monitor.score_bins, profile=pjob)
         st = parallel.map_merge(
             score_shard,
             ds.shards,

@@ -136,6 +136,13 @@ def map_merge(
     return state
 
 
+def cluster_cpus() -> int:
+    """CPUs of the Ray cluster (1 when running in process)."""
+    if _in_process or not ray.is_initialized():
+        return 1
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
 def map_shards(
     fn: Callable[..., tuple[Any, int]],
     items: Sequence[Any],

@@ -145,6 +145,20 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
         contract = quality.build_contract(s.quality, sample.polars_schema(ds), label, label_values)
         contract = replace(contract, parse_marker=any(sh.marker for sh in ds.shards))
 
+        # the sample stage's counting pass rides on the profile pass when it can
+        sampling_cfg = (
+            s.sampling
+            if s.sampling.strata is not None
+            else replace(s.sampling, strata=default_strata(s))
+        )
+        pre_spec = sample.precount_spec(
+            ds,
+            sampling_cfg,
+            label=label,
+            id_column=id_col,
+            seed=s.seed,
+            row_filter=contract.accepted(),
+        )
         with rec.stage("profile") as st:
             prof, reference = profile.run_profile(
                 ds,
@@ -160,8 +174,13 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
                 freshness_column=s.quality.freshness_column,
                 now=quality.parse_now(s.quality.now),
                 top_k=s.quality.top_k,
+                sample_spec=pre_spec,
             )
-            skipped = [*ds_skipped(ds), *prof.pop("_skipped", [])]
+            precounted = prof.pop("_sample", None)
+            # a file cut into several shards is named once
+            skipped = list(
+                {f["path"]: f for f in [*ds_skipped(ds), *prof.pop("_skipped", [])]}.values()
+            )
             prof["skipped_files"] = skipped
             prof["empty_files"] = list(ds.empty_files)
             feats = preprocess.features_of(
@@ -199,9 +218,7 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
         with rec.stage("sample") as st:
             srep = sample.run_sample(
                 ds,
-                s.sampling
-                if s.sampling.strata is not None
-                else replace(s.sampling, strata=default_strata(s)),
+                sampling_cfg,
                 label=label,
                 id_column=id_col,
                 seed=s.seed,
@@ -212,7 +229,9 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
                 stats=st["_stats"],
                 reference=reference,
                 bytes_per_row=matrix_bytes_per_row(kinds, prof, s),
+                precounted=precounted,
             )
+            shutil.rmtree(out("_sample_spill"), ignore_errors=True)
             sample.write_report(srep, out("sampling_report.json"))
             st["rows"] = ds.num_rows
             st["sample_rows"] = srep["sample_rows"]

@@ -155,6 +155,8 @@ class ScoreJob:
     """Where predictions/ and quarantine/ go (None: monitor, which writes nothing per row)."""
     profile: ProfileJob | None = None
     score_bins: int | None = None
+    summaries: bool = False
+    """Return score histograms and sketches (monitor); predict only writes the rows."""
 
 
 @dataclass
@@ -229,10 +231,11 @@ def score_shard(shard: Shard, job: ScoreJob) -> tuple[ScoreState, int]:
     st.rows_scored = good.height
     if good.height:
         pred = score_frame(booster_of(job.model), job.spec, good, job.task)
-        y = good.get_column(job.label).to_numpy() if job.label else None
-        st.scores, st.labelled = _states(job.task, pred, y, job.score_bins)
-        if job.task != "multiclass":
-            st.score_sketch = NumericSketch.of(pl.Series(pred))
+        if job.summaries:
+            y = good.get_column(job.label).to_numpy() if job.label else None
+            st.scores, st.labelled = _states(job.task, pred, y, job.score_bins)
+            if job.task != "multiclass":
+                st.score_sketch = NumericSketch.of(pl.Series(pred))
         if job.out is not None:
             write_parquet(
                 _predictions(good, pred, job),

@@ -14,6 +14,7 @@ import json
 import math
 import posixpath
 import shutil
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -82,6 +83,10 @@ class ProfileState:
     """Distribution of each column over the accepted rows (the population reference)."""
     hash_offsets: dict[int, tuple[list[int], list[int] | None]] = field(default_factory=dict)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    sample_counts: Any = None
+    """sample.CountState of the sample stage's pass 1, when the profile pass did it."""
+    sample_seconds: float = 0.0
+    """Task time that pass 1 added to the profile pass (summed over shards)."""
 
     def merge(self, o: ProfileState) -> ProfileState:
         self.rows_in += o.rows_in
@@ -99,6 +104,13 @@ class ProfileState:
         merge_sketches(self.sketches, o.sketches)
         self.hash_offsets.update(o.hash_offsets)
         self.skipped.extend(o.skipped)
+        self.sample_seconds += o.sample_seconds
+        if o.sample_counts is not None:
+            self.sample_counts = (
+                o.sample_counts
+                if self.sample_counts is None
+                else self.sample_counts.merge(o.sample_counts)
+            )
         return self
 
 
@@ -116,6 +128,9 @@ class ProfileJob:
     buckets: int
     on_bad_file: str
     classification: bool
+    sample_spec: Any = None
+    """sample.Spec: also do the sample stage's pass 1 on each shard (and spill its candidates)."""
+    sample_spill: str | None = None
 
 
 def _shard_key(shard: Shard) -> str:
@@ -138,7 +153,9 @@ def _column_stats(st: ProfileState, df: pl.DataFrame, job: ProfileJob) -> None:
             st.frequent[c] = FrequentItems.of(s if dt != pl.Date else s.cast(pl.String))
 
 
-def _write_hashes(shard: Shard, df: pl.DataFrame, job: ProfileJob) -> tuple[list, list | None]:
+def _write_hashes(
+    shard: Shard, df: pl.DataFrame, job: ProfileJob, mixed_ids: np.ndarray | None
+) -> tuple[list, list | None]:
     """Sort the shard's 64-bit row (and id) hashes into a file; return their bucket offsets."""
     assert job.hash_dir is not None
     edges = np.array([(i << 64) // job.buckets for i in range(job.buckets)], dtype=np.uint64)
@@ -154,9 +171,9 @@ def _write_hashes(shard: Shard, df: pl.DataFrame, job: ProfileJob) -> tuple[list
 
     rows = put(df.select(job.columns).hash_rows(_ROW_SEED).to_numpy(), "rows")
     ids = None
-    if job.id_column is not None:
+    if mixed_ids is not None:
         # integer ids map one-to-one (splitmix64 is a bijection), so their count is exact
-        ids = put(splitmix64(row_ids(df, job.id_column)), "ids")
+        ids = put(mixed_ids, "ids")
     return rows, ids
 
 
@@ -201,8 +218,20 @@ def profile_shard(shard: Shard, job: ProfileJob) -> tuple[ProfileState, int]:
         "rows_quarantined": bad.height,
         "rows_accepted": df.height - bad.height,
     }
+    # the ids mixed once: the duplicate count and the sample keys both start from them
+    mixed = splitmix64(row_ids(df, job.id_column)) if job.id_column is not None else None
     if job.hash_dir is not None:
-        st.hash_offsets[shard.index] = _write_hashes(shard, df.select(job.columns), job)
+        st.hash_offsets[shard.index] = _write_hashes(shard, df.select(job.columns), job, mixed)
+    if job.sample_spec is not None:
+        from distml.sample import precount
+
+        assert job.sample_spill is not None
+        t0 = time.perf_counter()
+        same = job.sample_spec.id_column == job.id_column
+        st.sample_counts = precount(
+            shard, df, job.sample_spec, job.sample_spill, mixed if same else None
+        )
+        st.sample_seconds = time.perf_counter() - t0
     return st, df.height
 
 
@@ -261,8 +290,11 @@ def run_profile(
     freshness_column: str | None = None,
     now: datetime | None = None,
     top_k: int = 10,
+    sample_spec: Any = None,
 ) -> tuple[dict[str, Any], dict]:
-    """The merged profile (profile.json's content) and the population sketches of accepted rows."""
+    """The merged profile (profile.json's content) and the population sketches of accepted rows.
+
+    With ``sample_spec`` each shard also gets the sample stage's pass 1 (``report['_sample']``)."""
     ds.require(label, "data.label", "Set data.label to one of them.")
     hash_dir = join(out_dir, "_profile_hashes") if duplicates else None
     job = ProfileJob(
@@ -275,9 +307,13 @@ def run_profile(
         buckets=int(min(4096, max(8, math.ceil(ds.num_rows / 1_000_000)))),
         on_bad_file=on_bad_file,
         classification=classification,
+        sample_spec=sample_spec,
+        sample_spill=join(out_dir, "_sample_spill") if sample_spec is not None else None,
     )
     if hash_dir is not None:
         _remove(hash_dir)
+    if job.sample_spill is not None:
+        _remove(job.sample_spill)
     st = parallel.map_merge(
         profile_shard,
         ds.shards,
@@ -314,6 +350,15 @@ def run_profile(
             )
     report = build_report(ds, st, job, dup, freshness_column, now, top_k)
     report["_skipped"] = st.skipped
+    if sample_spec is not None and not st.skipped:
+        from distml.sample import CountState, Precounted
+
+        report["_sample"] = Precounted(
+            st.sample_counts or CountState(),
+            sample_spec.candidate_bound,
+            job.sample_spill,
+            st.sample_seconds,
+        )
     return report, st.sketches
 
 

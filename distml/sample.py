@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -84,12 +85,20 @@ def _keyed(
     columns: Sequence[str] | None,
     top: int | None = None,
     with_names: bool = True,
+    frame: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The shard's accepted rows with stratum, key, file and row position (only keys <= top).
 
     Keys are computed with numpy (a splitmix64 expression in Polars re-evaluates its shared
-    subexpressions and runs ~10x slower)."""
-    df = scan_shard(shard, columns, row_index="_row").collect()
+    subexpressions and runs ~10x slower). ``frame`` is the shard already in memory (the profile
+    pass), read again otherwise."""
+    if frame is not None:
+        df = frame.select(columns) if columns is not None else frame
+        df = df.with_columns(
+            pl.int_range(pl.len(), dtype=pl.Int64).alias("_row") + shard.row_offset
+        )
+    else:
+        df = scan_shard(shard, columns, row_index="_row").collect()
     keys = sample_keys(row_ids(df.drop("_row"), spec.id_column), spec.seed)
     df = df.with_columns(pl.Series("_key", keys))
     if top is not None:
@@ -144,6 +153,77 @@ def _count(shard: Shard, spec: Spec, filter_cols: tuple[str, ...]) -> tuple[Coun
             keep.append("_id")
         st.candidates = [with_stratum(cand, spec.terms, spec.edges).select(keep)]
     return st, shard.num_rows
+
+
+def precount(
+    shard: Shard, df: pl.DataFrame, spec: Spec, spill: str, mixed: np.ndarray | None = None
+) -> CountState:
+    """Pass 1 on a shard the profile pass holds in memory: stratum counts and candidate keys, and
+    the candidate rows themselves written to ``spill`` (so the sample stage reads no population
+    file again when the candidates settle every cut). Same keys and counts as ``_count``."""
+    assert spec.id_column is not None and spec.candidate_bound is not None
+    keys = sample_keys(row_ids(df, spec.id_column) if mixed is None else mixed, spec.seed, mixed)
+    ok = (
+        df.select(spec.row_filter.alias("ok")).get_column("ok").fill_null(False).to_numpy()
+        if spec.row_filter is not None
+        else np.ones(df.height, dtype=bool)
+    )
+    strata_cols = list(spec.strata)
+    st = CountState(stratum_counts(df.select(strata_cols).filter(pl.Series(ok)), spec.terms))
+    pick = ok & (keys <= np.uint64(spec.candidate_bound))
+    idx = np.flatnonzero(pick)
+    rows = df.filter(pl.Series(pick)).with_columns(
+        pl.Series("_row", idx + shard.row_offset, dtype=pl.Int64)
+    )
+    cand = with_stratum(
+        rows.select(*strata_cols, "_row", pl.col(spec.id_column).alias("_id")).with_columns(
+            pl.Series("_key", keys[idx], dtype=pl.UInt64),
+            pl.lit(shard.file_index, dtype=pl.Int64).alias("_file"),
+        ),
+        spec.terms,
+        spec.edges,
+    )
+    st.candidates = [cand.select("stratum", "_key", "_file", "_row", "_id")]
+    if rows.height:  # read back once, soon: fast compression
+        write_parquet(rows, join(spill, f"part-{shard.index:05d}.parquet"), compression="lz4")
+    return st
+
+
+def precount_spec(
+    ds: Dataset,
+    cfg: SamplingConfig,
+    *,
+    label: str,
+    id_column: str | None,
+    seed: int,
+    row_filter: pl.Expr | None,
+) -> Spec | None:
+    """The pass-1 inputs when the profile pass can do pass 1 too; None when it cannot (quantile
+    strata need the profile's sketches first, Neyman allocation per-stratum moments, a sample sized
+    by memory the profile's column statistics, a content-derived id every column)."""
+    if id_column is None or cfg.allocation == "neyman" or cfg.size is None and cfg.fraction is None:
+        return None
+    strata = tuple(cfg.strata) if cfg.strata is not None else (label,)
+    terms = check_columns(ds, strata, label, id_column, cfg.time_column)
+    if any(t.kind == "quantile" for t in terms):
+        return None
+    expected = (
+        cfg.size if cfg.size is not None else target_size(cfg, ds.num_rows, f"data.path '{ds.uri}'")
+    )
+    bound = _candidate_bound(expected, ds.num_rows)
+    if bound is None:
+        return None
+    schema = polars_schema(ds)
+    return Spec(terms, id_column, seed, row_filter, {}, None, {}, schema.get(id_column), bound)
+
+
+def _candidate_bound(expected: int, population: int) -> int | None:
+    """Keys below ~2x the sampling fraction: enough for every stratum's cut unless its
+    allocation departs from proportional (min_per_stratum, equal, neyman) or it is tiny."""
+    if 2 * expected > CANDIDATE_CAP:
+        return None
+    frac = min(1.0, 2.0 * expected / max(population, 1) + 64.0 / max(population, 1))
+    return U64_MAX if frac >= 1 else int(frac * U64_MAX)
 
 
 def _add_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
@@ -384,12 +464,13 @@ def _write_picked(
     spec: Spec,
     out: str,
     columns: tuple[str, ...],
+    on: tuple[str, ...] = ("_row",),
 ) -> tuple[tuple[dict[str, dict[str, int]], dict[str, list[int]]], int]:
     """Write the chosen rows (joined on position: rows that share a chosen row's id but were not
     chosen drop out) and return their per-stratum split counts and histograms."""
     picked = (
-        rows.join(chosen, on="_row", how="inner")
-        .sort("_row")
+        rows.join(chosen, on=list(on), how="inner")
+        .sort(*on)
         .select(*columns, "stratum", "split", "weight")
     )
     write_parquet(picked, join(out, f"part-{shard.index:05d}.parquet"))
@@ -444,6 +525,44 @@ def _fetch_task(
         .with_columns(pl.col("_row").cast(pl.Int64))
     )
     return _write_picked(shard, rows, chosen.drop("_id"), spec, out, columns)
+
+
+@dataclass
+class Precounted:
+    state: CountState
+    bound: int
+    spill: str
+    task_seconds: float = 0.0
+    """What pass 1 added to the profile pass's tasks (summed over shards)."""
+
+
+def _spill_task(
+    group: list[tuple[Shard, pl.DataFrame]],
+    spec: Spec,
+    out: str,
+    columns: tuple[str, ...],
+    spill: str,
+) -> tuple[tuple[dict[str, dict[str, int]], dict[str, list[int]]], int]:
+    """Write the chosen rows of a group of shards (one part) from the candidate rows the profile
+    pass spilled; the group's first shard names the part."""
+    rows = pl.concat(
+        pl.read_parquet(join(spill, f"part-{sh.index:05d}.parquet")).with_columns(
+            pl.lit(sh.file_index, dtype=pl.Int64).alias("_file")
+        )
+        for sh, _ in group
+    )
+    chosen = pl.concat(
+        c.drop("_id").with_columns(pl.lit(sh.file_index, dtype=pl.Int64).alias("_file"))
+        for sh, c in group
+    )
+    (state, _) = _write_picked(group[0][0], rows, chosen, spec, out, columns, ("_file", "_row"))
+    return state, sum(sh.num_rows for sh, _ in group)
+
+
+def _groups(items: list, n: int) -> list[list]:
+    """Consecutive items in ``n`` groups at most (one task and one output part each)."""
+    size = max(1, math.ceil(len(items) / max(1, n)))
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _merge_selected(a: tuple[dict, dict], b: tuple[dict, dict]) -> tuple[dict, dict]:
@@ -655,8 +774,12 @@ def run_sample(
     stats: parallel.MapStats | None = None,
     reference: dict | None = None,
     bytes_per_row: int | None = None,
+    precounted: Precounted | None = None,
 ) -> dict:
     """Draw the sample into ``out`` (Parquet parts) and return the sampling report.
+
+    ``precounted``: pass 1 as the profile pass did it (counts, candidates and their rows spilled);
+    used when its candidate bound is the one this run needs.
 
     ``reference`` holds the population's per-column sketches from the profile pass: they give the
     quantile-bin edges of numeric strata and the population side of the feature comparison.
@@ -694,12 +817,7 @@ def run_sample(
         if cfg.size is None
         else cfg.size
     )
-    bound = None
-    if 2 * expected <= CANDIDATE_CAP:
-        # keys below ~2x the sampling fraction: enough for every stratum's cut unless its
-        # allocation departs from proportional (min_per_stratum, equal, neyman) or it is tiny
-        frac = min(1.0, 2.0 * expected / max(ds.num_rows, 1) + 64.0 / max(ds.num_rows, 1))
-        bound = U64_MAX if frac >= 1 else int(frac * U64_MAX)
+    bound = _candidate_bound(expected, ds.num_rows)
     spec = Spec(
         terms,
         id_column,
@@ -711,27 +829,57 @@ def run_sample(
         schema.get(id_column) if id_column else None,
         bound,
     )
-    counted = parallel.map_merge(
-        _count,
-        ds.shards,
-        CountState.merge,
-        CountState(),
-        args=(spec, filter_cols),
-        label="sample: count strata",
-        num_cpus=num_cpus,
-        stats=stats,
-    )
+    t0 = time.perf_counter()
+    if precounted is not None and precounted.bound == bound:
+        counted = precounted.state  # pass 1 ran inside the profile pass
+    else:
+        precounted = None
+        counted = parallel.map_merge(
+            _count,
+            ds.shards,
+            CountState.merge,
+            CountState(),
+            args=(spec, filter_cols),
+            label="sample: count strata",
+            num_cpus=num_cpus,
+            stats=stats,
+        )
     population = counted.counts
     plan = make_plan(cfg, population, f"data.path '{ds.uri}'", counted.neyman, bytes_per_row)
     say(
         "sample",
         f"{sum(plan.sizes.values()):,} of {sum(population.values()):,} rows from {len(population)} strata ({cfg.allocation} allocation)",
     )
+    seconds = {"count": time.perf_counter() - t0}
+    if precounted is not None:
+        seconds["count_task_seconds_in_profile"] = precounted.task_seconds
+    t0 = time.perf_counter()
     candidates = pl.concat(counted.candidates) if counted.candidates else None
     _find_cuts(ds, spec, plan, filter_cols, num_cpus, stats, candidates)
     columns = tuple(dict.fromkeys([*ds.columns]))
     chosen = _chosen_from_candidates(plan, candidates, spec)
-    if chosen is not None:
+    seconds["cuts"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    passes = [
+        "count: in the profile pass" if precounted is not None else "count",
+        *(["cut keys"] if candidates is None or chosen is None else []),
+        "write spilled candidates"
+        if chosen is not None and precounted is not None
+        else ("fetch chosen rows" if chosen is not None else "select rows"),
+    ]
+    if chosen is not None and precounted is not None:
+        # every selected row is a candidate the profile pass wrote: read only those files
+        counts, hists = parallel.map_merge(
+            _spill_task,
+            _groups(_by_shard(ds, chosen), 4 * parallel.cluster_cpus()),
+            _merge_selected,
+            ({}, {}),
+            args=(spec, out, columns, precounted.spill),
+            label="sample: write rows",
+            num_cpus=num_cpus,
+            stats=stats,
+        )
+    elif chosen is not None:
         # every selected row is known already: fetch just those rows, shard by shard
         counts, hists = parallel.map_merge(
             _fetch_task,
@@ -754,6 +902,7 @@ def run_sample(
             num_cpus=num_cpus,
             stats=stats,
         )
+    seconds["select"] = time.perf_counter() - t0
     for s in plan.sizes:
         got = counts.get(s, {})
         for split in SPLITS:
@@ -784,6 +933,8 @@ def run_sample(
         },
         "features": features,
         "warnings": warnings,
+        "seconds": {k: round(v, 3) for k, v in seconds.items()},
+        "passes": passes,
     }
     if cfg.allocation == "neyman":
         for s, v in report["strata"].items():

@@ -279,12 +279,12 @@ def scan_shard(
     return df.lazy()
 
 
-def write_parquet(df: pl.DataFrame, uri: str) -> None:
+def write_parquet(df: pl.DataFrame, uri: str, compression: str = "zstd") -> None:
     """Write one Parquet file to a local path or URI, creating parent folders."""
     fs, path = filesystem(uri)
     fs.create_dir(posixpath.dirname(path), recursive=True)
     if isinstance(fs, pafs.LocalFileSystem):
-        df.write_parquet(path)
+        df.write_parquet(path, compression=compression)  # type: ignore[arg-type]
         return
     with fs.open_output_stream(path) as out:
-        pq.write_table(df.to_arrow(), out)
+        pq.write_table(df.to_arrow(), out, compression=compression)

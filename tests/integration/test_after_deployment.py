@@ -59,9 +59,8 @@ def test_drift_is_reported_on_drifted_data(run_dir, drifted, ray_local, tmp_path
 def test_predict_scores_every_row_or_quarantines_it(run_dir, fresh, ray_local, tmp_path):
     d = tmp_path / "new"
     d.mkdir()
-    for i, f in enumerate(sorted(os.listdir(fresh))):
-        if not f.endswith(".parquet"):
-            continue
+    files = sorted(f for f in os.listdir(fresh) if f.endswith(".parquet"))
+    for i, f in enumerate(files):
         df = pl.read_parquet(os.path.join(fresh, f))
         if i == 0:  # 10 rows without a label, 4 with a label outside {0, 1}
             idx = pl.int_range(pl.len())

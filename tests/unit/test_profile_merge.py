@@ -207,3 +207,52 @@ def test_preprocessor_fitted_over_shards_equals_one_pass(seed, n, raw_cuts, whic
     bounds = clip_bounds(state, kinds, cfg)
     spec = build_spec(state, kinds, cfg, "label", None, merged(bounds) if bounds else None, bounds)
     assert _rounded(spec) == _rounded(fit_frame(df, kinds, cfg, "label", None))
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.integers(0, 1000), st.integers(1, 5), st.sampled_from([300, 1000, 2900]))
+def test_pass_one_inside_the_profile_gives_the_same_sample(tmp_path_factory, seed, files, size):
+    """The profile pass can do the sample stage's counting pass (and spill the candidate rows):
+    the sample is byte-identical to the one the sample stage draws by itself."""
+    from distml.config import SamplingConfig
+    from distml.sample import precount_spec, run_sample
+
+    df = _frame(seed, 6000).with_columns(pl.int_range(pl.len()).alias("id"))
+    d = tmp_path_factory.mktemp("pre")
+    bounds = np.linspace(0, df.height, files + 1).astype(int)
+    for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+        df[a:b].write_parquet(d / "data" / f"part-{i}.parquet", row_group_size=700, mkdir=True)
+    ds = plan(str(d / "data"), shard_rows=1400)
+    cfg = SamplingConfig(size=size, strata=["label", "s"])
+    contract = build_contract(QualityConfig(), dict(df.schema), "label", [0, 1])
+    kw = dict(label="label", id_column="id", seed=seed, row_filter=contract.accepted())
+    spec = precount_spec(ds, cfg, **kw)
+    assert spec is not None
+    samples = []
+    with parallel.in_process():
+        prof, ref = run_profile(
+            ds,
+            contract,
+            label="label",
+            id_column="id",
+            out_dir=str(d / "p"),
+            num_cpus=1,
+            stats=None,
+            sample_spec=spec,
+        )
+        assert prof["_sample"].state.counts
+        for name, pre in (("a", prof["_sample"]), ("b", None)):
+            run_sample(
+                ds,
+                cfg,
+                out=str(d / name),
+                filter_cols=contract.columns,
+                reference=ref,
+                precounted=pre,
+                **kw,
+            )
+            samples.append(pl.read_parquet(d / name / "*.parquet").sort("id"))
+    assert samples[0].height == size and samples[0].equals(samples[1])
+    assert samples[0]["label"].is_in([0, 1]).all()  # only accepted rows
