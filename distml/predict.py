@@ -108,14 +108,14 @@ def plan_new_data(run: ModelRun, uri: str | None, on_bad_file: str) -> tuple[sha
     families = dict(run.reference.get("schema", {}))
     present = set(quality.polars_schema(ds.schema))
     needed = set(preprocess.input_columns(run.spec)) | {c for c in (s.data.id_column,) if c}
-    families = {c: t for c, t in families.items() if c in needed or c in present}
-    ds, skipped = quality.conform(ds, replace(s.quality, schema=families), on_bad_file)
-    lacking = sorted(c for c in needed if c not in ds.columns)
+    lacking = sorted(c for c in needed if c not in present)
     if lacking:
         raise UserError(
             f"The data at data.path '{uri}' lacks the columns {lacking} that the model in "
-            f"'{run.path}' needs. Available columns: {', '.join(ds.columns)}."
+            f"'{run.path}' needs. Available columns: {', '.join(sorted(present))}."
         )
+    families = {c: t for c, t in families.items() if c in present}
+    ds, skipped = quality.conform(ds, replace(s.quality, schema=families), on_bad_file)
     return ds, skipped
 
 

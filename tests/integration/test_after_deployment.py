@@ -162,3 +162,14 @@ def test_retrain_promotes_only_a_candidate_that_is_not_worse(fresh, ray_local, t
         f"data.path={fresh}",
         check=True,
     )
+
+
+def test_predict_on_data_without_a_feature_is_a_clear_error(run_dir, fresh, ray_local, tmp_path):
+    d = tmp_path / "nofeat"
+    d.mkdir()
+    pl.read_parquet(os.path.join(fresh, "*.parquet")).drop("amount").write_parquet(d / "p.parquet")
+    p = _cli("predict", ray_local, tmp_path / "p", f"model_run={run_dir}", f"data.path={d}")
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "lacks the columns ['amount']" in p.stderr
+    p = _cli("predict", ray_local, tmp_path / "p2", f"model_run={tmp_path}", f"data.path={d}")
+    assert p.returncode == 2 and "has no model.ubj, preprocessor.json" in p.stderr
