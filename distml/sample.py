@@ -169,7 +169,11 @@ def precount(
         else np.ones(df.height, dtype=bool)
     )
     strata_cols = list(spec.strata)
-    st = CountState(stratum_counts(df.select(strata_cols).filter(pl.Series(ok)), spec.terms))
+    if strata_cols:
+        st = CountState(stratum_counts(df.select(strata_cols).filter(pl.Series(ok)), spec.terms))
+    else:  # no strata (e.g. regression): one stratum of every accepted row
+        n = int(ok.sum())
+        st = CountState({"all": n} if n else {})
     pick = ok & (keys <= np.uint64(spec.candidate_bound))
     idx = np.flatnonzero(pick)
     rows = df.filter(pl.Series(pick)).with_columns(

@@ -212,8 +212,15 @@ def test_preprocessor_fitted_over_shards_equals_one_pass(seed, n, raw_cuts, whic
 @settings(
     max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(st.integers(0, 1000), st.integers(1, 5), st.sampled_from([300, 1000, 2900]))
-def test_pass_one_inside_the_profile_gives_the_same_sample(tmp_path_factory, seed, files, size):
+@given(
+    st.integers(0, 1000),
+    st.integers(1, 5),
+    st.sampled_from([300, 1000, 2900]),
+    st.sampled_from([["label", "s"], []]),
+)
+def test_pass_one_inside_the_profile_gives_the_same_sample(
+    tmp_path_factory, seed, files, size, strata
+):
     """The profile pass can do the sample stage's counting pass (and spill the candidate rows):
     the sample is byte-identical to the one the sample stage draws by itself."""
     from distml.config import SamplingConfig
@@ -225,7 +232,7 @@ def test_pass_one_inside_the_profile_gives_the_same_sample(tmp_path_factory, see
     for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
         df[a:b].write_parquet(d / "data" / f"part-{i}.parquet", row_group_size=700, mkdir=True)
     ds = plan(str(d / "data"), shard_rows=1400)
-    cfg = SamplingConfig(size=size, strata=["label", "s"])
+    cfg = SamplingConfig(size=size, strata=strata)
     contract = build_contract(QualityConfig(), dict(df.schema), "label", [0, 1])
     kw = dict(label="label", id_column="id", seed=seed, row_filter=contract.accepted())
     spec = precount_spec(ds, cfg, **kw)
