@@ -142,7 +142,9 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
             if s.quality.label_values is not None
             else quality.default_label_values(s.model.params)
         )
-        contract = quality.build_contract(s.quality, sample.polars_schema(ds), label, label_values)
+        contract = quality.build_contract(
+            s.quality, shards.polars_schema(ds.schema), label, label_values
+        )
         contract = replace(contract, parse_marker=any(sh.marker for sh in ds.shards))
 
         # the sample stage's counting pass rides on the profile pass when it can
@@ -214,7 +216,7 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
             return rec.data
 
         feats = preprocess.features_of(ds.columns, label, id_col, s.data.features, s.data.exclude)
-        kinds = preprocess.feature_kinds(sample.polars_schema(ds), feats, s.preprocess)
+        kinds = preprocess.feature_kinds(shards.polars_schema(ds.schema), feats, s.preprocess)
         with rec.stage("sample") as st:
             srep = sample.run_sample(
                 ds,

@@ -241,10 +241,7 @@ def score_shard(shard: Shard, job: ScoreJob) -> tuple[ScoreState, int]:
                 _predictions(good, pred, job),
                 join(job.out, "predictions", f"part-{shard.index:05d}.parquet"),
             )
-    key = shard.path + (
-        f"#rg{shard.row_groups[0]}-{shard.row_groups[-1]}" if shard.row_groups else ""
-    )
-    st.per_shard[key] = {
+    st.per_shard[shard.key] = {
         "rows_in": st.rows_in,
         "rows_scored": st.rows_scored,
         "rows_quarantined": st.rows_quarantined,

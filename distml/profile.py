@@ -133,11 +133,6 @@ class ProfileJob:
     sample_spill: str | None = None
 
 
-def _shard_key(shard: Shard) -> str:
-    rg = shard.row_groups
-    return shard.path + (f"#rg{rg[0]}-{rg[-1]}" if rg else "")
-
-
 def _column_stats(st: ProfileState, df: pl.DataFrame, job: ProfileJob) -> None:
     st.nulls = dict(zip(df.columns, df.null_count().row(0), strict=True))
     st.numeric = numeric_stats(df, [c for c, dt in df.schema.items() if dt.is_numeric()])
@@ -213,7 +208,7 @@ def profile_shard(shard: Shard, job: ProfileJob) -> tuple[ProfileState, int]:
     st, bad = profile_frame(df, job)
     if bad.height:
         write_parquet(bad, join(job.quarantine, f"part-{shard.index:05d}.parquet"))
-    st.per_shard[_shard_key(shard)] = {
+    st.per_shard[shard.key] = {
         "rows_in": df.height,
         "rows_quarantined": bad.height,
         "rows_accepted": df.height - bad.height,

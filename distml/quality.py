@@ -23,7 +23,7 @@ import pyarrow as pa
 from distml.config import QualityConfig
 from distml.errors import UserError
 from distml.expr import compile_expr
-from distml.shards import CAST_FAILED, Dataset, without_files
+from distml.shards import CAST_FAILED, Dataset, polars_schema, without_files
 
 CANONICAL: dict[str, pl.DataType] = {
     "int": pl.Int64(),
@@ -58,11 +58,6 @@ def _matches(fam: str, expected: str) -> bool:
     return (
         expected == "any" or fam == expected or (expected == "numeric" and fam in ("int", "float"))
     )
-
-
-def polars_schema(schema: pa.Schema) -> dict[str, pl.DataType]:
-    empty = pa.Table.from_batches([], schema=schema.remove_metadata())
-    return dict(pl.from_arrow(empty).schema)  # type: ignore[union-attr]
 
 
 def _widens(src: pl.DataType, dst: pl.DataType) -> bool:

@@ -31,7 +31,15 @@ from distml.config import SamplingConfig
 from distml.errors import UserError
 from distml.keys import Term, parse_strata, row_ids, sample_keys, stratum_counts, with_stratum
 from distml.progress import say
-from distml.shards import Dataset, Shard, join, read_shard, scan_shard, write_parquet
+from distml.shards import (
+    Dataset,
+    Shard,
+    join,
+    polars_schema,
+    read_shard,
+    scan_shard,
+    write_parquet,
+)
 from distml.sketch import OTHER, CategorySketch, NumericSketch, histogram, ks, psi
 from distml.stats import NumericStats
 
@@ -217,7 +225,7 @@ def precount_spec(
     bound = _candidate_bound(expected, ds.num_rows)
     if bound is None:
         return None
-    schema = polars_schema(ds)
+    schema = polars_schema(ds.schema)
     return Spec(terms, id_column, seed, row_filter, {}, None, {}, schema.get(id_column), bound)
 
 
@@ -690,14 +698,7 @@ def check_columns(
             "Set data.id_column to a unique id column, or data.id_column=null to derive a stable id "
             "from each row's content.",
         )
-    return parse_strata(strata, polars_schema(ds), time_column)
-
-
-def polars_schema(ds: Dataset) -> dict[str, pl.DataType]:
-    import pyarrow as pa
-
-    empty = pa.Table.from_batches([], schema=ds.schema.remove_metadata())
-    return dict(pl.from_arrow(empty).schema)  # type: ignore[union-attr]
+    return parse_strata(strata, polars_schema(ds.schema), time_column)
 
 
 def _sketch_task(shard: Shard, cols: tuple[str, ...], row_filter, filter_cols) -> tuple[dict, int]:
@@ -815,7 +816,7 @@ def run_sample(
         )
     edges = {t.column: reference[t.column].edges(t.bins) for t in terms if t.kind == "quantile"}
     compare_cols = [c for c in ds.columns if c != id_column] if cfg.compare_features else []
-    schema = polars_schema(ds)
+    schema = polars_schema(ds.schema)
     expected = (
         target_size(cfg, ds.num_rows, f"data.path '{ds.uri}'", bytes_per_row)
         if cfg.size is None

@@ -45,6 +45,12 @@ class Shard:
     select: tuple[str, ...] | None = None
     """The reference columns, when the file holds extra ones."""
 
+    @property
+    def key(self) -> str:
+        """The shard's name in per-shard accounting: its file, and its row groups if cut."""
+        rg = self.row_groups
+        return self.path + (f"#rg{rg[0]}-{rg[-1]}" if rg else "")
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -75,6 +81,12 @@ class Dataset:
                 f"The column '{column}' ({key}) is not in the data at data.path '{self.uri}' "
                 f"(first file {self.files[0]}). Available columns: {', '.join(self.columns)}. {fix}"
             )
+
+
+def polars_schema(schema: pa.Schema) -> dict[str, pl.DataType]:
+    """The Polars types a Parquet (Arrow) schema reads as."""
+    empty = pa.Table.from_batches([], schema=schema.remove_metadata())
+    return dict(pl.from_arrow(empty).schema)  # type: ignore[union-attr]
 
 
 def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
