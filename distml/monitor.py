@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from distml import parallel, preprocess, quality
+from distml import preprocess, quality
 from distml.config import Settings
 from distml.errors import UserError
 from distml.metrics import binary_metrics
@@ -29,7 +29,7 @@ from distml.predict import (
     load_run,
     make_job,
     plan_new_data,
-    score_shard,
+    score_all,
 )
 from distml.profile import ProfileJob, ProfileState, build_report
 from distml.sketch import (
@@ -108,7 +108,6 @@ def status_of(value: float | None, warn: float, drift: float) -> str:
 
 
 def run_monitor(s: Settings, run_dir: str) -> dict[str, Any]:
-    from distml.runtime import ray_session
 
     run = load_run(s.model_run)
     if "columns" not in run.reference:
@@ -132,16 +131,7 @@ def run_monitor(s: Settings, run_dir: str) -> dict[str, Any]:
         classification=label is not None and run.task != "regression",
     )
     job = make_job(run, ds, None, score_bins=s.monitor.score_bins, profile=pjob, summaries=True)
-    with ray_session(s.cluster):
-        st = parallel.map_merge(
-            score_shard,
-            ds.shards,
-            ScoreState.merge,
-            ScoreState(),
-            args=(job,),
-            label="monitor",
-            num_cpus=s.cluster.task_cpus,
-        )
+    st = score_all(ds, job, s, "monitor")
     report = compare(run, s, st, pjob, ds, skipped)
     with open(os.path.join(run_dir, "monitor.json"), "w") as f:
         json.dump(report, f, indent=2, default=str)
@@ -237,11 +227,7 @@ def compare(run, s: Settings, st: ScoreState, pjob: ProfileJob, ds, skipped) -> 
         quality.parse_now(ts.quality.now),
         ts.quality.top_k,
     )
-    label_values = (
-        ts.quality.label_values
-        if ts.quality.label_values is not None
-        else quality.default_label_values(ts.model.params)
-    )
+    label_values = quality.expected_labels(ts.quality, ts.model.params)
     gates = quality.check_gates(
         prof,
         ts.quality,

@@ -137,11 +137,7 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
             ds = plan_dataset(resolve_data(s, rec), s)
         rec.data["data_path"] = ds.uri
         label, id_col = s.data.label, s.data.id_column
-        label_values = (
-            s.quality.label_values
-            if s.quality.label_values is not None
-            else quality.default_label_values(s.model.params)
-        )
+        label_values = quality.expected_labels(s.quality, s.model.params)
         contract = quality.build_contract(
             s.quality, shards.polars_schema(ds.schema), label, label_values
         )
@@ -215,7 +211,6 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
         if until == "profile":
             return rec.data
 
-        feats = preprocess.features_of(ds.columns, label, id_col, s.data.features, s.data.exclude)
         kinds = preprocess.feature_kinds(shards.polars_schema(ds.schema), feats, s.preprocess)
         with rec.stage("sample") as st:
             srep = sample.run_sample(
@@ -242,9 +237,6 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
 
         with rec.stage("preprocess") as st:
             sds = shards.plan(out("sample"), s.data.shard_rows, what="sample folder")
-            feats = preprocess.features_of(
-                ds.columns, label, id_col, s.data.features, s.data.exclude
-            )
             spec = preprocess.fit(sds, kinds, s.preprocess, label, id_col, cpus, st["_stats"])
             preprocess.save(spec, out("preprocessor.json"))
             keep = tuple(c for c in (id_col, label, "weight") if c)

@@ -132,12 +132,8 @@ def contract_for(run: ModelRun, ds: shards.Dataset) -> quality.Contract:
             if r.column != s.data.label and (r.expr is None or s.data.label not in r.expr)
         }
         cfg = replace(cfg, rules=keep)
-    values = (
-        cfg.label_values
-        if cfg.label_values is not None
-        else quality.default_label_values(s.model.params)
-    )
-    c = quality.build_contract(cfg, schema, label, values if label else None)
+    values = quality.expected_labels(cfg, s.model.params) if label else None
+    c = quality.build_contract(cfg, schema, label, values)
     return replace(c, parse_marker=any(sh.marker for sh in ds.shards))
 
 
@@ -289,23 +285,28 @@ def make_job(run: ModelRun, ds: shards.Dataset, out: str | None, **extra: Any) -
     )
 
 
-def run_predict(s: Settings, run_dir: str) -> dict[str, Any]:
+def score_all(ds: shards.Dataset, job: ScoreJob, s: Settings, label: str) -> ScoreState:
+    """One map over the data's shards on Ray (predict writes rows; monitor merges summaries)."""
     from distml.runtime import ray_session
 
-    run = load_run(s.model_run)
-    ds, skipped = plan_new_data(run, s.data.path, s.data.on_bad_file)
-    os.makedirs(run_dir, exist_ok=True)
     with ray_session(s.cluster):
-        job = make_job(run, ds, run_dir)
-        st = parallel.map_merge(
+        return parallel.map_merge(
             score_shard,
             ds.shards,
             ScoreState.merge,
             ScoreState(),
             args=(job,),
-            label="predict",
+            label=label,
             num_cpus=s.cluster.task_cpus,
         )
+
+
+def run_predict(s: Settings, run_dir: str) -> dict[str, Any]:
+
+    run = load_run(s.model_run)
+    ds, skipped = plan_new_data(run, s.data.path, s.data.on_bad_file)
+    os.makedirs(run_dir, exist_ok=True)
+    st = score_all(ds, make_job(run, ds, run_dir), s, "predict")
     out = {
         "model_run": run.path,
         "data_path": ds.uri,

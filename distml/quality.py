@@ -209,7 +209,10 @@ class Contract:
         return pl.concat_str(parts, separator="; ", ignore_nulls=True).replace("", None)
 
 
-def default_label_values(params: dict[str, Any]) -> list[Any] | None:
+def expected_labels(cfg: QualityConfig, params: dict[str, Any]) -> list[Any] | None:
+    """quality.label_values, else what the objective implies (none for regression)."""
+    if cfg.label_values is not None:
+        return list(cfg.label_values)
     obj = str(params.get("objective", "binary:logistic"))
     if obj.startswith("binary:"):
         return [0, 1]
@@ -338,20 +341,10 @@ def check_gates(
             if c in cols and rows_in and cols[c]["nulls"] == rows_in:
                 gate("all_null", 1.0, "< 1", False, c)
     dup = prof.get("duplicates") or {}
-    if g.max_duplicate_rate is not None and "row_rate" in dup:
-        gate(
-            "max_duplicate_rate",
-            dup["row_rate"],
-            g.max_duplicate_rate,
-            dup["row_rate"] <= g.max_duplicate_rate,
-        )
-    if g.max_duplicate_id_rate is not None and "id_rate" in dup:
-        gate(
-            "max_duplicate_id_rate",
-            dup["id_rate"],
-            g.max_duplicate_id_rate,
-            dup["id_rate"] <= g.max_duplicate_id_rate,
-        )
+    for name, stat in (("max_duplicate_rate", "row_rate"), ("max_duplicate_id_rate", "id_rate")):
+        limit = getattr(g, name)
+        if limit is not None and stat in dup:
+            gate(name, dup[stat], limit, dup[stat] <= limit)
     if g.max_quarantine_rate is not None:
         rate = prof["rows_quarantined"] / rows_in if rows_in else 0.0
         gate("max_quarantine_rate", rate, g.max_quarantine_rate, rate <= g.max_quarantine_rate)
