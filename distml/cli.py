@@ -16,6 +16,8 @@ commands:
   predict    score new data with a trained run: model_run=<run or model dir> data.path=<data>
   monitor    drift of new data against a run's reference: model_run=... data.path=...
              (exit 0 ok, 4 warn, 5 drift)
+  submit     run the pipeline as a Ray Job: cluster.address=http://HEAD:8265 [overrides]
+             [--env NAME]... [--no-wait]; `submit status|logs|stop JOB_ID cluster.address=...`
   retrain    train a candidate on data.path and promote it to retrain.models_dir/current only if
              it passes eval.gates and is not worse than the current model (exit 3 if not)
 
@@ -80,6 +82,8 @@ def _app(task: Callable[[Any], Any]) -> Callable[[], Any]:
         try:
             return task(cfg)
         except UserError as exc:
+            if os.environ.get("DISTML_TRIAL"):  # a sweep trial: the launcher reports it
+                raise
             print(f"distml: {exc.prefix}: {exc}", file=sys.stderr, flush=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
@@ -137,10 +141,20 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE)
         sys.exit(0 if args else 2)
     cmd, rest = args[0], args[1:]
+    if cmd == "submit":
+        from distml import submit
+        from distml.errors import UserError
+
+        try:
+            sys.exit(submit.main(rest))
+        except UserError as exc:
+            print(f"distml: {exc.prefix}: {exc}", file=sys.stderr, flush=True)
+            sys.exit(exc.exit_code)
     commands = _commands()
     if cmd not in commands:
         print(
-            f"distml: error: unknown command '{cmd}'. Commands: {', '.join(commands)}.\n\n{USAGE}",
+            f"distml: error: unknown command '{cmd}'. Commands: {', '.join([*commands, 'submit'])}."
+            f"\n\n{USAGE}",
             file=sys.stderr,
         )
         sys.exit(2)

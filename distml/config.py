@@ -7,6 +7,8 @@ dataclass's ``__post_init__`` and run when the driver converts the composed conf
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -309,6 +311,11 @@ class ModelConfig:
     """Rows per batch streamed into the QuantileDMatrix."""
     use_sample_weights: bool = False
     """Train with the sample's inverse-probability weights (column ``weight``)."""
+    external_memory: bool = False
+    """Build each worker's matrix as an ExtMemQuantileDMatrix cached on local disk (shares larger
+    than memory)."""
+    resume_from: str | None = None
+    """A stopped run's directory: training continues from its newest checkpoint."""
 
     def __post_init__(self) -> None:
         _check(
@@ -338,7 +345,8 @@ class ClusterConfig:
     """null: start a local single-node Ray; else a Ray address such as 'auto' or ray://host:10001."""
     num_workers: int = 2
     """Training workers (Ray Train)."""
-    cpus_per_worker: int = 1
+    cpus_per_worker: float = 1
+    """CPUs reserved by each training worker; XGBoost uses max(1, int(this)) threads."""
     num_cpus: int | None = None
     """CPUs of the local Ray started when address is null (null: all)."""
     task_cpus: float = 1.0
@@ -353,7 +361,7 @@ class ClusterConfig:
         _check(
             self.cpus_per_worker > 0,
             "cluster.cpus_per_worker",
-            "a positive int",
+            "a positive number",
             self.cpus_per_worker,
         )
         _check(self.task_cpus > 0, "cluster.task_cpus", "positive", self.task_cpus)
@@ -586,6 +594,44 @@ class PipelineConfig:
 
 
 @dataclass
+class CacheConfig:
+    enabled: bool = True
+    """Reuse the data stages (profile, sample, preprocess) of an earlier run with the same inputs
+    and config; sweep trials compute them once."""
+    dir: str = ".distml-cache"
+    """The cache index (small JSON files naming the run that holds the outputs)."""
+
+
+@dataclass
+class SweepConfig:
+    metric: str = "valid.average_precision"
+    """<split>.<metric> from run.json's metrics ranking the trials of `distml run -m`."""
+    direction: str = "maximize"
+    """maximize | minimize"""
+    max_concurrent: int = 4
+    """Trials running at once on the Ray cluster."""
+    trial_cpus: float = 0.0
+    """CPUs reserved by each trial's driver task (its stages reserve their own)."""
+
+    def __post_init__(self) -> None:
+        _check(
+            self.direction in ("maximize", "minimize"),
+            "sweep.direction",
+            "maximize or minimize",
+            self.direction,
+        )
+        _check(
+            self.metric.count(".") == 1,
+            "sweep.metric",
+            "<split>.<metric>, e.g. valid.roc_auc",
+            self.metric,
+        )
+        _check(
+            self.max_concurrent > 0, "sweep.max_concurrent", "a positive int", self.max_concurrent
+        )
+
+
+@dataclass
 class Settings:
     """The whole run's settings (the composed Hydra config minus Hydra's own node)."""
 
@@ -602,6 +648,8 @@ class Settings:
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
     model_run: str | None = None
     """predict / monitor / retrain: the training run or model directory to use."""
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
 
 
 def register_configs() -> None:
@@ -609,6 +657,11 @@ def register_configs() -> None:
 
     Every group file merges onto its typed node, so unknown keys and wrong types fail at compose time.
     """
+    # Hydra loads plugins from the hydra_plugins namespace package: distml's sweep launcher
+    # (hydra/launcher=distml_ray) lives in distml/plugins/, added here before Hydra scans.
+    plugins = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plugins")
+    if plugins not in sys.path:
+        sys.path.append(plugins)
     cs = ConfigStore.instance()
     cs.store(name="distml_schema", node=Settings)
 

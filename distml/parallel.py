@@ -11,7 +11,7 @@ import resource
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import ray
@@ -33,18 +33,24 @@ class MapStats:
     rows: int = 0
     tasks: int = 0
     peak_rss_bytes: int = 0
+    nodes: set[str] = field(default_factory=set)
+    """Ray node ids the tasks ran on."""
+
+
+def node_id() -> str:
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
 
 
 def _run_batch(
     fn: Callable[..., tuple[Any, int]], merge: Callable, batch: Sequence[Any], *args: Any
-) -> tuple[Any, int, int, int]:
+) -> tuple[Any, int, tuple[int, str], int]:
     """Several items in one task, their states folded with ``merge`` (associative) before return."""
     state, total = None, 0
     for item in batch:
         part, rows = fn(item, *args)
         state = part if state is None else merge(state, part)
         total += rows
-    return state, total, peak_rss_bytes(), len(batch)
+    return state, total, (peak_rss_bytes(), node_id()), len(batch)
 
 
 _remote_run = ray.remote(_run_batch)
@@ -85,9 +91,9 @@ def map_merge(
     progress = Progress(label, len(items))
     state = initial
 
-    def absorb(result: tuple[Any, int, int, int]) -> None:
+    def absorb(result: tuple[Any, int, tuple[int, str], int]) -> None:
         nonlocal state
-        part, rows, peak, n = result
+        part, rows, (peak, node), n = result
         if part is not None:
             state = merge(state, part)
         progress.update(n, rows)
@@ -95,6 +101,7 @@ def map_merge(
             stats.rows += rows
             stats.tasks += 1
             stats.peak_rss_bytes = max(stats.peak_rss_bytes, peak)
+            stats.nodes.add(node)
 
     if not items:
         return state

@@ -19,6 +19,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from distml import cache as data_cache
 from distml import (
     evaluate,
     generate,
@@ -51,16 +52,20 @@ class RunRecord:
     @contextmanager
     def stage(self, name: str) -> Iterator[dict[str, Any]]:
         say(name, "start")
-        entry: dict[str, Any] = {"rows": 0, "cached": False}
+        entry: dict[str, Any] = {"rows": 0, "cached": False, "start_unix": round(time.time(), 3)}
         mstats = parallel.MapStats()
         entry["_stats"] = mstats
         t0 = time.perf_counter()
         yield entry
         seconds = time.perf_counter() - t0
+        entry["end_unix"] = round(time.time(), 3)
         entry.pop("_stats")
         entry["seconds"] = round(seconds, 3)
         entry["rows_per_s"] = round(entry["rows"] / seconds, 1) if seconds > 0 else None
         entry["peak_rss_bytes"] = max(parallel.peak_rss_bytes(), mstats.peak_rss_bytes)
+        nodes = mstats.nodes | set(entry.pop("_nodes", ()))
+        if nodes:
+            entry["nodes"] = sorted(nodes)
         self.data["stages"][name] = entry
         self.save()
         say(
@@ -71,6 +76,14 @@ class RunRecord:
     def save(self) -> None:
         with open(self.path, "w") as f:
             json.dump(self.data, f, indent=2)
+
+
+def _clear(path: str) -> None:
+    """Remove a stage's output folder, or the link to a cached run's folder (never its target)."""
+    if os.path.islink(path):
+        os.remove(path)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def resolve_data(s: Settings, rec: RunRecord) -> str:
@@ -120,6 +133,168 @@ def check_dataset(ds: shards.Dataset, s: Settings) -> shards.Dataset:
     return ds
 
 
+def data_stages(
+    s: Settings, ds: shards.Dataset, rec: RunRecord, run_dir: str, contract, label_values
+) -> dict[str, Any] | None:
+    """Profile, sample and preprocess; the fitted preprocessor spec, or None when
+    ``pipeline.until`` stops before it."""
+    until = s.pipeline.until
+    cpus = s.cluster.task_cpus
+    out = lambda *p: os.path.join(run_dir, *p)  # noqa: E731
+    label, id_col = s.data.label, s.data.id_column
+    # the sample stage's counting pass rides on the profile pass when it can
+    sampling_cfg = (
+        s.sampling
+        if s.sampling.strata is not None
+        else replace(s.sampling, strata=default_strata(s))
+    )
+    pre_spec = sample.precount_spec(
+        ds,
+        sampling_cfg,
+        label=label,
+        id_column=id_col,
+        seed=s.seed,
+        row_filter=contract.accepted(),
+    )
+    with rec.stage("profile") as st:
+        prof, reference = profile.run_profile(
+            ds,
+            contract,
+            label=label,
+            id_column=id_col,
+            out_dir=run_dir,
+            num_cpus=cpus,
+            stats=st["_stats"],
+            duplicates=s.quality.duplicates,
+            on_bad_file=s.data.on_bad_file,
+            classification=label_values is not None,
+            freshness_column=s.quality.freshness_column,
+            now=quality.parse_now(s.quality.now),
+            top_k=s.quality.top_k,
+            sample_spec=pre_spec,
+        )
+        precounted = prof.pop("_sample", None)
+        # a file cut into several shards is named once
+        skipped = list(
+            {f["path"]: f for f in [*ds_skipped(ds), *prof.pop("_skipped", [])]}.values()
+        )
+        prof["skipped_files"] = skipped
+        prof["empty_files"] = list(ds.empty_files)
+        feats = preprocess.features_of(ds.columns, label, id_col, s.data.features, s.data.exclude)
+        prof["gates"] = quality.check_gates(prof, s.quality, feats, label, label_values)
+        failed = [g for g in prof["gates"] if not g["passed"]]
+        prof["quality_passed"] = not failed
+        profile.write(prof, out("profile.json"))
+        write_reference(out("reference.json"), ds, reference, prof)
+        st["rows"] = prof["rows_in"]
+        st["rows_quarantined"] = prof["rows_quarantined"]
+        if skipped:
+            ds = shards.without_files(ds, {f["path"] for f in skipped})
+            for f in skipped:
+                say("profile", f"skipped {f['path']}: {f['reason']}")
+    if failed:
+        summary = quality.gate_summary(prof["gates"])
+        if s.quality.on_failure == "stop":
+            raise GateFailed(
+                f"The data quality gate failed before sampling: {summary} (quality.gates). "
+                f"profile.json in {run_dir} has every statistic; fix the data, change the "
+                "gates, or set quality.on_failure=warn to go on."
+            )
+        rec.data.setdefault("warnings", []).append(f"data quality gate failed: {summary}")
+        rec.save()
+        say("profile", f"WARNING: data quality gate failed: {summary} (quality.on_failure=warn)")
+    if until == "profile":
+        return rec.data
+
+    kinds = preprocess.feature_kinds(shards.polars_schema(ds.schema), feats, s.preprocess)
+    with rec.stage("sample") as st:
+        srep = sample.run_sample(
+            ds,
+            sampling_cfg,
+            label=label,
+            id_column=id_col,
+            seed=s.seed,
+            out=out("sample"),
+            row_filter=contract.accepted(),
+            filter_cols=contract.columns,
+            num_cpus=cpus,
+            stats=st["_stats"],
+            reference=reference,
+            bytes_per_row=matrix_bytes_per_row(kinds, prof, s),
+            precounted=precounted,
+        )
+        shutil.rmtree(out("_sample_spill"), ignore_errors=True)
+        sample.write_report(srep, out("sampling_report.json"))
+        st["rows"] = ds.num_rows
+        st["sample_rows"] = srep["sample_rows"]
+    if until == "sample":
+        return rec.data
+
+    with rec.stage("preprocess") as st:
+        sds = shards.plan(out("sample"), s.data.shard_rows, what="sample folder")
+        spec = preprocess.fit(sds, kinds, s.preprocess, label, id_col, cpus, st["_stats"])
+        preprocess.save(spec, out("preprocessor.json"))
+        keep = tuple(c for c in (id_col, label, "weight") if c)
+        unknown = [c for c in s.eval.slices if c not in ds.columns]
+        if unknown:
+            raise UserError(
+                f"The slice columns {unknown} (eval.slices) are not in the data at data.path "
+                f"'{ds.uri}'. Available columns: {', '.join(ds.columns)}."
+            )
+        split_rows = parallel.map_merge(
+            preprocess.apply_shard,
+            sds.shards,
+            sample._add_counts,
+            {},
+            args=(spec, out("features"), keep, tuple(s.eval.slices)),
+            label="preprocess: apply",
+            num_cpus=cpus,
+            stats=st["_stats"],
+        )
+        st["rows"] = sds.num_rows
+        st["split_rows"] = split_rows
+    return spec
+
+
+def cached_data_stages(
+    s: Settings, ds: shards.Dataset, rec: RunRecord, run_dir: str, contract, label_values
+) -> dict[str, Any] | None:
+    """The data stages, or their outputs from an earlier run with the same key (cache.dir)."""
+    if not s.cache.enabled or s.pipeline.until in ("profile", "sample"):
+        return data_stages(s, ds, rec, run_dir, contract, label_values)
+    key = data_cache.data_key(s, ds, label_values, evaluate.task_of(s.model.params))
+    dc = data_cache.DataCache(s.cache.dir, key)
+    entry = dc.lookup()
+    if entry is not None:
+        data_cache.link_outputs(entry, run_dir)
+        for name in data_cache.STAGES:
+            rec.data["stages"][name] = {
+                **entry["stages"][name],
+                "cached": True,
+                "source": entry["run_dir"],
+                "seconds": 0.0,
+            }
+            say(name, f"reusing the outputs of {entry['run_dir']} (cache key {key})")
+        if entry.get("warnings"):
+            rec.data.setdefault("warnings", []).extend(entry["warnings"])
+        rec.data["cache_key"] = key
+        rec.save()
+        return preprocess.load(os.path.join(run_dir, "preprocessor.json"))
+    try:
+        spec = data_stages(s, ds, rec, run_dir, contract, label_values)
+        if spec is not None:
+            dc.store(
+                run_dir,
+                {n: rec.data["stages"][n] for n in data_cache.STAGES},
+                rec.data.get("warnings", []),
+            )
+            rec.data["cache_key"] = key
+            rec.save()
+        return spec
+    finally:
+        dc.release()
+
+
 def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
     os.makedirs(run_dir, exist_ok=True)
     rec = RunRecord(run_dir, s)
@@ -128,8 +303,9 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
     out = lambda *p: os.path.join(run_dir, *p)  # noqa: E731
     # Stages write part files; parts left by an earlier run in the same directory would mix in.
     for d in ("quarantine", "sample", "features", "predictions"):
-        shutil.rmtree(out(d), ignore_errors=True)
+        _clear(out(d))
     # A user's dataset is planned and checked (and its errors reported) before Ray starts.
+    resume_from = train.check_resume(s.model.resume_from)
     ds = plan_dataset(s.data.path, s) if s.data.path else None
     with ray_session(s.cluster):
         check_gpus(s.cluster)
@@ -143,122 +319,8 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
         )
         contract = replace(contract, parse_marker=any(sh.marker for sh in ds.shards))
 
-        # the sample stage's counting pass rides on the profile pass when it can
-        sampling_cfg = (
-            s.sampling
-            if s.sampling.strata is not None
-            else replace(s.sampling, strata=default_strata(s))
-        )
-        pre_spec = sample.precount_spec(
-            ds,
-            sampling_cfg,
-            label=label,
-            id_column=id_col,
-            seed=s.seed,
-            row_filter=contract.accepted(),
-        )
-        with rec.stage("profile") as st:
-            prof, reference = profile.run_profile(
-                ds,
-                contract,
-                label=label,
-                id_column=id_col,
-                out_dir=run_dir,
-                num_cpus=cpus,
-                stats=st["_stats"],
-                duplicates=s.quality.duplicates,
-                on_bad_file=s.data.on_bad_file,
-                classification=label_values is not None,
-                freshness_column=s.quality.freshness_column,
-                now=quality.parse_now(s.quality.now),
-                top_k=s.quality.top_k,
-                sample_spec=pre_spec,
-            )
-            precounted = prof.pop("_sample", None)
-            # a file cut into several shards is named once
-            skipped = list(
-                {f["path"]: f for f in [*ds_skipped(ds), *prof.pop("_skipped", [])]}.values()
-            )
-            prof["skipped_files"] = skipped
-            prof["empty_files"] = list(ds.empty_files)
-            feats = preprocess.features_of(
-                ds.columns, label, id_col, s.data.features, s.data.exclude
-            )
-            prof["gates"] = quality.check_gates(prof, s.quality, feats, label, label_values)
-            failed = [g for g in prof["gates"] if not g["passed"]]
-            prof["quality_passed"] = not failed
-            profile.write(prof, out("profile.json"))
-            write_reference(out("reference.json"), ds, reference, prof)
-            st["rows"] = prof["rows_in"]
-            st["rows_quarantined"] = prof["rows_quarantined"]
-            if skipped:
-                ds = shards.without_files(ds, {f["path"] for f in skipped})
-                for f in skipped:
-                    say("profile", f"skipped {f['path']}: {f['reason']}")
-        if failed:
-            summary = quality.gate_summary(prof["gates"])
-            if s.quality.on_failure == "stop":
-                raise GateFailed(
-                    f"The data quality gate failed before sampling: {summary} (quality.gates). "
-                    f"profile.json in {run_dir} has every statistic; fix the data, change the "
-                    "gates, or set quality.on_failure=warn to go on."
-                )
-            rec.data.setdefault("warnings", []).append(f"data quality gate failed: {summary}")
-            rec.save()
-            say(
-                "profile", f"WARNING: data quality gate failed: {summary} (quality.on_failure=warn)"
-            )
-        if until == "profile":
-            return rec.data
-
-        kinds = preprocess.feature_kinds(shards.polars_schema(ds.schema), feats, s.preprocess)
-        with rec.stage("sample") as st:
-            srep = sample.run_sample(
-                ds,
-                sampling_cfg,
-                label=label,
-                id_column=id_col,
-                seed=s.seed,
-                out=out("sample"),
-                row_filter=contract.accepted(),
-                filter_cols=contract.columns,
-                num_cpus=cpus,
-                stats=st["_stats"],
-                reference=reference,
-                bytes_per_row=matrix_bytes_per_row(kinds, prof, s),
-                precounted=precounted,
-            )
-            shutil.rmtree(out("_sample_spill"), ignore_errors=True)
-            sample.write_report(srep, out("sampling_report.json"))
-            st["rows"] = ds.num_rows
-            st["sample_rows"] = srep["sample_rows"]
-        if until == "sample":
-            return rec.data
-
-        with rec.stage("preprocess") as st:
-            sds = shards.plan(out("sample"), s.data.shard_rows, what="sample folder")
-            spec = preprocess.fit(sds, kinds, s.preprocess, label, id_col, cpus, st["_stats"])
-            preprocess.save(spec, out("preprocessor.json"))
-            keep = tuple(c for c in (id_col, label, "weight") if c)
-            unknown = [c for c in s.eval.slices if c not in ds.columns]
-            if unknown:
-                raise UserError(
-                    f"The slice columns {unknown} (eval.slices) are not in the data at data.path "
-                    f"'{ds.uri}'. Available columns: {', '.join(ds.columns)}."
-                )
-            split_rows = parallel.map_merge(
-                preprocess.apply_shard,
-                sds.shards,
-                sample._add_counts,
-                {},
-                args=(spec, out("features"), keep, tuple(s.eval.slices)),
-                label="preprocess: apply",
-                num_cpus=cpus,
-                stats=st["_stats"],
-            )
-            st["rows"] = sds.num_rows
-            st["split_rows"] = split_rows
-        if until == "preprocess":
+        spec = cached_data_stages(s, ds, rec, run_dir, contract, label_values)
+        if spec is None or until == "preprocess":
             return rec.data
 
         features = spec["output_columns"]
@@ -272,6 +334,9 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
                 "The train split is empty; raise sampling.size or sampling.split.train."
             )
         with rec.stage("train") as st:
+            # checkpoints of an earlier run in this directory are not this run's (unless resumed)
+            if resume_from is None or os.path.abspath(resume_from) != os.path.abspath(out("train")):
+                shutil.rmtree(out("train"), ignore_errors=True)
             job = train.TrainJob(
                 train=fplan["train"].shards,
                 valid=fplan["valid"].shards if "valid" in fplan else (),
@@ -283,7 +348,8 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
                 early_stopping_rounds=s.model.early_stopping_rounds,
                 checkpoint_every=s.model.checkpoint_every,
                 batch_rows=s.model.batch_rows,
-                nthread=s.cluster.cpus_per_worker,
+                nthread=max(1, int(s.cluster.cpus_per_worker)),
+                external_memory=s.model.external_memory,
             )
             booster, info = train.fit(
                 job,
@@ -292,6 +358,7 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
                 use_gpu=s.cluster.use_gpu,
                 storage=out("train"),
                 max_failures=s.cluster.max_failures,
+                resume_from=resume_from,
             )
             booster.save_model(out(train.MODEL_FILE))
             with open(out("feature_importance.json"), "w") as f:
@@ -299,6 +366,11 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
             st["rows"] = fplan["train"].num_rows
             st["rounds"] = booster.num_boosted_rounds()
             st["best_iteration"] = info.get("best_iteration")
+            for k in ("workers", "rank_rows", "failures", "resumed_from_rounds"):
+                st[k] = info[k]
+            st["_nodes"] = info["nodes"]
+            if info["started_from_rounds"]:
+                st["started_from_rounds"] = info["started_from_rounds"]
         if until == "train":
             return rec.data
 

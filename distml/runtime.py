@@ -45,9 +45,6 @@ def ray_session(cluster: ClusterConfig) -> Iterator[bool]:
         configure_auth()
         kwargs = dict(logging_level=logging.WARNING)
         if cluster.address is None and not os.environ.get("RAY_ADDRESS"):
-            # Ray Train's controller polls its workers every RAY_TRAIN_HEALTH_CHECK_INTERVAL_S
-            # (2 s), which adds seconds to every training run; a local cluster inherits this.
-            os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.2")
             ray.init(num_cpus=cluster.num_cpus, **kwargs)
         else:
             ray.init(

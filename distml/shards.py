@@ -19,6 +19,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from distml.errors import UserError
+from distml.fs import filesystem, join  # noqa: F401 - re-exported for the stages
 
 CAST_FAILED = "__cast_failed"
 """Read-time column: the first column whose string value did not parse as its expected type."""
@@ -87,17 +88,6 @@ def polars_schema(schema: pa.Schema) -> dict[str, pl.DataType]:
     """The Polars types a Parquet (Arrow) schema reads as."""
     empty = pa.Table.from_batches([], schema=schema.remove_metadata())
     return dict(pl.from_arrow(empty).schema)  # type: ignore[union-attr]
-
-
-def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    """The pyarrow filesystem and in-filesystem path for a local path or a URI."""
-    if "://" in uri:
-        return pafs.FileSystem.from_uri(uri)
-    return pafs.LocalFileSystem(), posixpath.abspath(uri)
-
-
-def join(uri: str, *parts: str) -> str:
-    return "/".join([uri.rstrip("/"), *parts])
 
 
 def list_parquet(uri: str, what: str = "data.path") -> tuple[pafs.FileSystem, list[str]]:

@@ -45,3 +45,5 @@ def pytest_collection_modifyitems(config, items):
 
 
 os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+# each test's runs compute their own data stages; the cache tests turn it on by override
+os.environ.setdefault("DISTML_CACHE", "false")

@@ -48,3 +48,16 @@ def run_dir(small_data, ray_local, tmp_path_factory):
     assert p.returncode == 3, p.stderr[-3000:]
     assert "The model gate failed on test: recall=" in p.stderr and "Traceback" not in p.stderr
     return out
+
+
+@pytest.fixture(scope="session")
+def ray_nodes():
+    """A real Ray cluster of `ray start` processes: a head (2 CPUs, dashboard and Jobs API); tests
+    add worker nodes. Stopped by process group and temp dir: only what it started."""
+    from tests.raycluster import RayNodes
+
+    cluster = RayNodes(head_cpus=2)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

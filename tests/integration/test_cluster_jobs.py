@@ -1,0 +1,116 @@
+"""`distml submit` against a real cluster: a `ray start` head plus a worker node (separate
+raylets), through Ray's Jobs API, with token authentication where this machine has a token."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import pytest
+
+from tests.integration.conftest import distml
+
+
+@pytest.fixture(scope="module")
+def two_nodes(ray_nodes):
+    worker = ray_nodes.add_worker(cpus=2)
+    yield ray_nodes
+    ray_nodes.kill(worker)
+
+
+def test_submit_runs_the_pipeline_on_both_nodes(small_data, two_nodes, tmp_path):
+    run = tmp_path / "job-run"
+    p = distml(
+        "submit",
+        f"cluster.address={two_nodes.dashboard}",
+        f"data.path={small_data}",
+        f"hydra.run.dir={run}",
+        "sampling.size=20000",
+        "model.num_boost_round=30",
+        "eval.bootstrap=0",
+        "cluster.num_workers=2",
+    )
+    job_id = re.search(r"submitted job (\S+)", p.stderr).group(1)
+    assert f"job {job_id} SUCCEEDED" in p.stderr
+    assert "[train] done" in p.stdout  # the job's log, streamed
+    for f in ("model.ubj", "metrics.json", "report.html", "run.json"):
+        assert (run / f).is_file(), f
+    stages = json.loads((run / "run.json").read_text())["stages"]
+    # shard tasks and training workers ran on both nodes of the cluster
+    assert len(stages["profile"]["nodes"]) == 2, stages["profile"]
+    assert len(stages["train"]["nodes"]) == 2, stages["train"]
+    saved = (run / ".hydra" / "config.yaml").read_text()
+    assert "RAY_AUTH_TOKEN" not in saved and "auth_token" not in saved
+
+    status = distml("submit", "status", job_id, f"cluster.address={two_nodes.dashboard}")
+    assert "SUCCEEDED" in status.stdout
+    logs = distml("submit", "logs", job_id, f"cluster.address={two_nodes.dashboard}")
+    assert "[evaluate] done" in logs.stdout
+
+
+def test_submit_stop_a_running_job(small_data, two_nodes, tmp_path):
+    p = distml(
+        "submit",
+        "--no-wait",
+        f"cluster.address={two_nodes.dashboard}",
+        f"data.path={small_data}",
+        f"hydra.run.dir={tmp_path / 'stopped'}",
+        "model.num_boost_round=100000",
+        "model.early_stopping_rounds=null",
+    )
+    job_id = p.stdout.strip().splitlines()[-1]
+    stop = distml("submit", "stop", job_id, f"cluster.address={two_nodes.dashboard}")
+    assert "stopping" in stop.stdout
+    import time
+
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        s = distml("submit", "status", job_id, f"cluster.address={two_nodes.dashboard}").stdout
+        if "STOPPED" in s:
+            break
+        time.sleep(1)
+    assert "STOPPED" in s, s
+
+
+def test_submit_errors_are_one_paragraph(tmp_path):
+    p = distml("submit", "cluster.address=auto", check=False)
+    assert p.returncode == 2 and "needs the Ray dashboard's URL" in p.stderr
+    assert "Traceback" not in p.stderr
+    p = distml("submit", f"cluster.address=http://127.0.0.1:{_closed_port()}", check=False)
+    assert p.returncode == 2 and "Cannot reach the Ray Jobs API" in p.stderr, p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_submit_without_the_token_says_what_to_do(two_nodes, tmp_path):
+    if not _token_required():
+        pytest.skip("this machine's head runs without token authentication")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    env["HOME"] = str(tmp_path)  # no ~/.ray/auth_token
+    import subprocess
+    import sys
+
+    p = subprocess.run(
+        [sys.executable, "-m", "distml", "submit", f"cluster.address={two_nodes.dashboard}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert p.returncode == 2, p.stderr[-2000:]
+    assert "requires token authentication" in p.stderr and "auth_token" in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def _token_required() -> bool:
+    from pathlib import Path
+
+    return bool(os.environ.get("RAY_AUTH_TOKEN")) or (Path.home() / ".ray" / "auth_token").is_file()
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -1,0 +1,200 @@
+"""Distributed training on real Ray actors and XGBoost's collective: worker counts, resuming,
+external memory, and a run that loses a node of a real multi-node cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import xgboost as xgb
+from sklearn.metrics import roc_auc_score
+
+from distml import train
+from distml.shards import plan
+from tests.integration.conftest import distml
+
+
+@pytest.fixture(scope="module")
+def features_run(ray_local, tmp_path_factory) -> Path:
+    """200k generated rows, 20% positives, sampled whole and preprocessed (pipeline.until)."""
+    from distml.config import DataConfig
+    from distml.generate import generate
+
+    root = tmp_path_factory.mktemp("train")
+    data = str(root / "data")
+    generate(DataConfig(rows=200_000, shards=8, positive_rate=0.2, row_group_rows=10_000), 3, data)
+    address = ray_local.get_runtime_context().gcs_address
+    out = root / "run"
+    distml(
+        "run",
+        f"data.path={data}",
+        f"cluster.address={address}",
+        f"hydra.run.dir={out}",
+        "sampling.size=200000",
+        "pipeline.until=preprocess",
+    )
+    return out
+
+
+def _job(run_dir: Path, **kw) -> train.TrainJob:
+    spec = json.loads((run_dir / "preprocessor.json").read_text())
+    base = dict(
+        train=plan(str(run_dir / "features" / "train")).shards,
+        valid=plan(str(run_dir / "features" / "valid")).shards,
+        features=tuple(spec["output_columns"]),
+        label="label",
+        weight=None,
+        params={"objective": "binary:logistic", "eval_metric": "logloss", "max_depth": 5},
+        num_boost_round=60,
+        early_stopping_rounds=None,
+        checkpoint_every=10,
+        batch_rows=4096,  # several batches per worker
+        nthread=1,
+    )
+    return train.TrainJob(**{**base, **kw})
+
+
+def _scores(booster: xgb.Booster, run_dir: Path, features) -> tuple[np.ndarray, np.ndarray]:
+    test = pl.read_parquet(run_dir / "features" / "test" / "*.parquet")
+    x = test.select(features).to_numpy().astype(np.float32)
+    return test.get_column("label").to_numpy(), booster.inplace_predict(x)
+
+
+def _auc(booster, run_dir, features) -> float:
+    return roc_auc_score(*_scores(booster, run_dir, features))
+
+
+def test_one_two_three_workers_give_the_same_quality(features_run, ray_local, tmp_path):
+    job = _job(features_run)
+    aucs, rows = {}, {}
+    for n in (1, 2, 3):
+        booster, info = train.fit(
+            job, num_workers=n, cpus_per_worker=0.5, storage=str(tmp_path / f"w{n}"), max_failures=0
+        )
+        assert booster.num_boosted_rounds() == 60
+        aucs[n] = _auc(booster, features_run, job.features)
+        rows[n] = info["rank_rows"]
+    total = sum(s.num_rows for s in job.train)
+    for n, r in rows.items():  # shares balanced by rows, not by files
+        assert len(r) == n and sum(r) == total and max(r) - min(r) <= 1, (n, r)
+    assert max(aucs.values()) - min(aucs.values()) <= 0.005, aucs
+    assert min(aucs.values()) > 0.8, aucs
+
+
+def test_resume_from_a_stopped_run_continues_to_the_same_model(features_run, ray_local, tmp_path):
+    job = _job(features_run)
+    whole, _ = train.fit(
+        job, num_workers=2, cpus_per_worker=1, storage=str(tmp_path / "whole"), max_failures=0
+    )
+    stopped = str(tmp_path / "stopped")
+    train.fit(
+        _job(features_run, num_boost_round=30),
+        num_workers=2,
+        cpus_per_worker=1,
+        storage=stopped,
+        max_failures=0,
+    )
+    kept = sorted(os.listdir(Path(stopped) / "checkpoints"))
+    assert kept == ["model-000020.ubj", "model-000030.ubj"]  # the newest two
+    resumed, info = train.fit(
+        job,
+        num_workers=2,
+        cpus_per_worker=1,
+        storage=str(tmp_path / "resumed"),
+        max_failures=0,
+        resume_from=stopped,
+    )
+    assert info["started_from_rounds"] == 30
+    assert resumed.num_boosted_rounds() == 60
+    _, a = _scores(whole, features_run, job.features)
+    _, b = _scores(resumed, features_run, job.features)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_external_memory_pages_on_disk_same_quality(features_run, ray_local, tmp_path):
+    job = _job(features_run)
+    mem, info_mem = train.fit(
+        job, num_workers=2, cpus_per_worker=1, storage=str(tmp_path / "m"), max_failures=0
+    )
+    ext, info_ext = train.fit(
+        _job(features_run, external_memory=True),
+        num_workers=2,
+        cpus_per_worker=1,
+        storage=str(tmp_path / "e"),
+        max_failures=0,
+    )
+    assert info_mem["cache_bytes"] == [0, 0]
+    assert all(b > 0 for b in info_ext["cache_bytes"]), info_ext["cache_bytes"]
+    assert (
+        abs(_auc(mem, features_run, job.features) - _auc(ext, features_run, job.features)) <= 0.005
+    )
+
+
+def test_resume_from_without_checkpoints_is_a_clear_error(small_data, ray_local, tmp_path):
+    p = distml(
+        "run",
+        f"data.path={small_data}",
+        f"hydra.run.dir={tmp_path / 'r'}",
+        f"model.resume_from={tmp_path}",
+        "sampling.size=20000",
+        check=False,
+    )
+    assert p.returncode == 2, p.stderr[-2000:]
+    assert "model.resume_from=" in p.stderr and "has no training checkpoints" in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+@pytest.mark.fault_tolerance
+def test_losing_a_worker_node_resumes_from_the_newest_checkpoint(small_data, ray_nodes, tmp_path):
+    """Head + worker node as separate raylets; the worker node is killed after the first
+    checkpoint; training restarts from the newest checkpoint and matches an uninterrupted run."""
+    worker = ray_nodes.add_worker(cpus=2)
+    args = [
+        "run",
+        f"data.path={small_data}",
+        f"cluster.address={ray_nodes.address}",
+        "sampling.size=40000",
+        "model.num_boost_round=400",
+        "model.early_stopping_rounds=null",
+        "model.checkpoint_every=10",
+        "model.params.max_depth=8",
+        "model.params.eta=0.03",
+        "cluster.max_failures=1",
+        "eval.bootstrap=0",
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    hit = tmp_path / "hit"
+    p = subprocess.Popen(
+        [sys.executable, "-m", "distml", *args, f"hydra.run.dir={hit}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    ckpts = hit / "train" / "checkpoints"
+    deadline = time.time() + 300
+    while not (ckpts.is_dir() and any(ckpts.glob("model-*.ubj"))):
+        assert p.poll() is None and time.time() < deadline, p.communicate()[1][-3000:]
+        time.sleep(0.1)
+    seen = max(int(f.stem.split("-")[1]) for f in ckpts.glob("model-*.ubj"))
+    ray_nodes.kill(worker)
+    out, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err[-12000:]
+    stage = json.loads((hit / "run.json").read_text())["stages"]["train"]
+    assert stage["failures"] == 1, stage
+    resumed = stage["resumed_from_rounds"][0]
+    assert resumed >= seen and resumed < 400, (seen, stage)
+    assert "a worker was lost" in err and f"from the checkpoint at round {resumed}" in err
+    assert stage["rounds"] == 400
+
+    whole = tmp_path / "whole"
+    distml(*args, f"hydra.run.dir={whole}")
+    auc = [json.loads((d / "metrics.json").read_text())["test"]["roc_auc"] for d in (hit, whole)]
+    assert abs(auc[0] - auc[1]) <= 0.005, auc
