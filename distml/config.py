@@ -582,6 +582,9 @@ class RetrainConfig:
 class PipelineConfig:
     until: str | None = None
     """Stop after this stage: profile, sample, preprocess, train or evaluate."""
+    output_uri: str | None = None
+    """Copy the run directory here when the run ends (s3://, gs://, file:// or a path); the
+    training checkpoints go there as the run goes, so a lost driver can resume from them."""
 
     def __post_init__(self) -> None:
         if self.until is not None:

@@ -110,7 +110,8 @@ def map_merge(
             absorb(_run_batch(fn, merge, [item], *args))
         return state
     arg_refs = tuple(ray.put(a) for a in args)
-    remote = _remote_run.options(num_cpus=num_cpus)
+    # SPREAD: shard tasks go to every node (their reads and CPU), not first to the driver's
+    remote = _remote_run.options(num_cpus=num_cpus, scheduling_strategy="SPREAD")
     cpus = ray.cluster_resources().get("CPU", 1)
     if max_in_flight is None:
         max_in_flight = max(2, int(4 * cpus))

@@ -356,7 +356,9 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
                 num_workers=s.cluster.num_workers,
                 cpus_per_worker=s.cluster.cpus_per_worker,
                 use_gpu=s.cluster.use_gpu,
-                storage=out("train"),
+                storage=shards.join(s.pipeline.output_uri, "train")
+                if s.pipeline.output_uri
+                else out("train"),
                 max_failures=s.cluster.max_failures,
                 resume_from=resume_from,
             )
@@ -513,7 +515,27 @@ def _run_dir() -> str:
 
 def hydra_run(cfg: DictConfig) -> dict[str, Any]:
     s = to_settings(cfg)
-    return run_pipeline(s, _run_dir())
+    run_dir = _run_dir()
+    try:
+        return run_pipeline(s, run_dir)
+    finally:
+        if s.pipeline.output_uri:
+            upload(run_dir, s.pipeline.output_uri)
+
+
+def upload(run_dir: str, uri: str) -> None:
+    """Copy the run directory (following links to cached stage outputs) to ``uri``."""
+    import pyarrow.fs as pafs
+
+    fs, root = shards.filesystem(uri)
+    t0 = time.perf_counter()
+    pafs.copy_files(
+        os.path.abspath(run_dir),
+        root,
+        source_filesystem=pafs.LocalFileSystem(),
+        destination_filesystem=fs,
+    )
+    say("upload", f"copied {run_dir} to {uri} in {time.perf_counter() - t0:.1f} s")
 
 
 def hydra_generate(cfg: DictConfig) -> dict[str, Any]:

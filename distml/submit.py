@@ -22,15 +22,19 @@ from pathlib import Path
 
 from distml.errors import UserError
 
-EXCLUDES = [
-    ".venv/",
-    ".git/",
-    "data/",
-    "outputs/",
-    "multirun/",
-    "benchmarks/results/",
-    "benchmarks/data-*/",
-    "benchmarks/distml-bench-*/",
+EXCLUDES = [  # gitignore syntax: a leading / anchors at the project root (conf/data/ must go)
+    "/.venv/",
+    "/.git/",
+    "/data/",
+    "/outputs/",
+    "/multirun/",
+    "/benchmarks/results/",
+    "/benchmarks/data-*/",
+    "/benchmarks/distml-bench-*/",
+    "/.distml-cache/",
+    "/.hypothesis/",
+    "/.pytest_cache/",
+    "/.ruff_cache/",
     "*.parquet",
     "__pycache__/",
 ]

@@ -41,6 +41,9 @@ class RayNodes:
     """A head (with dashboard and Jobs API) and worker nodes started with `ray start --block`."""
 
     def __init__(self, head_cpus: int = 2) -> None:
+        from distml.runtime import configure_auth
+
+        configure_auth()  # a head started where a token exists requires it from every client
         # short: Ray's unix sockets live under the temp dir and their paths are length-limited
         self.temp_dir = tempfile.mkdtemp(prefix="dmlray-", dir="/tmp")
         self.logs = Path(self.temp_dir + "-logs")
@@ -114,13 +117,14 @@ class RayNodes:
     def alive_nodes(self) -> list[dict]:
         code = (
             "import json, sys, ray; ray.init(address=sys.argv[1], logging_level='ERROR'); "
-            "print(json.dumps([{'id': n['NodeID'], 'cpus': n['Resources'].get('CPU', 0)} "
+            "print('NODES=' + json.dumps([{'id': n['NodeID'], 'cpus': n['Resources'].get('CPU', 0)} "
             "for n in ray.nodes() if n['Alive']]))"
         )
         out = subprocess.run(
             [sys.executable, "-c", code, self.address], capture_output=True, text=True, timeout=120
         )
-        return json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else []
+        lines = [ln for ln in out.stdout.splitlines() if ln.startswith("NODES=")]
+        return json.loads(lines[-1].removeprefix("NODES=")) if lines else []
 
     def _wait_for_nodes(self, n: int, timeout: float = 120) -> None:
         deadline = time.time() + timeout
@@ -137,11 +141,16 @@ class RayNodes:
         self._wait_for_nodes(before + 1)
         return p
 
-    def kill(self, node: subprocess.Popen) -> None:
-        """Kill a node at once: its raylet and every worker process on it."""
+    def kill(self, node: subprocess.Popen, timeout: float = 120) -> None:
+        """Kill a node at once (its raylet and every worker process on it), then wait until the
+        cluster has declared it dead."""
+        before = len(self.alive_nodes())
         with contextlib.suppress(ProcessLookupError):
             os.killpg(node.pid, signal.SIGKILL)
         node.wait()
+        deadline = time.time() + timeout
+        while len(self.alive_nodes()) >= before and time.time() < deadline:
+            time.sleep(0.5)
 
     def stop(self) -> None:
         for p in reversed(self.procs):

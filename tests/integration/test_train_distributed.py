@@ -167,6 +167,9 @@ def test_losing_a_worker_node_resumes_from_the_newest_checkpoint(small_data, ray
         "model.params.max_depth=8",
         "model.params.eta=0.03",
         "cluster.max_failures=1",
+        # a worker needs a whole 2-CPU node: one rank on each node, and a restart after the loss
+        # waits for the replacement node (as with an autoscaler)
+        "cluster.cpus_per_worker=2",
         "eval.bootstrap=0",
     ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -185,6 +188,7 @@ def test_losing_a_worker_node_resumes_from_the_newest_checkpoint(small_data, ray
         time.sleep(0.1)
     seen = max(int(f.stem.split("-")[1]) for f in ckpts.glob("model-*.ubj"))
     ray_nodes.kill(worker)
+    replacement = ray_nodes.add_worker(cpus=2)
     out, err = p.communicate(timeout=600)
     assert p.returncode == 0, err[-12000:]
     stage = json.loads((hit / "run.json").read_text())["stages"]["train"]
@@ -194,7 +198,9 @@ def test_losing_a_worker_node_resumes_from_the_newest_checkpoint(small_data, ray
     assert "a worker was lost" in err and f"from the checkpoint at round {resumed}" in err
     assert stage["rounds"] == 400
 
+    assert len(stage["nodes"]) == 2  # the head and the replacement node
     whole = tmp_path / "whole"
     distml(*args, f"hydra.run.dir={whole}")
+    ray_nodes.kill(replacement)
     auc = [json.loads((d / "metrics.json").read_text())["test"]["roc_auc"] for d in (hit, whole)]
     assert abs(auc[0] - auc[1]) <= 0.005, auc
