@@ -82,3 +82,14 @@ def test_image_ray_version_matches_the_project_and_manifests():
             )
             == ray.__version__
         )
+
+
+def test_image_pins_every_runtime_dependency():
+    """The image installs distml with --no-deps: each dependency must be pinned there."""
+    import tomllib
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    docker = (ROOT / "k8s" / "Dockerfile").read_text()
+    for dep in deps:
+        name = re.match(r"[A-Za-z0-9_.-]+", dep).group(0)
+        assert re.search(rf'"{re.escape(name)}(\[[^\]]*\])?==[0-9.]+"', docker), name
