@@ -161,3 +161,12 @@ def main(argv: list[str] | None = None) -> None:
     check_overrides(rest)
     sys.argv = [f"distml {cmd}", *rest]
     _app(commands[cmd])()
+    from distml.sweep import FAILED
+
+    if FAILED["failed"]:
+        print(
+            f"distml: error: {FAILED['failed']} of {FAILED['trials']} sweep trials failed; the "
+            "leaderboard above and sweep.json in the sweep directory have each trial's error.",
+            file=sys.stderr,
+        )
+        sys.exit(1)

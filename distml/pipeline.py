@@ -204,7 +204,7 @@ def data_stages(
         rec.save()
         say("profile", f"WARNING: data quality gate failed: {summary} (quality.on_failure=warn)")
     if until == "profile":
-        return rec.data
+        return None
 
     kinds = preprocess.feature_kinds(shards.polars_schema(ds.schema), feats, s.preprocess)
     with rec.stage("sample") as st:
@@ -228,7 +228,7 @@ def data_stages(
         st["rows"] = ds.num_rows
         st["sample_rows"] = srep["sample_rows"]
     if until == "sample":
-        return rec.data
+        return None
 
     with rec.stage("preprocess") as st:
         sds = shards.plan(out("sample"), s.data.shard_rows, what="sample folder")

@@ -129,6 +129,25 @@ def test_multirun_sweeps_from_the_command_line(small_data, ray_local, tmp_path):
     assert not (tmp_path / "0" / "model.ubj").exists()  # pipeline.until=sample stops there
 
 
+def test_a_failed_trial_is_reported_without_traceback(small_data, ray_local, tmp_path):
+    address = ray_local.get_runtime_context().gcs_address
+    p = distml(
+        "run",
+        "-m",
+        "sampling.size=1000,70000",
+        "pipeline.until=sample",
+        f"data.path={small_data}",
+        f"cluster.address={address}",
+        f"hydra.sweep.dir={tmp_path}",
+        check=False,
+    )
+    assert p.returncode == 1, p.stderr[-3000:]
+    assert "1 of 2 sweep trials failed" in p.stderr and "Traceback" not in p.stderr
+    trials = {t["num"]: t for t in json.loads((tmp_path / "sweep.json").read_text())["trials"]}
+    assert trials[0]["status"] == "COMPLETED" and trials[1]["status"] == "FAILED"
+    assert "larger than the population" in trials[1]["error"]
+
+
 def test_use_gpu_without_gpus_is_a_clear_error(small_data, ray_local, tmp_path):
     address = ray_local.get_runtime_context().gcs_address
     p = distml(
