@@ -152,7 +152,11 @@ def main(args: list[str]) -> int:
             return 0
         except RuntimeError as exc:
             raise UserError(f"Ray Jobs API: {str(exc).strip().splitlines()[0]}") from exc
-    client = _client(_address(rest))
+    address = _address(rest)
+    from distml.cli import check_overrides
+
+    check_overrides(rest)  # a misspelt key is reported here, not after the job has started
+    client = _client(address)
     entrypoint, runtime_env = _job_args(rest, forward)
     job_id = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env)
     print(f"distml: submitted job {job_id}", file=sys.stderr, flush=True)

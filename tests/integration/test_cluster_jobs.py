@@ -78,6 +78,8 @@ def test_submit_errors_are_one_paragraph(tmp_path):
     p = distml("submit", "cluster.address=auto", check=False)
     assert p.returncode == 2 and "needs the Ray dashboard's URL" in p.stderr
     assert "Traceback" not in p.stderr
+    p = distml("submit", "cluster.address=http://127.0.0.1:1", "sampling.sise=3", check=False)
+    assert p.returncode == 2 and "Key 'sise' not in 'SamplingConfig'" in p.stderr, p.stderr
     p = distml("submit", f"cluster.address=http://127.0.0.1:{_closed_port()}", check=False)
     assert p.returncode == 2 and "Cannot reach the Ray Jobs API" in p.stderr, p.stderr
     assert "Traceback" not in p.stderr
