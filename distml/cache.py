@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import socket
 import time
 from typing import Any
@@ -138,19 +139,22 @@ class DataCache:
             self.owned = False
 
 
+def clear(path: str) -> None:
+    """Remove a stage's output (folder or file), or a link to a cached run's output — never the
+    link's target."""
+    if os.path.islink(path) or os.path.isfile(path):
+        os.remove(path)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def link_outputs(entry: dict[str, Any], run_dir: str) -> None:
     """Make the cached stages' outputs appear in ``run_dir``: folders linked, small files copied
     (reference.json is extended by evaluation)."""
-    import shutil
-
     src = entry["run_dir"]
     for name in LINKED:
         target, path = os.path.join(src, name), os.path.join(run_dir, name)
-        if os.path.lexists(path):
-            if os.path.islink(path) or os.path.isfile(path):
-                os.remove(path)
-            else:
-                shutil.rmtree(path)
+        clear(path)
         if os.path.exists(target):
             os.symlink(target, path)
     for name in COPIED:

@@ -78,14 +78,6 @@ class RunRecord:
             json.dump(self.data, f, indent=2)
 
 
-def _clear(path: str) -> None:
-    """Remove a stage's output folder, or the link to a cached run's folder (never its target)."""
-    if os.path.islink(path):
-        os.remove(path)
-    else:
-        shutil.rmtree(path, ignore_errors=True)
-
-
 def resolve_data(s: Settings, rec: RunRecord) -> str:
     """The default synthetic dataset's URI: generated on first use, then reused."""
     uri = os.path.abspath(generate.synthetic_path(s.data, s.seed))
@@ -303,7 +295,7 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
     out = lambda *p: os.path.join(run_dir, *p)  # noqa: E731
     # Stages write part files; parts left by an earlier run in the same directory would mix in.
     for d in ("quarantine", "sample", "features", "predictions"):
-        _clear(out(d))
+        data_cache.clear(out(d))
     # A user's dataset is planned and checked (and its errors reported) before Ray starts.
     resume_from = train.check_resume(s.model.resume_from)
     ds = plan_dataset(s.data.path, s) if s.data.path else None

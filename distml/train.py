@@ -32,6 +32,7 @@ import xgboost as xgb
 
 from distml.checkpoints import Keeper, checkpoint_dir, newest_checkpoint
 from distml.errors import UserError
+from distml.parallel import node_id
 from distml.progress import clock, human, say
 from distml.shards import Shard, join, read_shard
 
@@ -180,8 +181,6 @@ class Worker:
     def _boost(
         self, job: TrainJob, rank: int, world: int, start_raw: bytes | None, keeper, cache
     ) -> dict[str, Any]:
-        import ray
-
         t0 = time.perf_counter()
         params = {**job.params, "nthread": job.nthread}
 
@@ -209,7 +208,7 @@ class Worker:
         )
         out: dict[str, Any] = {
             "rank": rank,
-            "node": ray.get_runtime_context().get_node_id(),
+            "node": node_id(),
             "rows": dtrain.num_row(),
             "matrix_seconds": t1 - t0,
             "boost_seconds": time.perf_counter() - t1,
