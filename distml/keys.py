@@ -16,21 +16,50 @@ _M2 = np.uint64(0x94D049BB133111EB)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
+_CHUNK = 1 << 15  # values mixed at a time: 256 KiB buffers that stay in cache
+
+
+def _mix(z: np.ndarray, t: np.ndarray) -> None:
+    """SplitMix64's finalizer in place on ``z`` (``t``: scratch of the same length)."""
+    z += _GOLDEN
+    np.right_shift(z, np.uint64(30), out=t)
+    z ^= t
+    z *= _M1
+    np.right_shift(z, np.uint64(27), out=t)
+    z ^= t
+    z *= _M2
+    np.right_shift(z, np.uint64(31), out=t)
+    z ^= t
+
+
+def _mixed(x: np.ndarray, salt: np.uint64 | None, rounds: int) -> np.ndarray:
+    """``rounds`` of SplitMix64 (``salt`` xored in before the last), chunk by chunk: a handful
+    of passes over cache-sized slices instead of whole-array temporaries, whose fresh pages
+    cost more than the arithmetic (this runs on every row)."""
+    x = np.asarray(x)
+    if x.dtype != np.uint64:
+        x = (
+            x.astype(np.int64, copy=False).view(np.uint64)
+            if x.dtype.kind == "i"
+            else x.astype(np.uint64)
+        )
+    out = np.empty(x.shape, dtype=np.uint64)
+    t = np.empty(min(len(x), _CHUNK), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for lo in range(0, len(x), _CHUNK):
+            z = out[lo : lo + _CHUNK]
+            tc = t[: len(z)]
+            z[:] = x[lo : lo + _CHUNK]
+            for r in range(rounds):
+                if salt is not None and r == rounds - 1:
+                    z ^= salt
+                _mix(z, tc)
+    return out
+
+
 def splitmix64(x: np.ndarray) -> np.ndarray:
     """SplitMix64's finalizer: a bijective, well-mixed map of uint64 (wrapping arithmetic)."""
-    with np.errstate(over="ignore"):
-        z = x.astype(np.uint64, copy=True)
-        t = np.empty_like(z)
-        z += _GOLDEN  # in place: two buffers, no temporaries (this runs on every row)
-        np.right_shift(z, np.uint64(30), out=t)
-        z ^= t
-        z *= _M1
-        np.right_shift(z, np.uint64(27), out=t)
-        z ^= t
-        z *= _M2
-        np.right_shift(z, np.uint64(31), out=t)
-        z ^= t
-        return z
+    return _mixed(x, None, 1)
 
 
 def row_ids(df: pl.DataFrame, id_column: str | None) -> np.ndarray:
@@ -48,11 +77,12 @@ def row_ids(df: pl.DataFrame, id_column: str | None) -> np.ndarray:
 
 
 def sample_keys(ids: np.ndarray, seed: int, mixed: np.ndarray | None = None) -> np.ndarray:
-    """Uniform uint64 keys, a pure function of (seed, id): the sampling order of the rows.
+    """Uniform uint64 keys, a pure function of (seed, id): the sampling order of the rows,
+    ``splitmix64(splitmix64(id) ^ splitmix64(seed))``.
 
     ``mixed`` is ``splitmix64(ids)`` when the caller has it already (the profile pass does)."""
     salt = splitmix64(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0]
-    return splitmix64((splitmix64(ids) if mixed is None else mixed) ^ salt)
+    return _mixed(ids, salt, 2) if mixed is None else _mixed(mixed, salt, 1)
 
 
 TIME_BUCKETS = {"day": "%Y-%m-%d", "week": "%G-W%V", "month": "%Y-%m"}

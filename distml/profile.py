@@ -172,8 +172,12 @@ def _write_hashes(
     return rows, ids
 
 
-def profile_frame(df: pl.DataFrame, job: ProfileJob) -> tuple[ProfileState, pl.DataFrame]:
-    """The state of one batch of rows, and its rows that break a rule (with their reasons)."""
+def profile_frame(
+    df: pl.DataFrame, job: ProfileJob, ok: pl.Series | None = None
+) -> tuple[ProfileState, pl.DataFrame]:
+    """The state of one batch of rows, and its rows that break a rule (with their reasons).
+
+    ``ok``: the contract's acceptance of each row, when the caller has it already."""
     st = ProfileState(rows_in=df.height)
     data = df.select(job.columns)
     _column_stats(st, data, job)
@@ -182,7 +186,8 @@ def profile_frame(df: pl.DataFrame, job: ProfileJob) -> tuple[ProfileState, pl.D
         [b.sum().alias(n) for b, n in zip(job.contract.broken(), names, strict=True)]
     ).row(0)
     st.broken = dict(zip(names, [int(x or 0) for x in broken], strict=True))
-    ok = job.contract.accepted()
+    if ok is None:
+        ok = accepted(df, job.contract)
     good = df.filter(ok).select(job.columns)
     st.sketches = {c: sketch_series(good.get_column(c)) for c in job.columns if c != job.id_column}
     if job.classification:
@@ -192,6 +197,11 @@ def profile_frame(df: pl.DataFrame, job: ProfileJob) -> tuple[ProfileState, pl.D
     bad = bad.with_columns(job.contract.reasons().alias(REASON)).select(*job.columns, REASON)
     st.rows_quarantined = bad.height
     return st, bad
+
+
+def accepted(df: pl.DataFrame, contract: Contract) -> pl.Series:
+    """Whether each row meets the contract (null counts as not)."""
+    return df.with_columns(contract.accepted().fill_null(False).alias("_ok")).get_column("_ok")
 
 
 def profile_shard(shard: Shard, job: ProfileJob) -> tuple[ProfileState, int]:
@@ -205,7 +215,8 @@ def profile_shard(shard: Shard, job: ProfileJob) -> tuple[ProfileState, int]:
             f"The Parquet file '{shard.path}' cannot be read: {exc}. Replace or remove the file, "
             "or set data.on_bad_file=skip to leave it out (it is then named in profile.json)."
         ) from None
-    st, bad = profile_frame(df, job)
+    ok = accepted(df, job.contract)
+    st, bad = profile_frame(df, job, ok)
     if bad.height:
         write_parquet(bad, join(job.quarantine, f"part-{shard.index:05d}.parquet"))
     st.per_shard[shard.key] = {
@@ -218,13 +229,13 @@ def profile_shard(shard: Shard, job: ProfileJob) -> tuple[ProfileState, int]:
     if job.hash_dir is not None:
         st.hash_offsets[shard.index] = _write_hashes(shard, df.select(job.columns), job, mixed)
     if job.sample_spec is not None:
-        from distml.sample import precount
+        from distml.sample import first_pass
 
         assert job.sample_spill is not None
         t0 = time.perf_counter()
         same = job.sample_spec.id_column == job.id_column
-        st.sample_counts = precount(
-            shard, df, job.sample_spec, job.sample_spill, mixed if same else None
+        st.sample_counts = first_pass(
+            shard, df, job.sample_spec, mixed=mixed if same else None, ok=ok, spill=job.sample_spill
         )
         st.sample_seconds = time.perf_counter() - t0
     return st, df.height

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -36,8 +37,10 @@ from distml.shards import (
     Shard,
     join,
     polars_schema,
+    read_ipc,
     read_shard,
     scan_shard,
+    write_ipc,
     write_parquet,
 )
 from distml.sketch import OTHER, CategorySketch, NumericSketch, histogram, ks, psi
@@ -133,71 +136,90 @@ def _needed(spec: Spec, extra: Sequence[str] = ()) -> list[str] | None:
 class CountState:
     counts: dict[str, int] = field(default_factory=dict)
     neyman: dict[str, NumericStats] = field(default_factory=dict)
-    candidates: list[pl.DataFrame] = field(default_factory=list)
-    """Every (stratum, key, file, row) with key <= Spec.candidate_bound."""
+    candidates: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
+    """Per stratum, every (key, file, row[, id]) with key <= Spec.candidate_bound (kept apart by
+    stratum in the shard tasks, so the driver never groups millions of rows by name)."""
 
     def merge(self, o: CountState) -> CountState:
         _add_counts(self.counts, o.counts)
         for k, v in o.neyman.items():
             self.neyman[k] = self.neyman[k].merge(v) if k in self.neyman else v
-        self.candidates.extend(c for c in o.candidates if c.height)
-        if len(self.candidates) > 64:
-            self.candidates = [pl.concat(self.candidates)]
+        for s, parts in o.candidates.items():
+            mine = self.candidates.setdefault(s, [])
+            mine.extend(c for c in parts if c.height)
+            if len(mine) > 64:
+                self.candidates[s] = [pl.concat(mine)]
         return self
+
+    def candidate_frames(self) -> dict[str, pl.DataFrame]:
+        return {s: pl.concat(parts) for s, parts in self.candidates.items() if parts}
+
+
+def _by_stratum(cand: pl.DataFrame) -> dict[str, list[pl.DataFrame]]:
+    """A shard's candidates (with a ``stratum`` column) split by stratum."""
+    return {
+        str(name): [part.drop("stratum")]
+        for (name,), part in cand.partition_by("stratum", as_dict=True).items()
+    }
 
 
 def _count(shard: Shard, spec: Spec, filter_cols: tuple[str, ...]) -> tuple[CountState, int]:
     extra = [spec.neyman_column] if spec.neyman_column else []
-    df = _keyed(shard, spec, _needed(spec, [*filter_cols, *extra]), with_names=False)
-    st = CountState(stratum_counts(df, spec.terms, spec.edges))
-    if spec.neyman_column:
-        for (name,), part in with_stratum(df, spec.terms, spec.edges).group_by("stratum"):
-            st.neyman[str(name)] = NumericStats.of(part.get_column(spec.neyman_column))
-    if spec.candidate_bound is not None:
-        cand = df.filter(pl.col("_key") <= pl.lit(spec.candidate_bound, dtype=pl.UInt64))
-        keep = ["stratum", "_key", "_file", "_row"]
-        if spec.id_column is not None:
-            cand = cand.with_columns(pl.col(spec.id_column).alias("_id"))
-            keep.append("_id")
-        st.candidates = [with_stratum(cand, spec.terms, spec.edges).select(keep)]
-    return st, shard.num_rows
+    df = scan_shard(shard, _needed(spec, [*filter_cols, *extra])).collect()
+    return first_pass(shard, df, spec), shard.num_rows
 
 
-def precount(
-    shard: Shard, df: pl.DataFrame, spec: Spec, spill: str, mixed: np.ndarray | None = None
+def first_pass(
+    shard: Shard,
+    df: pl.DataFrame,
+    spec: Spec,
+    *,
+    mixed: np.ndarray | None = None,
+    ok: pl.Series | None = None,
+    spill: str | None = None,
 ) -> CountState:
-    """Pass 1 on a shard the profile pass holds in memory: stratum counts and candidate keys, and
-    the candidate rows themselves written to ``spill`` (so the sample stage reads no population
-    file again when the candidates settle every cut). Same keys and counts as ``_count``."""
-    assert spec.id_column is not None and spec.candidate_bound is not None
+    """Pass 1 on one shard's rows: per-stratum counts (and Neyman moments), and the candidates:
+    every accepted row whose key is <= ``spec.candidate_bound``.
+
+    The profile pass calls it on the shard it holds in memory, with ``spill``: the candidates'
+    full rows are written there too, so the sample stage reads no population file again when the
+    candidates settle every cut. ``mixed`` (``splitmix64`` of the row ids) and ``ok``
+    (``spec.row_filter`` of each row) are passed when the caller has them already."""
     keys = sample_keys(row_ids(df, spec.id_column) if mixed is None else mixed, spec.seed, mixed)
-    ok = (
-        df.select(spec.row_filter.alias("ok")).get_column("ok").fill_null(False).to_numpy()
-        if spec.row_filter is not None
-        else np.ones(df.height, dtype=bool)
-    )
-    strata_cols = list(spec.strata)
-    if strata_cols:
-        st = CountState(stratum_counts(df.select(strata_cols).filter(pl.Series(ok)), spec.terms))
+    if ok is None:
+        ok = (
+            df.with_columns(spec.row_filter.fill_null(False).alias("_ok")).get_column("_ok")
+            if spec.row_filter is not None
+            else pl.Series("_ok", np.ones(df.height, dtype=bool))
+        )
+    strata = list(spec.strata)
+    if strata:
+        st = CountState(stratum_counts(df.select(strata).filter(ok), spec.terms, spec.edges))
     else:  # no strata (e.g. regression): one stratum of every accepted row
         n = int(ok.sum())
         st = CountState({"all": n} if n else {})
-    pick = ok & (keys <= np.uint64(spec.candidate_bound))
-    idx = np.flatnonzero(pick)
-    rows = df.filter(pl.Series(pick)).with_columns(
-        pl.Series("_row", idx + shard.row_offset, dtype=pl.Int64)
+    if spec.neyman_column:
+        part = with_stratum(
+            df.select(*strata, spec.neyman_column).filter(ok), spec.terms, spec.edges
+        )
+        for (name,), g in part.group_by("stratum"):
+            st.neyman[str(name)] = NumericStats.of(g.get_column(spec.neyman_column))
+    if spec.candidate_bound is None:
+        return st
+    idx = np.flatnonzero(ok.to_numpy() & (keys <= np.uint64(spec.candidate_bound)))
+    rows = df[idx].with_columns(pl.Series("_row", idx + shard.row_offset, dtype=pl.Int64))
+    ident = [pl.col(spec.id_column).alias("_id")] if spec.id_column is not None else []
+    cand = rows.select(*strata, "_row", *ident).with_columns(
+        pl.Series("_key", keys[idx], dtype=pl.UInt64),
+        pl.lit(shard.file_index, dtype=pl.Int64).alias("_file"),
     )
-    cand = with_stratum(
-        rows.select(*strata_cols, "_row", pl.col(spec.id_column).alias("_id")).with_columns(
-            pl.Series("_key", keys[idx], dtype=pl.UInt64),
-            pl.lit(shard.file_index, dtype=pl.Int64).alias("_file"),
-        ),
-        spec.terms,
-        spec.edges,
+    st.candidates = _by_stratum(
+        with_stratum(cand, spec.terms, spec.edges).select(
+            "stratum", "_key", "_file", "_row", *(["_id"] if ident else [])
+        )
     )
-    st.candidates = [cand.select("stratum", "_key", "_file", "_row", "_id")]
-    if rows.height:  # read back once, soon: fast compression
-        write_parquet(rows, join(spill, f"part-{shard.index:05d}.parquet"), compression="lz4")
+    if spill is not None and rows.height:  # read back once, soon: no compression
+        write_ipc(rows, join(spill, f"part-{shard.index:05d}.arrow"))
     return st
 
 
@@ -283,6 +305,16 @@ def _merge_bands(a: BandState, b: BandState) -> BandState:
     return a
 
 
+def _kth(g: pl.DataFrame, r: int) -> tuple[int, int, int]:
+    """The r-th smallest (key, file, row) of ``g`` (1-based), in linear time: the r-th key by
+    partition, then the ties on it (rows sharing an id) in (file, row) order."""
+    keys = g.get_column("_key").to_numpy()
+    v = np.partition(keys, r - 1)[r - 1]
+    below = int(np.count_nonzero(keys < v))
+    tied = g.filter(pl.col("_key") == v).sort("_file", "_row")
+    return int(v), int(tied.item(r - 1 - below, "_file")), int(tied.item(r - 1 - below, "_row"))
+
+
 def _find_cuts(
     ds: Dataset,
     spec: Spec,
@@ -290,7 +322,7 @@ def _find_cuts(
     filter_cols: tuple[str, ...],
     num_cpus: float,
     stats,
-    candidates: pl.DataFrame | None = None,
+    candidates: dict[str, pl.DataFrame] | None = None,
 ) -> None:
     """Fill ``plan.cuts`` with the exact (key, file, row) at each stratum's split and sample ranks.
 
@@ -312,18 +344,11 @@ def _find_cuts(
                 wanted[len(wanted)] = (s, i, r)
         plan.cuts[s] = cuts
     if candidates is not None and wanted:
-        by_stratum = {
-            name: g
-            for (name,), g in candidates.sort("_key", "_file", "_row").group_by(
-                "stratum", maintain_order=True
-            )
-        }
         for b in list(wanted):
             s, i, r = wanted[b]
-            g = by_stratum.get(s)
+            g = candidates.get(s)
             if g is not None and r <= g.height:
-                row = g.row(r - 1, named=True)
-                plan.cuts[s][i] = (int(row["_key"]), int(row["_file"]), int(row["_row"]))
+                plan.cuts[s][i] = _kth(g, r)
                 del wanted[b]
     z = BAND_Z
     while wanted:
@@ -466,77 +491,108 @@ def _select_task(
             .collect()
             .with_columns(pl.col("_row").cast(pl.Int64))
         )
-    return _write_picked(shard, rows, chosen, spec, out, columns)
+    return _emit(shard, _gather(shard, rows, chosen, columns), spec, out), shard.num_rows
 
 
-def _write_picked(
-    shard: Shard,
-    rows: pl.DataFrame,
-    chosen: pl.DataFrame,
-    spec: Spec,
-    out: str,
-    columns: tuple[str, ...],
-    on: tuple[str, ...] = ("_row",),
-) -> tuple[tuple[dict[str, dict[str, int]], dict[str, list[int]]], int]:
-    """Write the chosen rows (joined on position: rows that share a chosen row's id but were not
-    chosen drop out) and return their per-stratum split counts and histograms."""
-    picked = (
-        rows.join(chosen, on=list(on), how="inner")
-        .sort(*on)
-        .select(*columns, "stratum", "split", "weight")
-    )
+def _emit(
+    shard: Shard, picked: pl.DataFrame, spec: Spec, out: str
+) -> tuple[dict[str, dict[str, int]], dict[str, list[int]]]:
+    """Write a part of the sample; return its per-stratum split counts and histograms."""
     write_parquet(picked, join(out, f"part-{shard.index:05d}.parquet"))
     counts: dict[str, dict[str, int]] = {}
     for s, split, n in picked.group_by("stratum", "split").len().iter_rows():
         counts.setdefault(s, {})[split] = n
-    return (counts, _sample_hists(picked, spec.compare)), shard.num_rows
+    return counts, _sample_hists(picked, spec.compare)
+
+
+def _upto(cut: tuple[int, int, int] | None) -> pl.Expr:
+    """(key, file, row) <= cut, for the rows of one stratum (None: no row)."""
+    if cut is None:
+        return pl.lit(False)
+    k, f, r = pl.lit(cut[0], dtype=pl.UInt64), cut[1], cut[2]
+    key, fil, row = pl.col("_key"), pl.col("_file"), pl.col("_row")
+    return (key < k) | ((key == k) & ((fil < f) | ((fil == f) & (row <= r))))
 
 
 def _chosen_from_candidates(
-    plan: Plan, candidates: pl.DataFrame | None, spec: Spec
+    plan: Plan, candidates: dict[str, pl.DataFrame] | None, spec: Spec
 ) -> pl.DataFrame | None:
     """The selected rows with their split, if the candidates hold every one of them."""
-    if candidates is None or spec.id_column is None or "_id" not in candidates.columns:
+    if candidates is None or spec.id_column is None:
         return None
-    strata = [s for s in plan.cuts if plan.sizes[s] > 0]
-    chosen = _assign(candidates, plan, strata).select(
-        "_file", "_row", "_id", "stratum", "split", "weight"
-    )
-    got = dict(chosen.group_by("stratum").len().iter_rows())
-    if any(got.get(s, 0) != plan.sizes[s] for s in plan.sizes):
-        return None  # a cut lies above the candidate bound (e.g. a whole stratum is taken)
-    return chosen
+    parts = []
+    for s, n in plan.sizes.items():
+        if n == 0:
+            continue
+        g = candidates.get(s)
+        if g is None or "_id" not in g.columns:
+            return None
+        c0, c1, c2 = plan.cuts[s]
+        picked = g.filter(_upto(c2)).select(
+            "_file",
+            "_row",
+            "_id",
+            pl.lit(s, dtype=pl.String).alias("stratum"),
+            pl.when(_upto(c0))
+            .then(pl.lit("train"))
+            .when(_upto(c1))
+            .then(pl.lit("valid"))
+            .otherwise(pl.lit("test"))
+            .alias("split"),
+            pl.lit(plan.weight(s), dtype=pl.Float64).alias("weight"),
+        )
+        if picked.height != n:
+            return None  # a cut lies above the candidate bound (e.g. a whole stratum is taken)
+        parts.append(picked)
+    return pl.concat(parts) if parts else None
 
 
 def _by_shard(ds: Dataset, chosen: pl.DataFrame) -> list[tuple[Shard, pl.DataFrame]]:
-    groups = {f: g for (f,), g in chosen.group_by("_file")}
+    by_file = chosen.partition_by("_file", as_dict=True, include_key=False)
+    per_file = Counter(sh.file_index for sh in ds.shards)
     items = []
     for sh in ds.shards:
-        g = groups.get(sh.file_index)
-        if g is None:
-            continue
-        part = g.filter(
-            (pl.col("_row") >= sh.row_offset) & (pl.col("_row") < sh.row_offset + sh.num_rows)
-        )
-        if part.height:
-            items.append((sh, part.drop("_file")))
+        part = by_file.get((sh.file_index,))
+        if part is not None and per_file[sh.file_index] > 1:  # a row group of a larger file
+            lo, hi = sh.row_offset, sh.row_offset + sh.num_rows
+            part = part.filter((pl.col("_row") >= lo) & (pl.col("_row") < hi))
+        if part is not None and part.height:
+            items.append((sh, part))
     return items
 
 
 def _fetch_task(
-    item: tuple[Shard, pl.DataFrame], spec: Spec, out: str, columns: tuple[str, ...]
+    group: list[tuple[Shard, pl.DataFrame]], spec: Spec, out: str, columns: tuple[str, ...]
 ) -> tuple[tuple[dict[str, dict[str, int]], dict[str, list[int]]], int]:
-    """Read only the chosen rows of a shard (Polars decodes other columns just for rows whose id
-    matches) and write them with split, stratum and weight."""
-    shard, chosen = item
+    """Read only the chosen rows of a group of shards (Polars decodes other columns just for rows
+    whose id matches) and write them, with split, stratum and weight, as one part."""
     assert spec.id_column is not None
-    rows = (
-        scan_shard(shard, None, row_index="_row")
-        .filter(pl.col(spec.id_column).is_in(chosen.get_column("_id").implode()))
-        .collect()
-        .with_columns(pl.col("_row").cast(pl.Int64))
-    )
-    return _write_picked(shard, rows, chosen.drop("_id"), spec, out, columns)
+    parts = []
+    for sh, chosen in group:
+        rows = (
+            scan_shard(sh, None, row_index="_row")
+            .filter(pl.col(spec.id_column).is_in(chosen.get_column("_id").implode()))
+            .collect()
+            .with_columns(pl.col("_row").cast(pl.Int64))
+        )
+        parts.append(_gather(sh, rows, chosen, columns))
+    state = _emit(group[0][0], pl.concat(parts), spec, out)
+    return state, sum(sh.num_rows for sh, _ in group)
+
+
+def _gather(
+    shard: Shard, rows: pl.DataFrame, chosen: pl.DataFrame, columns: tuple[str, ...]
+) -> pl.DataFrame:
+    """The chosen rows with their split, stratum and weight. ``rows`` are in row order and hold
+    every chosen row (and maybe others: rows that share a chosen row's id), so each chosen row is
+    found by binary search on its position."""
+    chosen = chosen.sort("_row")
+    at = rows.get_column("_row").to_numpy()
+    want = chosen.get_column("_row").to_numpy()
+    pos = np.searchsorted(at, want)
+    if len(want) and (len(at) == 0 or not np.array_equal(at[np.minimum(pos, len(at) - 1)], want)):
+        raise AssertionError(f"the rows read from shard {shard.key} miss chosen rows")
+    return rows[pos].select(columns).hstack(chosen.select("stratum", "split", "weight"))
 
 
 @dataclass
@@ -557,17 +613,11 @@ def _spill_task(
 ) -> tuple[tuple[dict[str, dict[str, int]], dict[str, list[int]]], int]:
     """Write the chosen rows of a group of shards (one part) from the candidate rows the profile
     pass spilled; the group's first shard names the part."""
-    rows = pl.concat(
-        pl.read_parquet(join(spill, f"part-{sh.index:05d}.parquet")).with_columns(
-            pl.lit(sh.file_index, dtype=pl.Int64).alias("_file")
-        )
-        for sh, _ in group
-    )
-    chosen = pl.concat(
-        c.drop("_id").with_columns(pl.lit(sh.file_index, dtype=pl.Int64).alias("_file"))
-        for sh, c in group
-    )
-    (state, _) = _write_picked(group[0][0], rows, chosen, spec, out, columns, ("_file", "_row"))
+    parts = [
+        _gather(sh, read_ipc(join(spill, f"part-{sh.index:05d}.arrow")), chosen, columns)
+        for sh, chosen in group
+    ]
+    state = _emit(group[0][0], pl.concat(parts), spec, out)
     return state, sum(sh.num_rows for sh, _ in group)
 
 
@@ -859,7 +909,7 @@ def run_sample(
     if precounted is not None:
         seconds["count_task_seconds_in_profile"] = precounted.task_seconds
     t0 = time.perf_counter()
-    candidates = pl.concat(counted.candidates) if counted.candidates else None
+    candidates = counted.candidate_frames() if spec.candidate_bound is not None else None
     _find_cuts(ds, spec, plan, filter_cols, num_cpus, stats, candidates)
     columns = tuple(dict.fromkeys([*ds.columns]))
     chosen = _chosen_from_candidates(plan, candidates, spec)
@@ -888,7 +938,7 @@ def run_sample(
         # every selected row is known already: fetch just those rows, shard by shard
         counts, hists = parallel.map_merge(
             _fetch_task,
-            _by_shard(ds, chosen),
+            _groups(_by_shard(ds, chosen), 4 * parallel.cluster_cpus()),
             _merge_selected,
             ({}, {}),
             args=(spec, out, columns),

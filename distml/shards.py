@@ -16,6 +16,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 import pyarrow.fs as pafs
+import pyarrow.ipc as pa_ipc
 import pyarrow.parquet as pq
 
 from distml.errors import UserError
@@ -279,6 +280,20 @@ def scan_shard(
     if row_index:
         df = df.with_row_index(row_index, offset=shard.row_offset)
     return df.lazy()
+
+
+def write_ipc(df: pl.DataFrame, uri: str) -> None:
+    """Write one uncompressed Arrow IPC file (a stage's private scratch data, read back soon)."""
+    fs, path = filesystem(uri)
+    fs.create_dir(posixpath.dirname(path), recursive=True)
+    with fs.open_output_stream(path) as out:
+        df.write_ipc(out, compression="uncompressed")
+
+
+def read_ipc(uri: str) -> pl.DataFrame:
+    fs, path = filesystem(uri)
+    with fs.open_input_file(path) as f:  # through Arrow: ~3x faster than Polars' reader here
+        return pl.DataFrame(pa_ipc.open_file(f).read_all())
 
 
 def write_parquet(df: pl.DataFrame, uri: str, compression: str = "zstd") -> None:

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from distml import parallel
+from distml import sample as sampling
 from distml.config import SamplingConfig
 from distml.errors import UserError
 from distml.sample import make_plan, run_sample
@@ -53,18 +54,25 @@ def test_sample_exact_and_identical_across_shardings(
     expected = make_plan(cfg, pop, "t")
     results = []
     base = tmp_path_factory.mktemp("s")
-    for files in (1, 7, 64):
-        uri = _write(df, base / f"in{files}", files)
-        with parallel.in_process():
-            run_sample(
+    # with candidates from the counting pass (the usual path), and without them (the band pass
+    # finds the cut keys, the select pass reads the rows: the path of samples too large to keep
+    # 2x their keys on the driver)
+    for files, cap in ((1, None), (7, None), (64, None), (7, 0)):
+        uri = _write(df, base / f"in{files}", files) if cap is None else str(base / f"in{files}")
+        out = base / f"out{files}-{cap}"
+        with parallel.in_process(), pytest.MonkeyPatch.context() as mp:
+            if cap is not None:
+                mp.setattr(sampling, "CANDIDATE_CAP", cap)
+            report = run_sample(
                 plan(uri, shard_rows=max(1, df.height // 5)),
                 cfg,
                 label="label",
                 id_column="id",
                 seed=seed,
-                out=str(base / f"out{files}"),
+                out=str(out),
             )
-        got = pl.read_parquet(str(base / f"out{files}" / "*.parquet")).sort("id")
+        assert ("cut keys" in report["passes"]) == (cap is not None)
+        got = pl.read_parquet(str(out / "*.parquet")).sort("id")
         results.append(got)
         assert got.height == total
         counts = dict(got.group_by("stratum").len().iter_rows())
@@ -73,7 +81,7 @@ def test_sample_exact_and_identical_across_shardings(
             by_split = dict(got.filter(pl.col("stratum") == s).group_by("split").len().iter_rows())
             for split in ("train", "valid", "test"):
                 assert by_split.get(split, 0) == expected.split_sizes[s][split]
-    assert results[0].equals(results[1]) and results[0].equals(results[2])
+    assert all(results[0].equals(r) for r in results[1:])
 
 
 def test_inclusion_frequency_is_uniform_within_strata(tmp_path):
