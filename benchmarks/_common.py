@@ -86,3 +86,50 @@ def generate_data(rows: int, shards: int, out: str) -> dict[str, Any]:
         return generate(DataConfig(rows=rows, shards=shards), 0, out)
     finally:
         ray.shutdown()
+
+
+NARROW_REGIONS = ["north", "south", "east", "west", "central", "coast", "mountain", "islands"]
+
+
+def _narrow_file(i: int, rows: int, shards: int, out: str) -> int:
+    import numpy as np
+    import polars as pl
+
+    lo, hi = i * rows // shards, (i + 1) * rows // shards
+    n = hi - lo
+    rng = np.random.default_rng([7, i])
+    label = (rng.random(n) < 0.02).astype(np.int8)
+    cols = {"id": np.arange(lo, hi, dtype=np.int64), "label": label}
+    for j, shift in enumerate([0.9, 0.7, 0.5, 0.25, 0.0, 0.0]):
+        cols[f"num_{j:02d}"] = (rng.standard_normal(n) + shift * label).astype(np.float32)
+    df = pl.DataFrame(cols).with_columns(
+        pl.Series("region", rng.integers(0, len(NARROW_REGIONS), n, dtype=np.int64)).replace_strict(
+            list(range(len(NARROW_REGIONS))), NARROW_REGIONS, return_dtype=pl.String
+        )
+    )
+    df.write_parquet(f"{out}/part-{i:05d}.parquet", row_group_size=250_000)
+    return n
+
+
+def generate_narrow(rows: int, shards: int, out: str) -> dict[str, Any]:
+    """A narrow synthetic dataset for runs too large for the full one on this disk: id, label
+    (2% positive), six float32 features and a region; ~24 bytes a row as Parquet. Written by
+    Ray tasks on 2 CPUs."""
+    import ray
+
+    Path(out).mkdir(parents=True, exist_ok=True)
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers lack benchmarks/
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    try:
+        t0 = time.perf_counter()
+        task = ray.remote(_narrow_file)
+        pending, done = [], 0
+        for i in range(shards):
+            if len(pending) >= 8:
+                ready, pending = ray.wait(pending, num_returns=1)
+                done += sum(ray.get(ready))
+            pending.append(task.remote(i, rows, shards, out))
+        done += sum(ray.get(pending))
+        return {"rows": done, "shards": shards, "seconds": time.perf_counter() - t0}
+    finally:
+        ray.shutdown()

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import TreeMemory, generate_data, run_child, write  # noqa: E402
+from _common import TreeMemory, generate_data, generate_narrow, run_child, write  # noqa: E402
 
 
 def run_distml(data: str, out: str, sample: int, strata: list[str], pipeline: bool = True) -> dict:
@@ -164,7 +164,14 @@ def main() -> None:
     ap.add_argument("--sample", type=int, default=1_000_000)
     ap.add_argument("--strata", default="label")
     ap.add_argument(
-        "--data", default=None, help="existing generated data (default: generate, then delete)"
+        "--data",
+        default=None,
+        help="data folder; generated there (and kept) if missing (default: generate, then delete)",
+    )
+    ap.add_argument(
+        "--narrow",
+        action="store_true",
+        help="generate the narrow dataset (id, label, region, 6 floats) for runs at 1B rows",
     )
     ap.add_argument("--skip-reference", action="store_true")
     ap.add_argument(
@@ -186,8 +193,8 @@ def main() -> None:
     data = a.data or str(work / "data")
     try:
         gen = None
-        if a.data is None:
-            gen = generate_data(a.rows, a.shards, data)
+        if a.data is None or not Path(data).exists():
+            gen = (generate_narrow if a.narrow else generate_data)(a.rows, a.shards, data)
         common = ["--data", data, "--sample", str(a.sample)]
         d = run_child(
             [
