@@ -935,7 +935,7 @@ def run_sample(
             stats=stats,
         )
     elif chosen is not None:
-        # every selected row is known already: fetch just those rows, shard by shard
+        # every selected row is known already: fetch just those rows, a group of shards a task
         counts, hists = parallel.map_merge(
             _fetch_task,
             _groups(_by_shard(ds, chosen), 4 * parallel.cluster_cpus()),
