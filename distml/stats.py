@@ -49,9 +49,13 @@ def numeric_stats(df: pl.DataFrame, columns: list[str]) -> dict[str, NumericStat
     """NumericStats of several columns in one Polars query (its aggregations run in parallel)."""
     if not columns:
         return {}
+    # the float64, NaN-as-null copies once (an eager select would redo them for each statistic)
+    df = df.select(
+        pl.col(c).cast(pl.Float64).fill_nan(None).alias(f"_x{i}") for i, c in enumerate(columns)
+    )
     exprs = []
-    for i, c in enumerate(columns):
-        x = pl.col(c).cast(pl.Float64).fill_nan(None)
+    for i in range(len(columns)):
+        x = pl.col(f"_x{i}")
         exprs += [
             x.count().alias(f"n{i}"),
             x.mean().alias(f"mean{i}"),
