@@ -244,8 +244,17 @@ def _file_columns(shard: Shard, columns: Sequence[str] | None) -> list[str] | No
     return cols
 
 
+def _local(shard: Shard) -> bool:
+    return "://" not in shard.root or shard.root.startswith("file://")
+
+
 def read_shard(shard: Shard, columns: Sequence[str] | None = None) -> pl.DataFrame:
-    """Read only ``columns`` of one shard into Polars, conformed to the reference schema."""
+    """Read only ``columns`` of one shard into Polars, conformed to the reference schema.
+
+    Local files go through Polars' reader (~1.5x faster than pyarrow's plus the conversion),
+    other filesystems through pyarrow."""
+    if _local(shard):
+        return scan_shard(shard, columns).collect()
     fs, _ = filesystem(shard.root)
     cols = _file_columns(shard, columns)
     with fs.open_input_file(shard.path) as f:
@@ -268,8 +277,8 @@ def scan_shard(
     Local files use Polars' own reader, which pushes projections and predicates into the scan
     (late materialisation); other filesystems are read through pyarrow.
     """
-    if "://" not in shard.root or shard.root.startswith("file://"):
-        lf = pl.scan_parquet(shard.path, row_index_name=row_index)
+    if _local(shard):
+        lf = pl.scan_parquet(shard.path, row_index_name=row_index, glob=False)
         if shard.row_groups is not None:
             lf = lf.slice(shard.row_offset, shard.num_rows)
         cols = _file_columns(shard, columns)
