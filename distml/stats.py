@@ -46,7 +46,8 @@ class NumericStats:
 
 
 def numeric_stats(df: pl.DataFrame, columns: list[str]) -> dict[str, NumericStats]:
-    """NumericStats of several columns in one Polars query (its aggregations run in parallel)."""
+    """NumericStats of several columns: their float64 copies, then one Polars query (its
+    aggregations run in parallel)."""
     if not columns:
         return {}
     # the float64, NaN-as-null copies once (an eager select would redo them for each statistic)
