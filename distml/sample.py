@@ -399,30 +399,6 @@ def _find_cuts(
 # -- pass 3: select ---------------------------------------------------------------------------
 
 
-def _cut_table(plan: Plan, strata: Sequence[str]) -> pl.DataFrame:
-    """Per stratum: the three cuts as columns (has_i, k_i, f_i, r_i) and the stratum's weight."""
-    data: dict[str, list] = {"stratum": list(strata), "weight": [plan.weight(s) for s in strata]}
-    for i in range(3):
-        cuts = [plan.cuts[s][i] for s in strata]
-        data[f"has{i}"] = [c is not None for c in cuts]
-        data[f"k{i}"] = [c[0] if c else 0 for c in cuts]
-        data[f"f{i}"] = [c[1] if c else 0 for c in cuts]
-        data[f"r{i}"] = [c[2] if c else 0 for c in cuts]
-    schema = (
-        {f"k{i}": pl.UInt64 for i in range(3)}
-        | {f"f{i}": pl.Int64 for i in range(3)}
-        | {f"r{i}": pl.Int64 for i in range(3)}
-    )
-    return pl.DataFrame(data, schema_overrides={"weight": pl.Float64, **schema})
-
-
-def _le(i: int) -> pl.Expr:
-    """(key, file, row) <= cut i, for rows joined with their stratum's cuts."""
-    key, fil, row = pl.col("_key"), pl.col("_file"), pl.col("_row")
-    k, f, r = pl.col(f"k{i}"), pl.col(f"f{i}"), pl.col(f"r{i}")
-    return pl.col(f"has{i}") & ((key < k) | ((key == k) & ((fil < f) | ((fil == f) & (row <= r)))))
-
-
 def _sample_hists(
     picked: pl.DataFrame, compare: dict[str, tuple[str, list]]
 ) -> dict[str, list[int]]:
@@ -437,23 +413,6 @@ def _sample_hists(
                 sum(n for v, n in counts.items() if v not in set(ref))
             ]
     return out
-
-
-def _assign(keyed: pl.DataFrame, plan: Plan, strata: Sequence[str]) -> pl.DataFrame:
-    """The sampled rows among ``keyed`` (stratum, _key, _file, _row), with split and weight."""
-    split = (
-        pl.when(_le(0))
-        .then(pl.lit("train"))
-        .when(_le(1))
-        .then(pl.lit("valid"))
-        .otherwise(pl.lit("test"))
-        .alias("split")
-    )
-    return (
-        keyed.join(_cut_table(plan, strata), on="stratum", how="inner")
-        .filter(_le(2))
-        .with_columns(split)
-    )
 
 
 def _select_task(
@@ -473,11 +432,13 @@ def _select_task(
     if top is None:
         return ({}, {}), shard.num_rows
     keys = _keyed(shard, spec, _needed(spec, filter_cols), top)
-    present = [p for p in keys.get_column("stratum").unique().to_list() if p in plan.cuts]
-    if not present:
-        return ({}, {}), shard.num_rows
-    chosen = _assign(keys, plan, present).select("_row", "stratum", "split", "weight")
-    if chosen.height == 0:
+    parts = [
+        _pick(g, plan, str(name), ["_row"])
+        for (name,), g in keys.partition_by("stratum", as_dict=True).items()
+        if name in plan.cuts
+    ]
+    chosen = pl.concat(parts) if parts else None
+    if chosen is None or chosen.height == 0:
         return ({}, {}), shard.num_rows
     if spec.id_column is None:
         rows = _keyed(shard, spec, None)
@@ -514,6 +475,23 @@ def _upto(cut: tuple[int, int, int] | None) -> pl.Expr:
     return (key < k) | ((key == k) & ((fil < f) | ((fil == f) & (row <= r))))
 
 
+def _pick(g: pl.DataFrame, plan: Plan, s: str, keep: Sequence[str]) -> pl.DataFrame:
+    """The rows of stratum ``s`` among ``g`` (with _key, _file, _row) that the sample takes:
+    ``keep`` columns, with their stratum, split and weight."""
+    c0, c1, c2 = plan.cuts[s]
+    return g.filter(_upto(c2)).select(
+        *keep,
+        pl.lit(s, dtype=pl.String).alias("stratum"),
+        pl.when(_upto(c0))
+        .then(pl.lit("train"))
+        .when(_upto(c1))
+        .then(pl.lit("valid"))
+        .otherwise(pl.lit("test"))
+        .alias("split"),
+        pl.lit(plan.weight(s), dtype=pl.Float64).alias("weight"),
+    )
+
+
 def _chosen_from_candidates(
     plan: Plan, candidates: dict[str, pl.DataFrame] | None, spec: Spec
 ) -> pl.DataFrame | None:
@@ -527,20 +505,7 @@ def _chosen_from_candidates(
         g = candidates.get(s)
         if g is None or "_id" not in g.columns:
             return None
-        c0, c1, c2 = plan.cuts[s]
-        picked = g.filter(_upto(c2)).select(
-            "_file",
-            "_row",
-            "_id",
-            pl.lit(s, dtype=pl.String).alias("stratum"),
-            pl.when(_upto(c0))
-            .then(pl.lit("train"))
-            .when(_upto(c1))
-            .then(pl.lit("valid"))
-            .otherwise(pl.lit("test"))
-            .alias("split"),
-            pl.lit(plan.weight(s), dtype=pl.Float64).alias("weight"),
-        )
+        picked = _pick(g, plan, s, ["_file", "_row", "_id"])
         if picked.height != n:
             return None  # a cut lies above the candidate bound (e.g. a whole stratum is taken)
         parts.append(picked)

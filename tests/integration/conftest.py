@@ -25,6 +25,13 @@ def distml(*args: str, cwd=None, check: bool = True) -> subprocess.CompletedProc
     return p
 
 
+@pytest.fixture
+def on_session_ray(small_data, ray_local) -> list[str]:
+    """The overrides of a run on the test data and the session's Ray."""
+    address = ray_local.get_runtime_context().gcs_address
+    return [f"data.path={small_data}", f"cluster.address={address}"]
+
+
 @pytest.fixture(scope="session")
 def run_dir(small_data, ray_local, tmp_path_factory):
     """`distml run` on the session's Ray: 20k-row sample, slices on region and device, and a

@@ -110,15 +110,13 @@ def test_failed_gate_is_recorded_in_metrics_json(run_dir):
     assert gate["reasons"][0].startswith("recall=")
 
 
-def test_multirun_sweeps_from_the_command_line(small_data, ray_local, tmp_path):
-    address = ray_local.get_runtime_context().gcs_address
+def test_multirun_sweeps_from_the_command_line(on_session_ray, tmp_path):
     distml(
         "run",
         "-m",
         "sampling.size=1000,2000",
         "pipeline.until=sample",
-        f"data.path={small_data}",
-        f"cluster.address={address}",
+        *on_session_ray,
         f"hydra.sweep.dir={tmp_path}",
     )
     sizes = sorted(
@@ -129,15 +127,13 @@ def test_multirun_sweeps_from_the_command_line(small_data, ray_local, tmp_path):
     assert not (tmp_path / "0" / "model.ubj").exists()  # pipeline.until=sample stops there
 
 
-def test_a_failed_trial_is_reported_without_traceback(small_data, ray_local, tmp_path):
-    address = ray_local.get_runtime_context().gcs_address
+def test_a_failed_trial_is_reported_without_traceback(on_session_ray, tmp_path):
     p = distml(
         "run",
         "-m",
         "sampling.size=1000,70000",
         "pipeline.until=sample",
-        f"data.path={small_data}",
-        f"cluster.address={address}",
+        *on_session_ray,
         f"hydra.sweep.dir={tmp_path}",
         check=False,
     )
@@ -148,14 +144,12 @@ def test_a_failed_trial_is_reported_without_traceback(small_data, ray_local, tmp
     assert "larger than the population" in trials[1]["error"]
 
 
-def test_use_gpu_without_gpus_is_a_clear_error(small_data, ray_local, tmp_path):
-    address = ray_local.get_runtime_context().gcs_address
+def test_use_gpu_without_gpus_is_a_clear_error(on_session_ray, tmp_path):
     p = distml(
         "run",
         "cluster.use_gpu=true",
         "sampling.size=1000",
-        f"data.path={small_data}",
-        f"cluster.address={address}",
+        *on_session_ray,
         f"hydra.run.dir={tmp_path}",
         check=False,
     )

@@ -17,16 +17,14 @@ COMMON = [
 CACHE = "cache.enabled=true"  # the suite turns the cache off by default (DISTML_CACHE=false)
 
 
-def test_four_trials_share_the_data_stages_and_overlap(small_data, ray_local, tmp_path):
-    address = ray_local.get_runtime_context().gcs_address
+def test_four_trials_share_the_data_stages_and_overlap(on_session_ray, tmp_path):
     sweep_dir = tmp_path / "sweep"
     p = distml(
         "run",
         "-m",
         "model.params.max_depth=3,4",
         "model.params.eta=0.1,0.3",
-        f"data.path={small_data}",
-        f"cluster.address={address}",
+        *on_session_ray,
         f"hydra.sweep.dir={sweep_dir}",
         f"cache.dir={tmp_path / 'cache'}",
         CACHE,
@@ -62,8 +60,7 @@ def test_four_trials_share_the_data_stages_and_overlap(small_data, ray_local, tm
     assert f"[sweep] best: {summary['best']['command']}" in p.stderr
 
 
-def test_optuna_sweeper_through_the_ray_launcher(small_data, ray_local, tmp_path):
-    address = ray_local.get_runtime_context().gcs_address
+def test_optuna_sweeper_through_the_ray_launcher(on_session_ray, tmp_path):
     sweep_dir = tmp_path / "optuna"
     p = distml(
         "run",
@@ -73,8 +70,7 @@ def test_optuna_sweeper_through_the_ray_launcher(small_data, ray_local, tmp_path
         "hydra.sweeper.n_jobs=2",
         "hydra.sweeper.direction=maximize",
         "model.params.eta=interval(0.05,0.3)",
-        f"data.path={small_data}",
-        f"cluster.address={address}",
+        *on_session_ray,
         f"hydra.sweep.dir={sweep_dir}",
         f"cache.dir={tmp_path / 'cache'}",
         CACHE,
@@ -86,12 +82,9 @@ def test_optuna_sweeper_through_the_ray_launcher(small_data, ray_local, tmp_path
     assert f"Best value: {summary['best']['metric']}" in p.stdout + p.stderr
 
 
-def test_a_second_run_reuses_the_data_stages_unless_their_config_changes(
-    small_data, ray_local, tmp_path
-):
-    address = ray_local.get_runtime_context().gcs_address
+def test_a_second_run_reuses_the_data_stages_unless_their_config_changes(on_session_ray, tmp_path):
     # training is all the cache test needs: pipeline.until=train skips evaluation and the report
-    common = [f"data.path={small_data}", f"cluster.address={address}", *COMMON]
+    common = [*on_session_ray, *COMMON]
     common += ["pipeline.until=train"]
     common += [f"cache.dir={tmp_path / 'c'}"]
     distml("run", *common, CACHE, f"hydra.run.dir={tmp_path / 'a'}")
