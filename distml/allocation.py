@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from fractions import Fraction
 
 from distml.errors import UserError
 
@@ -43,7 +44,7 @@ def allocate(
             lam_lo = mid
         else:
             lam_hi = mid
-    x = {k: min(max(lam_hi * weights[k], lo[k]), caps[k]) for k in keys}
+    x = _exact_quotas(total, weights, caps, lo, lam_hi)
     n = {k: min(max(math.floor(x[k]), lo[k]), caps[k]) for k in keys}
     rest = total - sum(n.values())
     order = sorted(keys, key=lambda k: (-(x[k] - math.floor(x[k])), -weights[k], k))
@@ -60,3 +61,27 @@ def allocate(
         if not moved:
             raise AssertionError("allocation cannot meet its total")
     return n
+
+
+def _exact_quotas(
+    total: int,
+    weights: Mapping[str, float],
+    caps: Mapping[str, int],
+    lo: Mapping[str, int],
+    lam: float,
+) -> dict[str, Fraction]:
+    """The continuous allocation in exact rational arithmetic: strata that ``lam`` (from the
+    float search) pins at their floor or cap keep that bound, and the others share the rest in
+    proportion to their weights. Equal remainders then tie exactly (and are ordered by weight
+    and name), instead of by floating-point noise."""
+    pinned = {k: lo[k] for k in caps if lam * weights[k] <= lo[k]}
+    pinned |= {k: caps[k] for k in caps if k not in pinned and lam * weights[k] >= caps[k]}
+    while True:
+        free = [k for k in caps if k not in pinned]
+        left = total - sum(pinned.values())
+        wsum = sum(Fraction(weights[k]) for k in free)
+        x = {k: left * Fraction(weights[k]) / wsum if wsum else Fraction(lo[k]) for k in free}
+        out = {k: lo[k] if x[k] < lo[k] else caps[k] for k in free if not lo[k] <= x[k] <= caps[k]}
+        if not out:
+            return {**{k: Fraction(v) for k, v in pinned.items()}, **x}
+        pinned |= out

@@ -7,6 +7,7 @@ process.
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from distml.fs import filesystem, join
@@ -46,6 +47,8 @@ class Keeper:
         self.keep = keep
         self.latest: dict[str, Any] = {}
         self.saved: list[int] = []
+        self.written: list[tuple[int, float]] = []
+        """(rounds, unix time) of every checkpoint once it was on storage."""
 
     def save(self, rounds: int, raw: bytes, metrics: dict[str, float]) -> None:
         """Write atomically (temporary name, then rename) and drop all but the newest ``keep``."""
@@ -59,6 +62,7 @@ class Keeper:
         for old in self.saved[: -self.keep]:
             fs.delete_file(f"{root}/model-{old:06d}.ubj")
         self.saved = self.saved[-self.keep :]
+        self.written.append((rounds, time.time()))
         self.progress(rounds, metrics)
 
     def progress(self, rounds: int, metrics: dict[str, float]) -> None:
@@ -66,3 +70,6 @@ class Keeper:
 
     def get(self) -> dict[str, Any]:
         return self.latest
+
+    def history(self) -> list[tuple[int, float]]:
+        return self.written

@@ -362,6 +362,9 @@ def run_pipeline(s: Settings, run_dir: str) -> dict[str, Any]:
             st["best_iteration"] = info.get("best_iteration")
             for k in ("workers", "rank_rows", "failures", "resumed_from_rounds"):
                 st[k] = info[k]
+            if info["failures"]:  # when each checkpoint was stored, when each restart began
+                st["checkpoints_written"] = info["checkpoints_written"]
+                st["restarted_unix"] = info["restarted_unix"]
             st["_nodes"] = info["nodes"]
             if info["started_from_rounds"]:
                 st["started_from_rounds"] = info["started_from_rounds"]

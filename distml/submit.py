@@ -137,7 +137,8 @@ def main(args: list[str]) -> int:
         ids = [a for a in rest[1:] if "=" not in a]
         if len(ids) != 1:
             raise UserError(
-                f"usage: distml submit {action} JOB_ID cluster.address=http://HEAD:8265"
+                f"`distml submit {action}` needs a job id (got {len(ids)}): write "
+                f"`distml submit {action} JOB_ID cluster.address=http://HEAD:8265`."
             )
         client = _client(_address(rest[1:]))
         job_id = ids[0]

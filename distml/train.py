@@ -17,6 +17,7 @@ about a second and resume from the newest checkpoint by construction.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -215,11 +216,15 @@ class Worker:
         }
         if cache:
             out["cache_bytes"] = _du(cache)  # measured while the pages exist
+        best = getattr(booster, "best_iteration", None)
+        n = booster.num_boosted_rounds()
+        final = bytes(
+            (booster[: best + 1] if best is not None and best + 1 < n else booster).save_raw("ubj")
+        )
+        # every rank reports what it grew: joined by the collective, all ranks hold the same model
+        out.update(model_sha256=hashlib.sha256(final).hexdigest(), best_iteration=best, rounds=n)
         if rank == 0:
-            best = getattr(booster, "best_iteration", None)
-            n = booster.num_boosted_rounds()
-            final = booster[: best + 1] if best is not None and best + 1 < n else booster
-            out.update(model=bytes(final.save_raw("ubj")), best_iteration=best, rounds=n)
+            out["model"] = final
         return out
 
 
@@ -420,6 +425,7 @@ def fit(
                 ) from err
             _settle()
             info["failures"] += 1
+            info.setdefault("restarted_unix", []).append(time.time())
             ckpt = newest_checkpoint(storage)
             start_raw = ckpt[1] if ckpt else start_raw
             resumed = ckpt[0] if ckpt else info["started_from_rounds"]
@@ -433,6 +439,7 @@ def fit(
     if tracker is not None:
         tracker.wait_for(60)
     _end_group(pg, workers)
+    info["checkpoints_written"] = ray.get(keeper.history.remote())
     ray.kill(keeper)
     head = next(r for r in results if r["rank"] == 0)
     booster = xgb.Booster(model_file=bytearray(head["model"]))
@@ -440,6 +447,10 @@ def fit(
         best_iteration=head["best_iteration"],
         rounds_trained=head["rounds"],
         rank_rows=[r["rows"] for r in sorted(results, key=lambda r: r["rank"])],
+        rank_models=[
+            {k: r[k] for k in ("model_sha256", "rounds", "best_iteration")}
+            for r in sorted(results, key=lambda r: r["rank"])
+        ],
         nodes=sorted({r["node"] for r in results}),
         matrix_seconds=max(r["matrix_seconds"] for r in results),
         boost_seconds=max(r["boost_seconds"] for r in results),

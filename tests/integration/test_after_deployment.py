@@ -3,6 +3,7 @@
 import json
 import os
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -173,3 +174,99 @@ def test_predict_on_data_without_a_feature_is_a_clear_error(run_dir, fresh, ray_
     assert "lacks the columns ['amount']" in p.stderr
     p = _cli("predict", ray_local, tmp_path / "p2", f"model_run={tmp_path}", f"data.path={d}")
     assert p.returncode == 2 and "has no model.ubj, preprocessor.json" in p.stderr
+
+
+def test_moderate_drift_is_a_warning_with_exit_code_4(run_dir, drifted, ray_local, tmp_path):
+    """With the drift threshold out of reach, the same drift is a warning: status warn, exit 4."""
+    p = _cli(
+        "monitor",
+        ray_local,
+        tmp_path / "m",
+        f"model_run={run_dir}",
+        f"data.path={drifted}",
+        "monitor.psi_warn=0.1",
+        "monitor.psi_drift=1000",
+    )
+    m = json.loads((tmp_path / "m" / "monitor.json").read_text())
+    worst = max(r["psi"] for r in [*m["features"].values(), m["score"], m["label"]] if "psi" in r)
+    assert 0.1 <= worst < 1000  # so the status must be warn, whatever the gates say
+    assert m["status"] == "warn" and p.returncode == 4, p.stderr[-2000:]
+    assert "distml: warning: monitor status warn" in p.stderr and "Traceback" not in p.stderr
+
+
+def _retrain(ray_local, out, *over):
+    return _cli("retrain", ray_local, out, "eval.bootstrap=0", "sampling.size=20000", *over)
+
+
+def _decision(out) -> dict:
+    return json.loads((out / "retrain.json").read_text())
+
+
+def test_retrain_tolerance_and_evaluation_gates(fresh, ray_local, tmp_path):
+    models = tmp_path / "models"
+    common = [f"data.path={fresh}", f"retrain.models_dir={models}"]
+    strong, weak = (
+        ["model.num_boost_round=40"],
+        ["model.num_boost_round=1", "model.params.max_depth=1"],
+    )
+    assert _retrain(ray_local, tmp_path / "r1", *common, *strong).returncode == 0
+
+    # a weaker candidate within retrain.tolerance of the current model is promoted
+    p = _retrain(ray_local, tmp_path / "r2", *common, *weak, "retrain.tolerance=0.9")
+    rec = _decision(tmp_path / "r2")
+    assert rec["candidate"] < rec["current"] and rec["candidate"] >= rec["current"] - 0.9
+    assert p.returncode == 0 and rec["promoted"], p.stderr[-3000:]
+    assert os.readlink(models / "current") == "v0002"
+
+    # ... and not promoted when the gap is larger than the tolerance
+    gap = rec["current"] - rec["candidate"]
+    p = _retrain(
+        ray_local,
+        tmp_path / "r3",
+        *common,
+        *weak,
+        f"model_run={models / 'v0001'}",
+        f"retrain.tolerance={gap / 2}",
+    )
+    assert p.returncode == 3 and not _decision(tmp_path / "r3")["promoted"], p.stderr[-3000:]
+    assert os.readlink(models / "current") == "v0002"
+
+    # a better candidate that fails its evaluation gates is not promoted either
+    p = _retrain(ray_local, tmp_path / "r4", *common, *strong, 'eval.gates=["roc_auc>=0.9999"]')
+    rec = _decision(tmp_path / "r4")
+    assert p.returncode == 3 and "Traceback" not in p.stderr, p.stderr[-3000:]
+    assert rec["candidate"] > rec["current"]  # better than the current (weak) model
+    assert rec["promoted"] is False and rec["candidate_gate_passed"] is False
+    assert "eval.gates" in rec["reason"] and "not promoted" in p.stderr
+    assert os.readlink(models / "current") == "v0002" and not (models / "v0003").exists()
+
+
+def test_retrain_on_rmse_promotes_the_lower_error(ray_local, tmp_path):
+    """Lower is better for RMSE: a worse (higher-error) regression candidate is not promoted."""
+    rng = np.random.default_rng(0)
+    n = 6000
+    x = rng.normal(size=(n, 3))
+    y = 3 * x[:, 0] - 2 * x[:, 1] + rng.normal(0, 0.3, n)
+    data = tmp_path / "reg"
+    data.mkdir()
+    df = pl.DataFrame({"id": np.arange(n), "y": y, **{f"x{i}": x[:, i] for i in range(3)}})
+    df.write_parquet(data / "p.parquet")
+    models = tmp_path / "models"
+    common = [
+        f"data.path={data}",
+        "data.label=y",
+        f"retrain.models_dir={models}",
+        "model.params.objective=reg:squarederror",
+        "model.params.eval_metric=rmse",
+    ]
+    good = ["model.num_boost_round=80", "model.params.max_depth=4"]
+    bad = ["model.num_boost_round=2", "model.params.max_depth=1"]
+    assert _retrain(ray_local, tmp_path / "a", *common, *bad, "sampling.size=5000").returncode == 0
+    p = _retrain(ray_local, tmp_path / "b", *common, *good, "sampling.size=5000")
+    rec = _decision(tmp_path / "b")
+    assert rec["metric"] == "rmse" and rec["candidate"] < rec["current"]
+    assert p.returncode == 0 and rec["promoted"], p.stderr[-3000:]
+    p = _retrain(ray_local, tmp_path / "c", *common, *bad, "sampling.size=5000")
+    rec = _decision(tmp_path / "c")
+    assert rec["candidate"] > rec["current"] and p.returncode == 3 and not rec["promoted"]
+    assert os.readlink(models / "current") == "v0002"

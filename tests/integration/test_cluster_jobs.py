@@ -74,15 +74,25 @@ def test_submit_stop_a_running_job(small_data, two_nodes, tmp_path):
     assert "STOPPED" in s, s
 
 
-def test_submit_errors_are_one_paragraph(tmp_path):
-    p = distml("submit", "cluster.address=auto", check=False)
-    assert p.returncode == 2 and "needs the Ray dashboard's URL" in p.stderr
-    assert "Traceback" not in p.stderr
-    p = distml("submit", "cluster.address=http://127.0.0.1:1", "sampling.sise=3", check=False)
-    assert p.returncode == 2 and "Key 'sise' not in 'SamplingConfig'" in p.stderr, p.stderr
-    p = distml("submit", f"cluster.address=http://127.0.0.1:{_closed_port()}", check=False)
-    assert p.returncode == 2 and "Cannot reach the Ray Jobs API" in p.stderr, p.stderr
-    assert "Traceback" not in p.stderr
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["cluster.address=auto"], "needs the Ray dashboard's URL"),
+        (
+            ["cluster.address=http://127.0.0.1:1", "sampling.sise=3"],
+            "Key 'sise' not in 'SamplingConfig'",
+        ),
+        (["cluster.address=http://127.0.0.1:{closed}"], "Cannot reach the Ray Jobs API"),
+        (["status"], "needs a job id"),
+    ],
+)
+def test_submit_errors_are_one_paragraph(args, says):
+    args = [a.format(closed=_closed_port()) for a in args]
+    p = distml("submit", *args, check=False)
+    assert p.returncode == 2, p.stderr
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("distml: error:"), p.stderr
+    assert says in lines[0] and "Traceback" not in p.stdout + p.stderr
 
 
 def test_submit_without_the_token_says_what_to_do(two_nodes, tmp_path):

@@ -3,6 +3,7 @@ external memory, and a run that loses a node of a real multi-node cluster."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -88,6 +89,31 @@ def test_one_two_three_workers_give_the_same_quality(features_run, ray_local, tm
     assert min(aucs.values()) > 0.8, aucs
 
 
+def test_every_rank_grows_the_same_trees_and_stops_at_the_same_round(
+    features_run, ray_local, tmp_path
+):
+    """Joined by XGBoost's collective, all ranks hold byte-identical models; early stopping on the
+    allreduced valid metric stops every rank at the same round."""
+    job = _job(
+        features_run,
+        num_boost_round=300,
+        early_stopping_rounds=3,
+        params={"objective": "binary:logistic", "eval_metric": "logloss", "eta": 0.8},
+    )
+    for n in (2, 3):
+        booster, info = train.fit(
+            job, num_workers=n, cpus_per_worker=0.5, storage=str(tmp_path / f"w{n}"), max_failures=0
+        )
+        ranks = info["rank_models"]
+        assert len(ranks) == n
+        assert len({r["model_sha256"] for r in ranks}) == 1, ranks
+        assert len({(r["rounds"], r["best_iteration"]) for r in ranks}) == 1, ranks
+        assert ranks[0]["rounds"] < 300  # it did stop early
+        assert booster.num_boosted_rounds() == ranks[0]["best_iteration"] + 1
+        raw = bytes(booster.save_raw("ubj"))
+        assert hashlib.sha256(raw).hexdigest() == ranks[0]["model_sha256"]
+
+
 def test_resume_from_a_stopped_run_continues_to_the_same_model(features_run, ray_local, tmp_path):
     job = _job(features_run)
     whole, _ = train.fit(
@@ -151,52 +177,66 @@ def test_resume_from_without_checkpoints_is_a_clear_error(small_data, ray_local,
     assert "Traceback" not in p.stderr
 
 
-@pytest.mark.fault_tolerance
-def test_losing_a_worker_node_resumes_from_the_newest_checkpoint(small_data, ray_nodes, tmp_path):
-    """Head + worker node as separate raylets; the worker node is killed after the first
-    checkpoint; training restarts from the newest checkpoint and matches an uninterrupted run."""
-    worker = ray_nodes.add_worker(cpus=2)
-    args = [
+def _fault_args(small_data, address: str, max_failures: int) -> list[str]:
+    return [
         "run",
         f"data.path={small_data}",
-        f"cluster.address={ray_nodes.address}",
+        f"cluster.address={address}",
         "sampling.size=40000",
-        "model.num_boost_round=400",
+        "model.num_boost_round=200",
         "model.early_stopping_rounds=null",
         "model.checkpoint_every=10",
         "model.params.max_depth=8",
-        "model.params.eta=0.03",
-        "cluster.max_failures=1",
+        "model.params.eta=0.05",
+        f"cluster.max_failures={max_failures}",
         # a worker needs a whole 2-CPU node: one rank on each node, and a restart after the loss
         # waits for the replacement node (as with an autoscaler)
         "cluster.cpus_per_worker=2",
         "eval.bootstrap=0",
     ]
+
+
+def _kill_after_first_checkpoint(args, run_dir: Path, ray_nodes, worker):
+    """Start the run, kill the worker node once a checkpoint exists; return the process and the
+    newest checkpoint on storage at the moment the node was dead."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    hit = tmp_path / "hit"
     p = subprocess.Popen(
-        [sys.executable, "-m", "distml", *args, f"hydra.run.dir={hit}"],
+        [sys.executable, "-m", "distml", *args, f"hydra.run.dir={run_dir}"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
-    ckpts = hit / "train" / "checkpoints"
+    ckpts = run_dir / "train" / "checkpoints"
     deadline = time.time() + 300
     while not (ckpts.is_dir() and any(ckpts.glob("model-*.ubj"))):
         assert p.poll() is None and time.time() < deadline, p.communicate()[1][-3000:]
         time.sleep(0.1)
-    seen = max(int(f.stem.split("-")[1]) for f in ckpts.glob("model-*.ubj"))
     ray_nodes.kill(worker)
+    return p, max(int(f.stem.split("-")[1]) for f in ckpts.glob("model-*.ubj"))
+
+
+@pytest.mark.fault_tolerance
+def test_losing_a_worker_node_resumes_from_the_newest_checkpoint(small_data, ray_nodes, tmp_path):
+    """Head + worker node as separate raylets; the worker node is killed after the first
+    checkpoint; training restarts from the newest checkpoint and matches an uninterrupted run."""
+    worker = ray_nodes.add_worker(cpus=2)
+    args = _fault_args(small_data, ray_nodes.address, max_failures=1)
+    hit = tmp_path / "hit"
+    p, at_kill = _kill_after_first_checkpoint(args, hit, ray_nodes, worker)
     replacement = ray_nodes.add_worker(cpus=2)
     out, err = p.communicate(timeout=600)
     assert p.returncode == 0, err[-12000:]
     stage = json.loads((hit / "run.json").read_text())["stages"]["train"]
     assert stage["failures"] == 1, stage
     resumed = stage["resumed_from_rounds"][0]
-    assert resumed >= seen and resumed < 400, (seen, stage)
+    # resumed from the newest checkpoint: at least the newest on storage when the node was dead,
+    # and exactly the newest stored before the restart began
+    stored = [r for r, t in stage["checkpoints_written"] if t <= stage["restarted_unix"][0]]
+    assert resumed == max(stored) >= at_kill, (at_kill, stage)
+    assert resumed < 200
     assert "a worker was lost" in err and f"from the checkpoint at round {resumed}" in err
-    assert stage["rounds"] == 400
+    assert stage["rounds"] == 200
 
     assert len(stage["nodes"]) == 2  # the head and the replacement node
     whole = tmp_path / "whole"
@@ -204,3 +244,16 @@ def test_losing_a_worker_node_resumes_from_the_newest_checkpoint(small_data, ray
     ray_nodes.kill(replacement)
     auc = [json.loads((d / "metrics.json").read_text())["test"]["roc_auc"] for d in (hit, whole)]
     assert abs(auc[0] - auc[1]) <= 0.005, auc
+
+
+@pytest.mark.fault_tolerance
+def test_losing_more_workers_than_max_failures_is_a_clear_error(small_data, ray_nodes, tmp_path):
+    worker = ray_nodes.add_worker(cpus=2)
+    args = _fault_args(small_data, ray_nodes.address, max_failures=0)
+    p, _ = _kill_after_first_checkpoint(args, tmp_path / "r", ray_nodes, worker)
+    out, err = p.communicate(timeout=600)
+    assert p.returncode == 2, err[-5000:]
+    errors = [line for line in err.splitlines() if line.startswith("distml: error:")]
+    assert len(errors) == 1 and "Traceback" not in err, err[-5000:]
+    assert "Training lost a worker 1 time(s), more than cluster.max_failures=0 allows" in errors[0]
+    assert "model.resume_from=" in errors[0]

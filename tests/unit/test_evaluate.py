@@ -293,3 +293,33 @@ def test_small_and_empty_slices_are_listed_not_scored():
     assert region["north"]["rows"] == 300 and region["north"]["roc_auc"] is not None
     assert region["south"] == {"rows": 2, "skipped": "fewer than eval.min_slice_size=100 rows"}
     assert region["nowhere"]["rows"] == 0 and "skipped" in region["nowhere"]
+
+
+def test_bootstrap_interval_width_matches_the_known_standard_error():
+    """A 95% interval is about 2 * 1.96 standard errors wide; 80% or 99% intervals are not.
+
+    Standard errors computed here independently: the binomial one for accuracy at a fixed
+    threshold, DeLong's for ROC AUC."""
+    from distml.metrics import Bootstrap
+
+    rng = np.random.default_rng(11)
+    n = 20_000
+    y = (rng.random(n) < 0.3).astype(int)
+    score = 1 / (1 + np.exp(-(rng.normal(size=n) * 1.5 + 2.0 * y - 1.5)))
+    ids = rng.permutation(10 * n)[:n].astype(np.uint64)
+    boot = Bootstrap.of(ids, score, y, 0.5, 1000, seed=5)
+    iv = boot.intervals()
+
+    acc = np.mean((score >= 0.5) == y)
+    se_acc = np.sqrt(acc * (1 - acc) / n)
+    pos, neg = np.sort(score[y == 1]), np.sort(score[y == 0])
+    v10 = (np.searchsorted(neg, pos, "left") + np.searchsorted(neg, pos, "right")) / 2 / len(neg)
+    v01 = 1 - (np.searchsorted(pos, neg, "left") + np.searchsorted(pos, neg, "right")) / 2 / len(
+        pos
+    )
+    se_auc = np.sqrt(v10.var(ddof=1) / len(pos) + v01.var(ddof=1) / len(neg))
+    for name, se in (("accuracy", se_acc), ("roc_auc", se_auc)):
+        lo, hi = iv[name]
+        ratio = (hi - lo) / (2 * 1.959964 * se)
+        # 99% intervals would be 1.31 times as wide, 80% intervals 0.65 times
+        assert 0.88 <= ratio <= 1.12, (name, ratio)

@@ -1,0 +1,456 @@
+"""Deliberate bugs, each put into a scratch copy of the project, and the tests that must catch them.
+
+    python tests/mutants.py                 # every mutant (about 20 minutes on 2 cores)
+    python tests/mutants.py -k neyman,split # mutants whose name contains one of these
+    python tests/mutants.py --list
+
+A mutant is one or more exact text replacements in distml/ (each must match once). The copy is
+the working tree (tracked and untracked files, not ignored ones); its tests run with the copy
+first on PYTHONPATH, so the CLI subprocesses and Ray workers import the mutated package. A mutant
+is *caught* when pytest reports failed tests (exit 1); any other exit is shown as an error.
+Not collected by pytest (no test_ prefix): it runs the suite, it is not part of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    stage: str
+    bug: str
+    edits: tuple[tuple[str, str, str], ...]
+    """(file, old text, new text)."""
+    tests: tuple[str, ...]
+    source: str = "issue #14"
+    extra: list[str] = field(default_factory=list)
+
+
+M = Mutant
+MUTANTS = [
+    # -- the bugs listed in the tests issue -----------------------------------------------------
+    M(
+        "neyman-ignores-spread",
+        "sample",
+        "Neyman weights use N_h only (S_h ignored)",
+        (
+            (
+                "distml/sample.py",
+                "w = {s: population[s] * (neyman[s].std if s in neyman else 0.0) for s in population}",
+                "w = {s: population[s] * 1.0 for s in population}",
+            ),
+        ),
+        ("tests/unit/test_sample_sizes.py",),
+    ),
+    M(
+        "split-valid-test-swapped",
+        "sample",
+        "valid and test fractions swapped in the split plan (0.7/0.1/0.2 becomes 0.7/0.2/0.1)",
+        (
+            (
+                "distml/sample.py",
+                "n_valid = round(total * cfg.split.valid)\n    n_test = round(total * cfg.split.test)",
+                "n_valid = round(total * cfg.split.test)\n    n_test = round(total * cfg.split.valid)",
+            ),
+        ),
+        ("tests/unit/test_sample_sizes.py",),
+    ),
+    M(
+        "no-collective",
+        "train",
+        "no collective: each rank trains alone on its share, rank 0's model returned",
+        (
+            (
+                "distml/train.py",
+                "if world == 1:\n            return self._train(job, 0, 1, start_raw, keeper)",
+                "if True:\n            return self._train(job, int(task_id), world, start_raw, keeper)",
+            ),
+            (
+                "distml/train.py",
+                "    if num_workers > 1:\n        # Workers",
+                "    if False:\n        # Workers",
+            ),
+        ),
+        (
+            "tests/integration/test_train_distributed.py::test_every_rank_grows_the_same_trees_and_stops_at_the_same_round",
+        ),
+    ),
+    M(
+        "bootstrap-level-99",
+        "evaluate",
+        "bootstrap interval level 0.95 changed to 0.99",
+        (("distml/metrics.py", "level: float = 0.95", "level: float = 0.99"),),
+        (
+            "tests/unit/test_evaluate.py::test_bootstrap_interval_width_matches_the_known_standard_error",
+        ),
+    ),
+    M(
+        "quarantine-loses-a-row",
+        "profile",
+        "the quarantine file loses one row (counts unchanged)",
+        (
+            (
+                "distml/profile.py",
+                "write_parquet(bad, join(job.quarantine,",
+                "write_parquet(bad.slice(1), join(job.quarantine,",
+            ),
+        ),
+        ("tests/unit/test_quarantine.py",),
+    ),
+    M(
+        "precision-recall-swapped",
+        "evaluate",
+        "precision and recall swapped",
+        (
+            (
+                "distml/metrics.py",
+                '"precision": prec,\n        "recall": rec,',
+                '"precision": rec,\n        "recall": prec,',
+            ),
+        ),
+        ("tests/unit/test_evaluate.py",),
+    ),
+    # -- behaviours the issue listed as untested ------------------------------------------------
+    M(
+        "resume-from-oldest-checkpoint",
+        "train",
+        "a restart resumes from the oldest kept checkpoint, not the newest",
+        (("distml/checkpoints.py", "rounds, path = max(found)", "rounds, path = min(found)"),),
+        (
+            "tests/integration/test_train_distributed.py::test_resume_from_a_stopped_run_continues_to_the_same_model",
+            "tests/integration/test_train_distributed.py::test_losing_a_worker_node_resumes_from_the_newest_checkpoint",
+        ),
+    ),
+    M(
+        "max-failures-off-by-one",
+        "train",
+        "one more restart than cluster.max_failures allows",
+        (
+            (
+                "distml/train.py",
+                'if info["failures"] >= max_failures:',
+                'if info["failures"] > max_failures:',
+            ),
+        ),
+        (
+            "tests/integration/test_train_distributed.py::test_losing_more_workers_than_max_failures_is_a_clear_error",
+        ),
+    ),
+    M(
+        "monitor-never-warns",
+        "monitor",
+        "monitor reports ok where it should warn (exit 0 instead of 4)",
+        (
+            (
+                "distml/monitor.py",
+                'return "drift" if value >= drift else ("warn" if value >= warn else "ok")',
+                'return "drift" if value >= drift else "ok"',
+            ),
+        ),
+        (
+            "tests/integration/test_after_deployment.py::test_moderate_drift_is_a_warning_with_exit_code_4",
+        ),
+    ),
+    M(
+        "retrain-ignores-tolerance",
+        "retrain",
+        "retrain.tolerance ignored",
+        (
+            (
+                "distml/retrain.py",
+                "better = c_val >= o_val - s.retrain.tolerance",
+                "better = c_val >= o_val",
+            ),
+        ),
+        (
+            "tests/integration/test_after_deployment.py::test_retrain_tolerance_and_evaluation_gates",
+        ),
+    ),
+    M(
+        "retrain-rmse-higher-is-better",
+        "retrain",
+        "lower-is-better metrics (RMSE) compared as higher-is-better",
+        (("distml/retrain.py", "lower = metric in LOWER_IS_BETTER", "lower = False"),),
+        (
+            "tests/integration/test_after_deployment.py::test_retrain_on_rmse_promotes_the_lower_error",
+        ),
+    ),
+    M(
+        "retrain-ignores-gates",
+        "retrain",
+        "a candidate that fails eval.gates is promoted",
+        (
+            (
+                "distml/retrain.py",
+                'gate_ok = rec is not None and cand.get("gate", {"passed": True})["passed"]',
+                "gate_ok = True",
+            ),
+        ),
+        (
+            "tests/integration/test_after_deployment.py::test_retrain_tolerance_and_evaluation_gates",
+        ),
+    ),
+    M(
+        "sample-weights-ignored",
+        "train",
+        "model.use_sample_weights=true trains without the weights",
+        (
+            (
+                "distml/pipeline.py",
+                'weight="weight" if s.model.use_sample_weights else None,',
+                "weight=None,",
+            ),
+        ),
+        (
+            "tests/integration/test_pipeline_options.py::test_sample_weights_make_a_balanced_sample_estimate_the_population",
+        ),
+    ),
+    M(
+        "eval-bins-ignored",
+        "evaluate",
+        "eval.bins ignored when scoring (exact histograms, wrong stated error)",
+        (
+            (
+                "distml/evaluate.py",
+                "st.hist = ScoreHist.of(score, y, bins=job.bins)",
+                "st.hist = ScoreHist.of(score, y)",
+            ),
+        ),
+        (
+            "tests/integration/test_pipeline_options.py::test_binned_metrics_a_recall_target_and_content_ids",
+        ),
+    ),
+    M(
+        "fixed-threshold-ignored",
+        "evaluate",
+        "eval.threshold.policy=fixed uses 0.5 instead of eval.threshold.value",
+        (
+            (
+                "distml/metrics.py",
+                'if policy == "fixed":\n        return {"policy": policy, "value": value}',
+                'if policy == "fixed":\n        return {"policy": policy, "value": 0.5}',
+            ),
+        ),
+        (
+            "tests/integration/test_pipeline_options.py::test_sample_weights_make_a_balanced_sample_estimate_the_population",
+        ),
+    ),
+    M(
+        "content-id-is-position",
+        "sample",
+        "data.id_column=null keys rows by their position in the shard, not their content",
+        (
+            (
+                "distml/keys.py",
+                "return df.select(pl.struct(pl.all()).hash(0)).to_series().to_numpy().astype(np.uint64)",
+                "return np.arange(df.height, dtype=np.uint64)",
+            ),
+        ),
+        (
+            "tests/unit/test_sample_sizes.py::test_content_ids_give_the_same_exact_sample_for_any_layout",
+        ),
+    ),
+    # -- one of ours per stage ---------------------------------------------------------------------
+    M(
+        "profile-distinct-merge-keeps-one-side",
+        "profile",
+        "merging two distinct-count sketches keeps the first one's registers",
+        (
+            (
+                "distml/sketch.py",
+                "return DistinctSketch(np.maximum(self.registers, o.registers))",
+                "return DistinctSketch(self.registers)",
+            ),
+        ),
+        ("tests/unit/test_profile_merge.py",),
+        "ours",
+    ),
+    M(
+        "sample-weight-inverted",
+        "sample",
+        "the sample's weight is n_h/N_h instead of N_h/n_h",
+        (
+            (
+                "distml/sample.py",
+                "return self.population[stratum] / self.sizes[stratum] if self.sizes[stratum] else 0.0",
+                "return self.sizes[stratum] / self.population[stratum] if self.sizes[stratum] else 0.0",
+            ),
+        ),
+        ("tests/unit/test_sample_sizes.py",),
+        "ours",
+    ),
+    M(
+        "preprocess-unseen-gets-a-real-code",
+        "preprocess",
+        "unseen categories get the most frequent category's code instead of the rare/unseen slot",
+        (
+            (
+                "distml/preprocess.py",
+                'v.replace_strict(s["codes"], default=s["unseen_code"], return_dtype=pl.Float32)',
+                'v.replace_strict(s["codes"], default=1, return_dtype=pl.Float32)',
+            ),
+        ),
+        ("tests/unit/test_stats_preprocess.py",),
+        "ours",
+    ),
+    M(
+        "train-share-drops-a-row",
+        "train",
+        "each rank's share loses its last row",
+        (
+            (
+                "distml/train.py",
+                "lo, hi = rank * total // world, (rank + 1) * total // world",
+                "lo, hi = rank * total // world, (rank + 1) * total // world - 1",
+            ),
+        ),
+        (
+            "tests/integration/test_train_distributed.py::test_one_two_three_workers_give_the_same_quality",
+        ),
+        "ours",
+    ),
+    M(
+        "evaluate-log-loss-over-positives",
+        "evaluate",
+        "log loss divided by the positives instead of all rows",
+        (
+            (
+                "distml/metrics.py",
+                'out["log_loss"] = float((pos @ -np.log(s) + neg @ -np.log1p(-s)) / (p + n))',
+                'out["log_loss"] = float((pos @ -np.log(s) + neg @ -np.log1p(-s)) / max(p, 1.0))',
+            ),
+        ),
+        ("tests/unit/test_evaluate.py",),
+        "ours",
+    ),
+    M(
+        "predict-drops-the-threshold",
+        "predict",
+        "predict writes prediction = score > threshold (ties go negative)",
+        (
+            (
+                "distml/predict.py",
+                '(pl.col("score") >= job.threshold).cast(pl.Int8)',
+                '(pl.col("score") > job.threshold + 1e-3).cast(pl.Int8)',
+            ),
+        ),
+        (
+            "tests/integration/test_after_deployment.py::test_predict_scores_every_row_or_quarantines_it",
+        ),
+        "ours",
+    ),
+]
+
+
+def _copy(dst: Path) -> None:
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for f in files:
+        if not f:
+            continue
+        src = ROOT / f.decode()
+        if src.is_file():
+            (dst / f.decode()).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst / f.decode())
+
+
+def _apply(copy: Path, m: Mutant) -> None:
+    for path, old, new in m.edits:
+        p = copy / path
+        text = p.read_text()
+        n = text.count(old)
+        if n != 1:
+            raise SystemExit(f"mutant {m.name}: {path} has {n} copies of {old!r} (need exactly 1)")
+        p.write_text(text.replace(old, new))
+
+
+def run(m: Mutant, timeout: float) -> dict:
+    with tempfile.TemporaryDirectory(prefix=f"mutant-{m.name}-") as tmp:
+        copy = Path(tmp)
+        _copy(copy)
+        _apply(copy, m)
+        env = {**os.environ, "PYTHONPATH": str(copy), "DISTML_CACHE": "false"}
+        probe = subprocess.run(
+            [sys.executable, "-c", "import distml; print(distml.__file__)"],
+            cwd=copy,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert probe.stdout.strip().startswith(str(copy)), probe.stdout + probe.stderr
+        t0 = time.time()
+        try:
+            p = subprocess.run(
+                [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *m.tests],
+                cwd=copy,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
+            rc, tail = p.returncode, (p.stdout + p.stderr)[-600:]
+        except subprocess.TimeoutExpired:
+            rc, tail = -1, "timed out"
+    failed = [ln for ln in tail.splitlines() if ln.startswith("FAILED")]
+    return {
+        "mutant": m.name,
+        "stage": m.stage,
+        "bug": m.bug,
+        "source": m.source,
+        "tests": list(m.tests),
+        "exit": rc,
+        "caught": rc == 1,
+        "failed": failed,
+        "seconds": round(time.time() - t0, 1),
+        "tail": tail if rc != 1 else "",
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("-k", default="", help="comma-separated parts of mutant names")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--json", default=None, help="write the results here")
+    ap.add_argument("--timeout", type=float, default=900)
+    a = ap.parse_args()
+    keys = [k for k in a.k.split(",") if k]
+    chosen = [m for m in MUTANTS if not keys or any(k in m.name for k in keys)]
+    if a.list:
+        for m in chosen:
+            print(f"{m.name:40} {m.stage:10} {m.bug}")
+        return 0
+    results = []
+    print("| deliberate bug | stage | tests run | caught? | seconds |")
+    print("|---|---|---|---|---|")
+    for m in chosen:
+        r = run(m, a.timeout)
+        results.append(r)
+        tests = ", ".join(t.split("::")[-1] for t in m.tests)
+        verdict = "yes" if r["caught"] else f"NO (exit {r['exit']})"
+        print(f"| {m.bug} | {m.stage} | {tests} | {verdict} | {r['seconds']} |", flush=True)
+        if not r["caught"]:
+            print(r["tail"], file=sys.stderr)
+    if a.json:
+        Path(a.json).write_text(json.dumps(results, indent=2))
+    return 0 if all(r["caught"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
