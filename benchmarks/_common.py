@@ -78,12 +78,12 @@ def generate_data(rows: int, shards: int, out: str) -> dict[str, Any]:
     """Write the synthetic dataset with distml's generator on a local 2-CPU Ray."""
     import ray
 
-    from distml.config import DataConfig
-    from distml.generate import generate
+    from distml.config import SyntheticConfig
+    from distml.synthetic import generate
 
     ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
     try:
-        return generate(DataConfig(rows=rows, shards=shards), 0, out)
+        return generate(SyntheticConfig(rows=rows, shards=shards), 0, out)
     finally:
         ray.shutdown()
 

@@ -26,6 +26,7 @@ from _common import TreeMemory, generate_data, run_child, write  # noqa: E402
 
 
 def run_distml(data: str, out: str, sample: int, rounds: int) -> dict:
+    from distml.cluster.session import ray_session
     from distml.config import Settings
     from distml.pipeline import run_pipeline
 
@@ -34,7 +35,7 @@ def run_distml(data: str, out: str, sample: int, rounds: int) -> dict:
     s.sampling.size = sample
     s.model.num_boost_round = rounds
     t0 = time.perf_counter()
-    with TreeMemory() as mem:
+    with TreeMemory() as mem, ray_session(s.cluster):
         rec = run_pipeline(s, out)
     return {
         "seconds": time.perf_counter() - t0,
@@ -51,9 +52,10 @@ def run_reference(data: str, sample: int, rounds: int, seed: int = 0) -> dict:
     from sklearn import metrics as skm
 
     from distml.config import ModelConfig, PreprocessConfig
-    from distml.keys import sample_keys
-    from distml.preprocess import apply as apply_spec
-    from distml.preprocess import column_kinds, features_of, fit_frame
+    from distml.preprocess.apply import apply as apply_spec
+    from distml.preprocess.fit import fit_frame
+    from distml.preprocess.kinds import column_kinds, features_of
+    from distml.stats.keys import sample_keys
 
     stages = {}
     t0 = time.perf_counter()

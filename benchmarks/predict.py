@@ -57,11 +57,14 @@ def train_model(work: Path) -> str:
 
 
 def run_distml(data: str, model_run: str, out: str) -> dict:
-    from distml.config import ClusterConfig, DataConfig, Settings
+    from distml.cluster.session import ray_session
+    from distml.config import ClusterConfig, DataConfig, PredictSettings
     from distml.predict import run_predict
 
-    s = Settings(model_run=model_run, data=DataConfig(path=data), cluster=ClusterConfig(num_cpus=2))
-    with TreeMemory() as mem:
+    s = PredictSettings(
+        model_run=model_run, data=DataConfig(path=data), cluster=ClusterConfig(num_cpus=2)
+    )
+    with TreeMemory() as mem, ray_session(s.cluster):
         t0 = time.perf_counter()
         rep = run_predict(s, out)
         seconds = time.perf_counter() - t0
@@ -80,7 +83,7 @@ def run_reference(data: str, model_run: str, out: str) -> dict:
     import polars as pl
     import xgboost as xgb
 
-    from distml.preprocess import apply, input_columns, load
+    from distml.preprocess.apply import apply, input_columns, load
 
     spec = load(os.path.join(model_run, "preprocessor.json"))
     booster = xgb.Booster(params={"nthread": 2})

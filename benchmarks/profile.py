@@ -30,10 +30,11 @@ from _common import TreeMemory, generate_data, run_child, write  # noqa: E402
 def run_distml(data: str, out: str, duplicates: bool) -> dict:
     import ray
 
-    from distml import parallel
+    from distml.cluster import tasks as parallel
     from distml.config import QualityConfig
-    from distml.quality import build_contract, conform, polars_schema
-    from distml.shards import plan
+    from distml.data.shards import plan, polars_schema
+    from distml.quality.conform import conform
+    from distml.quality.contract import build_contract
 
     with TreeMemory() as mem:
         ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
@@ -60,18 +61,19 @@ def run_distml(data: str, out: str, duplicates: bool) -> dict:
 
 
 def run_profile_(ds, contract, out, stats, duplicates):
-    from distml.profile import run_profile
+    from distml.config import ProfileConfig
+    from distml.profile.stage import run_profile
 
-    return run_profile(
+    res = run_profile(
         ds,
         contract,
+        ProfileConfig(duplicates=duplicates),
         label="label",
         id_column="id",
         out_dir=out,
-        num_cpus=1,
         stats=stats,
-        duplicates=duplicates,
     )
+    return res.report, res.sketches
 
 
 def run_reference(data: str) -> dict:

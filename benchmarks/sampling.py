@@ -38,11 +38,13 @@ def run_distml(data: str, out: str, sample: int, strata: list[str], pipeline: bo
     from the spilled candidates; and, for context, the stage on its own (its own counting pass)."""
     import ray
 
-    from distml.config import QualityConfig, SamplingConfig
-    from distml.profile import run_profile
-    from distml.quality import build_contract, conform, polars_schema
-    from distml.sample import precount_spec, run_sample
-    from distml.shards import plan
+    from distml.config import ProfileConfig, QualityConfig, SamplingConfig
+    from distml.data.shards import plan, polars_schema
+    from distml.profile.stage import run_profile
+    from distml.quality.conform import conform
+    from distml.quality.contract import build_contract
+    from distml.sampling.first_pass import precount_spec
+    from distml.sampling.stage import SampleJob, run_sample
 
     ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
     ray_cpus = ray.cluster_resources()["CPU"]
@@ -64,18 +66,17 @@ def run_distml(data: str, out: str, sample: int, strata: list[str], pipeline: bo
         return run_profile(
             ds,
             contract,
+            ProfileConfig(),
             label="label",
             id_column="id",
             out_dir=f"{out}-profile",
-            num_cpus=1,
-            stats=None,
             sample_spec=pre,
         )
 
     if not pipeline:  # the stage on its own only (its own counting pass)
         rep = timed(
             "sample_stage_alone",
-            lambda: run_sample(ds, cfg, out=out, filter_cols=contract.columns, **kw),
+            lambda: run_sample(ds, cfg, SampleJob(out=out, filter_cols=contract.columns, **kw)),
         )
         ray.shutdown()
         p = phases["sample_stage_alone"]
@@ -88,28 +89,28 @@ def run_distml(data: str, out: str, sample: int, strata: list[str], pipeline: bo
             "phase_seconds": rep.get("seconds"),
             "peak_pss_bytes": p["peak_pss_bytes"],
         }
-    prof, ref = timed("profile_with_pass1", lambda: profile(spec))
+    res = timed("profile_with_pass1", lambda: profile(spec))
+    ref = res.sketches
     rep = timed(
         "sample_stage",
         lambda: run_sample(
             ds,
             cfg,
-            out=out,
-            filter_cols=contract.columns,
-            reference=ref,
-            precounted=prof["_sample"],
-            **kw,
+            SampleJob(out=out, filter_cols=contract.columns, reference=ref, **kw),
+            precounted=res.precounted,
         ),
     )
     alone = timed(
         "sample_stage_alone",
         lambda: run_sample(
-            ds, cfg, out=f"{out}-alone", filter_cols=contract.columns, reference=ref, **kw
+            ds,
+            cfg,
+            SampleJob(out=f"{out}-alone", filter_cols=contract.columns, reference=ref, **kw),
         ),
     )
     ray.shutdown()
     # pass 1's share of the profile pass: its task time summed over shards, spread over the CPUs
-    extra = prof["_sample"].task_seconds / ray_cpus
+    extra = res.precounted.task_seconds / ray_cpus
     seconds = phases["sample_stage"]["seconds"] + extra
     return {
         "seconds": seconds,

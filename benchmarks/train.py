@@ -77,8 +77,8 @@ def _features(data: str) -> list[str]:
 def run_distml(data: str, rounds: int, checkpoint_every: int, work: str) -> dict:
     import ray
 
-    from distml import train
-    from distml.shards import plan
+    from distml.data.shards import plan
+    from distml.model import train
 
     with TreeMemory() as mem:
         t0 = time.perf_counter()
@@ -99,9 +99,7 @@ def run_distml(data: str, rounds: int, checkpoint_every: int, work: str) -> dict
             batch_rows=262_144,
             nthread=1,
         )
-        booster, info = train.fit(
-            job, num_workers=2, cpus_per_worker=1, storage=work, max_failures=0
-        )
+        booster, info = train.fit(job, train.Resources(2, 1, max_failures=0), work)
         seconds = time.perf_counter() - t1
     ray.shutdown()
     return {

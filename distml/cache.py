@@ -31,7 +31,7 @@ STAGES = ("profile", "sample", "preprocess")
 
 
 def fingerprint(files: list[str], uri: str) -> list[tuple[str, int, int]]:
-    from distml.fs import filesystem
+    from distml.data.fs import filesystem
 
     fs, _ = filesystem(uri)
     infos = fs.get_file_info(files)

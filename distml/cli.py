@@ -1,18 +1,23 @@
-"""``distml <command> [hydra overrides]``: each command is a Hydra app over conf/."""
+"""``distml <command> [hydra overrides]``: the command entries.
+
+Each command is a Hydra app over its own primary config (``conf/<command>.yaml``); its task
+converts the composed config to typed settings, opens the one Ray session of the command
+(started on first use, distml/cluster/session.py) and calls the command. A user error is one
+paragraph on stderr and a non-zero exit, never a traceback.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 USAGE = """usage: distml <command> [overrides...]
 
 commands:
   run        the whole pipeline: profile, sample, preprocess, train, evaluate (-m for a sweep)
-  generate   write the synthetic dataset (data.rows, data.shards, data.positive_rate, data.drift, seed)
+  generate   write the synthetic dataset (synthetic.rows, synthetic.shards, ..., seed)
   predict    score new data with a trained run: model_run=<run or model dir> data.path=<data>
   monitor    drift of new data against a run's reference: model_run=... data.path=...
              (exit 0 ok, 4 warn, 5 drift)
@@ -26,58 +31,88 @@ Overrides are Hydra's: key=value, e.g. `distml run sampling.size=50000 model.par
 """
 
 
-def conf_dir() -> str:
-    """conf/ next to the package (source checkout, Ray job working dir) or in the current dir."""
-    candidates = [
-        os.environ.get("DISTML_CONFIG_DIR"),
-        str(Path(__file__).resolve().parent.parent / "conf"),
-        str(Path.cwd() / "conf"),
-    ]
-    for c in candidates:
-        if c and (Path(c) / "config.yaml").is_file():
-            return str(Path(c).resolve())
+def _run(s: Any, run_dir: str) -> Any:
+    from distml.data.fs import upload
+    from distml.pipeline import run_pipeline
+    from distml.progress import say
+
+    try:
+        return run_pipeline(s, run_dir)
+    finally:
+        if s.pipeline.output_uri:
+            seconds = upload(run_dir, s.pipeline.output_uri)
+            say("upload", f"copied {run_dir} to {s.pipeline.output_uri} in {seconds:.1f} s")
+
+
+def _generate(s: Any, run_dir: str) -> dict[str, Any]:
+    from distml.synthetic import generate, synthetic_path
+
+    uri = s.data.path or os.path.abspath(synthetic_path(s.synthetic, s.seed))
+    info = generate(s.synthetic, s.seed, uri, num_cpus=s.cluster.task_cpus)
     print(
-        "distml: error: cannot find the config folder conf/ (with config.yaml). Run distml from the "
-        "project folder, or set DISTML_CONFIG_DIR to the folder that holds config.yaml.",
+        f"wrote {s.synthetic.rows:,} rows in {s.synthetic.shards} files to {uri} "
+        f"({info['seconds']:.1f} s)",
         file=sys.stderr,
     )
-    sys.exit(2)
+    return info
 
 
-def _in_run_dir(fn: Callable[[Any, str], Any]) -> Callable[[Any], Any]:
-    """A Hydra task calling ``fn(settings, hydra_run_dir)``."""
+def _predict(s: Any, run_dir: str) -> Any:
+    from distml.predict import run_predict
+
+    return run_predict(s, run_dir)
+
+
+def _monitor(s: Any, run_dir: str) -> Any:
+    from distml.monitor import run_monitor
+
+    return run_monitor(s, run_dir)
+
+
+def _retrain(s: Any, run_dir: str) -> Any:
+    from distml.retrain import run_retrain
+
+    return run_retrain(s, run_dir)
+
+
+COMMANDS: dict[str, Callable[[Any, str], Any]] = {
+    "run": _run,
+    "generate": _generate,
+    "predict": _predict,
+    "monitor": _monitor,
+    "retrain": _retrain,
+}
+"""Command -> its function of (settings, Hydra's run directory); the config is conf/<command>.yaml."""
+
+
+def _task(fn: Callable[[Any, str], Any]) -> Callable[[Any], Any]:
+    """The Hydra task of a command: typed settings, the command's Ray session, the command."""
 
     def task(cfg: Any) -> Any:
         from hydra.core.hydra_config import HydraConfig
 
+        from distml.cluster.session import ray_session
         from distml.config import to_settings
 
-        return fn(to_settings(cfg), HydraConfig.get().runtime.output_dir)
+        s = to_settings(cfg)
+        with ray_session(s.cluster):
+            return fn(s, HydraConfig.get().runtime.output_dir)
 
     return task
 
 
-def _commands() -> dict[str, Callable[[Any], Any]]:
-    from distml import monitor, pipeline, predict, retrain
-
-    return {
-        "run": pipeline.hydra_run,
-        "generate": pipeline.hydra_generate,
-        "predict": _in_run_dir(predict.run_predict),
-        "monitor": _in_run_dir(monitor.run_monitor),
-        "retrain": _in_run_dir(retrain.run_retrain),
-    }
-
-
-def _app(task: Callable[[Any], Any]) -> Callable[[], Any]:
+def _app(cmd: str) -> Callable[[], Any]:
     import hydra
+    from hydra.core.global_hydra import GlobalHydra
 
-    from distml.config import register_configs
+    from distml.config import conf_dir, register_configs
     from distml.errors import UserError
 
     register_configs()
+    GlobalHydra.instance().clear()  # a second command in the same process starts afresh
+    task = _task(COMMANDS[cmd])
 
-    @hydra.main(version_base="1.3", config_path=conf_dir(), config_name="config")
+    @hydra.main(version_base="1.3", config_path=conf_dir(), config_name=cmd)
     def app(cfg: Any) -> Any:
         try:
             return task(cfg)
@@ -93,47 +128,74 @@ def _app(task: Callable[[Any], Any]) -> Callable[[], Any]:
     return app
 
 
-def check_overrides(overrides: list[str]) -> None:
-    """Compose the config once before Hydra runs, to report a bad key or value in one paragraph.
+_NOISE = ("full_key", "reference_type", "object_type", "Config search path")
 
-    Skipped for sweeps and Hydra's own flags, where Hydra reports problems itself.
-    """
+
+def check_overrides(cmd: str, overrides: list[str]) -> None:
+    """Compose the command's config once before Hydra runs, to report a bad key or value in one
+    paragraph (Hydra's own hints kept). Skipped for sweeps and Hydra's flags."""
+    from distml.config import conf_dir, register_configs, renamed_key
+    from distml.errors import UserError
+
+    for o in overrides:
+        new = renamed_key(o)
+        if new is not None:
+            old = o.lstrip("+~").split("=", 1)[0]
+            raise UserError(
+                f"The key '{old}' is now '{new}'; write {new}=... instead (the synthetic "
+                "dataset's settings are under synthetic.*, the profile's under profile.*)."
+            )
     if any(a.startswith("-") for a in overrides):
         return
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from distml.config import register_configs
-
     register_configs()
     try:
         with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
-            compose("config", overrides=[o for o in overrides if not o.startswith("hydra.")])
+            compose(cmd, overrides=[o for o in overrides if not o.startswith("hydra.")])
     except (HydraException, OmegaConfBaseException) as exc:
-        parts = []
+        parts: list[str] = []
         for e in (exc, exc.__cause__):
             for line in str(e or "").split("\n"):
                 line = line.strip()
-                if line.startswith(
-                    ("To append", "full_key", "reference_type", "object_type", "Config search path")
-                ):
-                    continue
                 if line.startswith("provider="):
                     break
-                if line and line not in parts:
+                if line and not line.startswith(_NOISE) and line not in parts:
                     parts.append(line)
-        print(
-            f"distml: error: {' '.join(parts).rstrip('.')}. Check the key's spelling and type "
-            "against conf/ (`distml run --cfg job` prints every key with its value).",
-            file=sys.stderr,
+        raise UserError(
+            f"{' '.join(parts).rstrip('.')}. Check the key's spelling and type against conf/ "
+            f"(`distml {cmd} --cfg job` prints every key with its value)."
+        ) from None
+
+
+def _need_optuna() -> None:
+    import importlib.util
+
+    from distml.errors import UserError
+
+    if importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None:
+        raise UserError(
+            "hydra/sweeper=optuna needs the Optuna sweeper, an optional extra of distml: "
+            "pip install 'distml[optuna]' (it installs hydra-optuna-sweeper and optuna 2.10)."
         )
-        sys.exit(2)
+
+
+def _submit(rest: list[str]) -> int:
+    from distml.cluster import jobs
+
+    overrides, _, _ = jobs.split_args(rest)
+    if not overrides or overrides[0] not in jobs.ACTIONS:
+        check_overrides("run", overrides)  # reported here, not after the job has started
+    return jobs.main(rest)
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The ``distml`` console script (and ``python -m distml``)."""
     # Ray reads its auth mode when it is imported: decide it before anything imports ray.
-    from distml.runtime import configure_auth
+    from distml.cluster.session import configure_auth
+    from distml.errors import UserError
 
     configure_auth()
     args = sys.argv[1:] if argv is None else argv
@@ -141,26 +203,21 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE)
         sys.exit(0 if args else 2)
     cmd, rest = args[0], args[1:]
-    if cmd == "submit":
-        from distml import submit
-        from distml.errors import UserError
-
-        try:
-            sys.exit(submit.main(rest))
-        except UserError as exc:
-            print(f"distml: {exc.prefix}: {exc}", file=sys.stderr, flush=True)
-            sys.exit(exc.exit_code)
-    commands = _commands()
-    if cmd not in commands:
-        print(
-            f"distml: error: unknown command '{cmd}'. Commands: {', '.join([*commands, 'submit'])}."
-            f"\n\n{USAGE}",
-            file=sys.stderr,
-        )
-        sys.exit(2)
-    check_overrides(rest)
+    try:
+        if cmd == "submit":
+            sys.exit(_submit(rest))
+        if cmd not in COMMANDS:
+            raise UserError(
+                f"unknown command '{cmd}'. Commands: {', '.join([*COMMANDS, 'submit'])}.\n\n{USAGE}"
+            )
+        if any(a.replace(" ", "") == "hydra/sweeper=optuna" for a in rest):
+            _need_optuna()
+        check_overrides(cmd, rest)
+    except UserError as exc:
+        print(f"distml: {exc.prefix}: {exc}", file=sys.stderr, flush=True)
+        sys.exit(exc.exit_code)
     sys.argv = [f"distml {cmd}", *rest]
-    _app(commands[cmd])()
+    _app(cmd)()
     from distml.sweep import FAILED
 
     if FAILED["failed"]:

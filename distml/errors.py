@@ -14,6 +14,10 @@ class UserError(Exception):
     prefix = "error"
 
 
+class ConfigError(UserError, ValueError):
+    """A config value is out of range; the message quotes the key and the value."""
+
+
 class GateFailed(UserError):
     """A quality or model gate failed; the run's outputs are written, the exit code says so."""
 

@@ -17,29 +17,23 @@ import json
 import os
 from typing import Any
 
-import numpy as np
+import polars as pl
 
-from distml import preprocess, quality
-from distml.config import Settings
+from distml.config import MonitorSettings
+from distml.config.quality import parse_now
+from distml.data.shards import Dataset, polars_schema
 from distml.errors import UserError
-from distml.metrics import binary_metrics
-from distml.predict import (
-    ScoreState,
-    contract_for,
-    load_run,
-    make_job,
-    plan_new_data,
-    score_all,
-)
-from distml.profile import ProfileJob, ProfileState, build_report
-from distml.sketch import (
-    CategorySketch,
-    NumericSketch,
-    from_json,
-    js_distance,
-    psi,
-    wasserstein,
-)
+from distml.objective import expected_labels
+from distml.predict import ModelRun, contract_for, load_run, plan_new_data, score_job
+from distml.preprocess.apply import input_columns
+from distml.profile.report import build_report
+from distml.profile.state import ProfileJob, ProfileState
+from distml.quality.conform import family
+from distml.quality.gates import dataset_gates, gate_summary
+from distml.scoring import ScoreState, Summary, score
+from distml.stats.binary import binary_metrics
+from distml.stats.compare import compare_categories, compare_numeric, psi
+from distml.stats.sketches import CategorySketch, NumericSketch, from_json, to_json
 
 EXIT = {"ok": 0, "warn": 4, "drift": 5}
 
@@ -54,61 +48,14 @@ class DriftDetected(UserError):
         self.exit_code = EXIT[status]
 
 
-def compare_numeric(ref: NumericSketch, new: NumericSketch, bins: int) -> dict[str, Any]:
-    edges = ref.edges(bins)
-    p, q = ref.histogram(edges), new.histogram(edges)  # exact: edges are bucket boundaries
-    if ref.nulls == 0 and new.nulls == 0:
-        p, q = p[:-1], q[:-1]
-    w = wasserstein(ref, new)
-    std = _std(ref)
-    return {
-        "kind": "numeric",
-        "psi": psi(p, q),
-        "js_distance": js_distance(p, q),
-        "wasserstein": w,
-        "wasserstein_in_reference_std": (w / std) if w is not None and std else None,
-        "reference_null_rate": ref.nulls / max(1, ref.count + ref.nulls),
-        "null_rate": new.nulls / max(1, new.count + new.nulls),
-    }
-
-
-def _std(sk: NumericSketch) -> float:
-    from distml.sketch import bucket_upper
-
-    if sk.count < 2:
-        return 0.0
-    x = np.array([bucket_upper(k) for k in sk.counts])
-    w = np.array(list(sk.counts.values()), dtype=float)
-    m = float(np.average(x, weights=w))
-    return float(np.sqrt(np.average((x - m) ** 2, weights=w)))
-
-
-def compare_categories(ref: CategorySketch, new: CategorySketch, top: int) -> dict[str, Any]:
-    keys = ref.top(top)
-    p = [ref.counts.get(k, 0) for k in keys] + [
-        sum(v for k, v in ref.counts.items() if k not in keys)
-    ]
-    q = [new.counts.get(k, 0) for k in keys] + [
-        sum(v for k, v in new.counts.items() if k not in keys)
-    ]
-    unseen = sorted((k for k in new.counts if k not in ref.counts), key=lambda k: -new.counts[k])
-    return {
-        "kind": "categorical",
-        "psi": psi(p, q),
-        "js_distance": js_distance(p, q),
-        "unseen_values": unseen[:10],
-        "unseen_share": sum(new.counts[k] for k in unseen) / max(1, sum(new.counts.values())),
-    }
-
-
 def status_of(value: float | None, warn: float, drift: float) -> str:
     if value is None:
         return "ok"
     return "drift" if value >= drift else ("warn" if value >= warn else "ok")
 
 
-def run_monitor(s: Settings, run_dir: str) -> dict[str, Any]:
-
+def run_monitor(s: MonitorSettings, run_dir: str) -> dict[str, Any]:
+    """``distml monitor``: monitor.json and monitor.html; a DriftDetected (exit 4 or 5) unless ok."""
     run = load_run(s.model_run)
     if "columns" not in run.reference:
         raise UserError(
@@ -124,14 +71,18 @@ def run_monitor(s: Settings, run_dir: str) -> dict[str, Any]:
         columns=tuple(ds.columns),
         label=label or "",
         id_column=id_col if id_col in ds.columns else None,
-        quarantine="",
-        hash_dir=None,
-        buckets=1,
+        quarantine=None,
+        hashes=None,
         on_bad_file=s.data.on_bad_file,
         classification=label is not None and run.task != "regression",
     )
-    job = make_job(run, ds, None, score_bins=s.monitor.score_bins, profile=pjob, summaries=True)
-    st = score_all(ds, job, s, "monitor")
+    summary = Summary(bins=s.monitor.score_bins, score_sketch=True, profile=pjob)
+    st = score(
+        ds.shards,
+        score_job(run, ds, None, summary, every_column=True),
+        "monitor",
+        s.cluster.task_cpus,
+    )
     report = compare(run, s, st, pjob, ds, skipped)
     with open(os.path.join(run_dir, "monitor.json"), "w") as f:
         json.dump(report, f, indent=2, default=str)
@@ -147,36 +98,86 @@ def run_monitor(s: Settings, run_dir: str) -> dict[str, Any]:
     return report
 
 
-def compare(run, s: Settings, st: ScoreState, pjob: ProfileJob, ds, skipped) -> dict[str, Any]:
-    m = s.monitor
-    ts = run.settings
-    prof_state = st.profile or ProfileState()
-    features = [c for c in preprocess.input_columns(run.spec) if c in run.reference["columns"]]
-    out_features: dict[str, Any] = {}
-    reasons: list[str] = []
-    worst = "ok"
+class _Verdict:
+    """The worst status so far and the reasons for it."""
+
+    def __init__(self) -> None:
+        self.worst = "ok"
+        self.reasons: list[str] = []
+
+    def add(self, status: str, reason: str) -> None:
+        if status != "ok":
+            self.reasons.append(reason)
+        self.worst = _worse(self.worst, status)
+
+
+def _features(
+    run: ModelRun, m: Any, prof_state: ProfileState, features: list[str], v: _Verdict
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for c in features:
-        ref = from_json(run.reference["columns"][c])
-        new = prof_state.sketches.get(c)
         if run.reference["schema"].get(c) in ("datetime", "date"):
-            out_features[c] = {
-                "kind": "datetime",
-                "skipped": "time moves on: compared through date parts",
-            }
+            out[c] = {"kind": "datetime", "skipped": "time moves on: compared through date parts"}
             continue
+        ref, new = from_json(run.reference["columns"][c]), prof_state.sketches.get(c)
         if isinstance(ref, NumericSketch):
             res = compare_numeric(
                 ref, new if isinstance(new, NumericSketch) else NumericSketch(), m.bins
             )
         else:
-            res = compare_categories(
-                ref, new if isinstance(new, CategorySketch) else CategorySketch(), m.top_categories
-            )
+            new = new if isinstance(new, CategorySketch) else CategorySketch()
+            res = compare_categories(ref, new, m.top_categories)
         res["status"] = status_of(res["psi"], m.psi_warn, m.psi_drift)
-        out_features[c] = res
-        if res["status"] != "ok":
-            reasons.append(f"feature {c} PSI {res['psi']:.3f}")
-        worst = _worse(worst, res["status"])
+        out[c] = res
+        v.add(res["status"], f"feature {c} PSI {res['psi']:.3f}")
+    return out
+
+
+def _label_drift(ref_labels: dict, new_labels: dict, m: Any) -> dict[str, Any]:
+    keys = sorted(set(ref_labels) | set(new_labels))
+    p = [ref_labels.get(k, 0) for k in keys]
+    q = [new_labels.get(k, 0) for k in keys]
+    value = psi(p, q)
+    return {
+        "psi": value,
+        "reference": {k: n / sum(p) for k, n in zip(keys, p, strict=True)},
+        "new": {k: n / sum(q) for k, n in zip(keys, q, strict=True)},
+        "status": status_of(value, m.psi_warn, m.psi_drift),
+    }
+
+
+def _quality(
+    run: ModelRun, prof_state: ProfileState, pjob: ProfileJob, ds: Dataset, features: list[str]
+) -> dict[str, Any]:
+    """The training contract's gates on the new data's profile."""
+    ts = run.settings
+    prof = build_report(
+        ds,
+        prof_state,
+        pjob,
+        None,
+        ts.profile.freshness_column,
+        parse_now(ts.profile.now),
+        ts.profile.top_k,
+    )
+    label_values = expected_labels(ts.quality.label_values, ts.model.params)
+    gates = dataset_gates(
+        prof,
+        ts.quality,
+        [c for c in features if c in ds.columns],
+        pjob.label if pjob.label else ts.data.label,
+        label_values if pjob.classification else None,
+    )
+    return {"gates": gates, "passed": all(g["passed"] for g in gates), "rules": prof["rules"]}
+
+
+def compare(
+    run: ModelRun, s: MonitorSettings, st: ScoreState, pjob: ProfileJob, ds: Dataset, skipped: list
+) -> dict[str, Any]:
+    """monitor.json's content: per feature, score and label drift, live metrics, data quality."""
+    m, v = s.monitor, _Verdict()
+    prof_state = st.profile or ProfileState()
+    features = [c for c in input_columns(run.model.spec) if c in run.reference["columns"]]
     report: dict[str, Any] = {
         "model_run": run.path,
         "data_path": ds.uri,
@@ -184,7 +185,7 @@ def compare(run, s: Settings, st: ScoreState, pjob: ProfileJob, ds, skipped) -> 
         "rows_scored": st.rows_scored,
         "rows_quarantined": st.rows_quarantined,
         "thresholds": {"psi_warn": m.psi_warn, "psi_drift": m.psi_drift},
-        "features": out_features,
+        "features": _features(run, m, prof_state, features, v),
     }
     # score drift: the new scores in the bins of the reference's test-split scores
     if "score" in run.reference and st.score_sketch is not None:
@@ -193,60 +194,22 @@ def compare(run, s: Settings, st: ScoreState, pjob: ProfileJob, ds, skipped) -> 
         res = compare_numeric(ref, st.score_sketch, m.bins)
         res["status"] = status_of(res["psi"], m.psi_warn, m.psi_drift)
         report["score"] = res
-        if res["status"] != "ok":
-            reasons.append(f"score PSI {res['psi']:.3f}")
-        worst = _worse(worst, res["status"])
+        v.add(res["status"], f"score PSI {res['psi']:.3f}")
     ref_labels = run.reference.get("label_counts") or {}
     if ref_labels and prof_state.label_counts:
-        keys = sorted(set(ref_labels) | set(prof_state.label_counts))
-        p = [ref_labels.get(k, 0) for k in keys]
-        q = [prof_state.label_counts.get(k, 0) for k in keys]
-        value = psi(p, q)
-        res = {
-            "psi": value,
-            "reference": {k: v / sum(p) for k, v in zip(keys, p, strict=True)},
-            "new": {k: v / sum(q) for k, v in zip(keys, q, strict=True)},
-            "status": status_of(value, m.psi_warn, m.psi_drift),
-        }
-        report["label"] = res
-        if res["status"] != "ok":
-            reasons.append(f"label PSI {value:.3f}")
-        worst = _worse(worst, res["status"])
-    if st.labelled is not None:
+        report["label"] = _label_drift(ref_labels, prof_state.label_counts, m)
+        v.add(report["label"]["status"], f"label PSI {report['label']['psi']:.3f}")
+    if st.metric is not None:
         if run.task == "binary":
-            report["live_metrics"] = binary_metrics(st.labelled, run.threshold or 0.5, ts.eval.beta)
+            th = run.model.threshold if run.model.threshold is not None else 0.5
+            report["live_metrics"] = binary_metrics(st.metric, th, run.settings.eval.beta)
         else:
-            report["live_metrics"] = st.labelled.metrics()
-    # data quality: the training contract's gates on the new data's profile
-    prof = build_report(
-        ds,
-        prof_state,
-        pjob,
-        None,
-        ts.quality.freshness_column,
-        quality.parse_now(ts.quality.now),
-        ts.quality.top_k,
-    )
-    label_values = quality.expected_labels(ts.quality, ts.model.params)
-    gates = quality.check_gates(
-        prof,
-        ts.quality,
-        [c for c in features if c in ds.columns],
-        pjob.label if pjob.label else ts.data.label,
-        label_values if pjob.classification else None,
-    )
-    failed = [g for g in gates if not g["passed"]]
-    report["quality"] = {
-        "gates": gates,
-        "passed": not failed,
-        "rules": prof["rules"],
-        "skipped_files": skipped,
-    }
-    if failed:
-        reasons.append(f"data quality: {quality.gate_summary(gates)}")
-        worst = _worse(worst, "warn")
-    report["status"] = worst
-    report["reasons"] = reasons
+            report["live_metrics"] = st.metric.metrics()
+    report["quality"] = {**_quality(run, prof_state, pjob, ds, features), "skipped_files": skipped}
+    if not report["quality"]["passed"]:
+        v.add("warn", f"data quality: {gate_summary(report['quality']['gates'])}")
+    report["status"] = v.worst
+    report["reasons"] = v.reasons
     return report
 
 
@@ -331,3 +294,35 @@ def to_html(report: dict[str, Any]) -> str:
         "<h2>Data quality gates</h2><table><tr><th>gate</th><th>column</th><th>value</th><th>limit</th>"
         f"<th>result</th></tr>{gates}</table></body></html>"
     )
+
+
+def write_reference(path: str, ds: Dataset, sketches: dict[str, Any], prof: dict[str, Any]) -> None:
+    """reference.json: the training population as monitoring compares new data with it."""
+    schema = polars_schema(ds.schema)
+    ref = {
+        "version": 1,
+        "rows": prof["rows_accepted"],
+        "schema": {c: family(t) for c, t in schema.items()},
+        "label_counts": prof.get("label_counts"),
+        "columns": {c: to_json(sk) for c, sk in sketches.items()},
+    }
+    with open(path, "w") as f:
+        json.dump(ref, f)
+
+
+def add_score_reference(path: str, pred_dir: str) -> None:
+    """The test split's score distribution (the score-drift reference), added to reference.json."""
+    if not os.path.isfile(path) or not os.path.isdir(pred_dir):
+        return
+    scores = (
+        pl.scan_parquet(os.path.join(pred_dir, "*.parquet"))
+        .filter(pl.col("split") == "test")
+        .select("score")
+        .collect()
+        .get_column("score")
+    )
+    with open(path) as f:
+        ref = json.load(f)
+    ref["score"] = to_json(NumericSketch.of(scores))
+    with open(path, "w") as f:
+        json.dump(ref, f)

@@ -1,5 +1,6 @@
 """report.html: one self-contained page (inline CSS and PNG plots, no remote scripts or fonts),
-plus the plots as PNG files under ``plots/`` for terminals and CI logs."""
+the plots as PNG files under ``plots/`` for terminals and CI logs, and the summary table printed
+when a run ends."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import os
 from typing import Any
 
 import matplotlib
+
+from distml.objective import HEADLINE
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -106,188 +109,151 @@ def _load(run_dir: str, name: str) -> Any:
         return json.load(f)
 
 
-def build_html(run_dir: str, metrics: dict[str, Any], pngs: dict[str, bytes]) -> str:
-    parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>distml report</title><style>{CSS}</style></head><body>"
-    ]
-    parts.append(
-        f"<h1>distml run report</h1><p class='note'>{html.escape(os.path.abspath(run_dir))}</p>"
-    )
+def threshold_text(th: dict[str, Any]) -> str:
+    """How the threshold was chosen, as threshold.json says (a fallback names itself)."""
+    if th.get("note"):
+        return f"{th['value']:.6g} ({th['note']})"
+    return f"{th['value']:.6g} ({th['policy']}, chosen on valid)"
+
+
+def _gate(metrics: dict[str, Any]) -> str:
     gate = metrics.get("gate")
-    if gate:
-        status = (
-            "<span class='ok'>passed</span>"
-            if gate["passed"]
-            else "<span class='bad'>FAILED</span>"
-        )
-        parts.append(f"<h2>Model gate: {status}</h2>")
-        parts.append(
-            _table(
-                [[g["gate"], g["value"], "yes" if g["passed"] else "no"] for g in gate["gates"]],
-                ["gate", "value", "passed"],
-            )
-        )
-    parts.append("<h2>Metrics</h2>")
-    splits = [s for s in ("valid", "test") if s in metrics]
-    keys = [
-        k
-        for k, v in metrics.get("test", {}).items()
-        if (v is None or isinstance(v, int | float)) and k != "beta"
-    ]
-    parts.append(
-        _table([[k, *[metrics[s].get(k) for s in splits]] for k in keys], ["metric", *splits])
+    if not gate:
+        return ""
+    status = (
+        "<span class='ok'>passed</span>" if gate["passed"] else "<span class='bad'>FAILED</span>"
     )
-    th = metrics.get("threshold")
-    if th:
-        parts.append(
-            f"<p>Threshold <b>{th['value']:.6g}</b> ({html.escape(th['policy'])}, chosen on valid).</p>"
+    rows = [[g["gate"], g["value"], "yes" if g["passed"] else "no"] for g in gate["gates"]]
+    return f"<h2>Model gate: {status}</h2>" + _table(rows, ["gate", "value", "passed"])
+
+
+def _metrics(metrics: dict[str, Any]) -> str:
+    splits = [s for s in ("valid", "test") if s in metrics]
+    test = metrics.get("test", {})
+    keys = [k for k, v in test.items() if (v is None or isinstance(v, int | float)) and k != "beta"]
+    out = "<h2>Metrics</h2>" + _table(
+        [[k, *[metrics[s].get(k) for s in splits]] for k in keys], ["metric", *splits]
+    )
+    if metrics.get("threshold"):
+        out += f"<p>Threshold <b>{html.escape(threshold_text(metrics['threshold']))}</b>.</p>"
+    if test.get("intervals"):
+        method = html.escape(test.get("intervals_method", ""))
+        out += f"<h3>95% intervals (test)</h3><p class='note'>{method}</p>"
+        out += _table(
+            [[k, lo, hi] for k, (lo, hi) in test["intervals"].items()], ["metric", "low", "high"]
         )
-    iv = metrics.get("test", {}).get("intervals")
-    if iv:
-        parts.append(
-            f"<h3>95% intervals (test)</h3><p class='note'>{html.escape(metrics['test'].get('intervals_method', ''))}</p>"
-        )
-        parts.append(_table([[k, lo, hi] for k, (lo, hi) in iv.items()], ["metric", "low", "high"]))
-    pop = metrics.get("test", {}).get("population")
-    if pop:
-        parts.append("<h3>Population-weighted (test)</h3>")
-        parts.append(
-            _table(
-                [[k, v] for k, v in pop.items() if not isinstance(v, dict | list)],
-                ["metric", "value"],
-            )
-        )
-    if pngs:
-        parts.append("<h2>Plots</h2><div class='plots'>")
-        for name, data in pngs.items():
-            parts.append(
-                f"<img alt='{name}' src='data:image/png;base64,{base64.b64encode(data).decode()}'>"
-            )
-        parts.append("</div>")
-    curves = metrics.get("test", {}).get("curves")
-    if curves and curves.get("threshold_precision_recall"):
-        rows = curves["threshold_precision_recall"]
+    if test.get("population"):
+        rows = [[k, v] for k, v in test["population"].items() if not isinstance(v, dict | list)]
+        out += "<h3>Population-weighted (test)</h3>" + _table(rows, ["metric", "value"])
+    return out
+
+
+def _plots(pngs: dict[str, bytes]) -> str:
+    if not pngs:
+        return ""
+    imgs = "".join(
+        f"<img alt='{name}' src='data:image/png;base64,{base64.b64encode(data).decode()}'>"
+        for name, data in pngs.items()
+    )
+    return f"<h2>Plots</h2><div class='plots'>{imgs}</div>"
+
+
+def _thresholds_and_slices(test: dict[str, Any]) -> str:
+    out = ""
+    curves = test.get("curves") or {}
+    rows = curves.get("threshold_precision_recall")
+    if rows:
         step = max(1, len(rows) // 15)
-        parts.append("<h2>Thresholds (test)</h2>")
-        parts.append(_table(rows[::step], ["threshold", "precision", "recall"]))
-    slices = metrics.get("test", {}).get("slices")
-    if slices:
-        parts.append("<h2>Slices (test)</h2>")
-        for col, vals in slices.items():
+        out += "<h2>Thresholds (test)</h2>" + _table(
+            rows[::step], ["threshold", "precision", "recall"]
+        )
+    if test.get("slices"):
+        out += "<h2>Slices (test)</h2>"
+        head = ["value", "rows", "positives", "roc_auc", "precision", "recall", "f1", "note"]
+        for col, vals in test["slices"].items():
             rows = [
-                [
-                    v,
-                    m.get("rows"),
-                    m.get("positives"),
-                    m.get("roc_auc"),
-                    m.get("precision"),
-                    m.get("recall"),
-                    m.get("f1"),
-                    m.get("skipped", ""),
-                ]
-                for v, m in vals.items()
+                [v, *(m.get(k) for k in head[1:-1]), m.get("skipped", "")] for v, m in vals.items()
             ]
-            parts.append(
-                f"<h3>{html.escape(col)}</h3>"
-                + _table(
-                    rows,
-                    ["value", "rows", "positives", "roc_auc", "precision", "recall", "f1", "note"],
-                )
-            )
+            out += f"<h3>{html.escape(col)}</h3>" + _table(rows, head)
+    return out
+
+
+def _importance(run_dir: str) -> str:
     imp = _load(run_dir, "feature_importance.json")
-    if imp and imp.get("gain"):
-        top = sorted(imp["gain"].items(), key=lambda kv: -kv[1])[:25]
-        parts.append("<h2>Feature importance (gain, cover)</h2>")
-        parts.append(
-            _table(
-                [[k, v, imp.get("cover", {}).get(k)] for k, v in top], ["feature", "gain", "cover"]
-            )
-        )
+    if not imp or not imp.get("gain"):
+        return ""
+    top = sorted(imp["gain"].items(), key=lambda kv: -kv[1])[:25]
+    rows = [[k, v, imp.get("cover", {}).get(k)] for k, v in top]
+    return "<h2>Feature importance (gain, cover)</h2>" + _table(rows, ["feature", "gain", "cover"])
+
+
+def _quality(run_dir: str) -> str:
     prof = _load(run_dir, "profile.json")
-    if prof:
-        parts.append("<h2>Data quality</h2>")
-        dup = prof.get("duplicates") or {}
-        fresh = prof.get("freshness") or {}
-        parts.append(
-            _table(
-                [
-                    ["rows in", prof["rows_in"]],
-                    ["rows accepted", prof["rows_accepted"]],
-                    ["rows quarantined", prof["rows_quarantined"]],
-                    *[[f"rule {k}", v] for k, v in (prof.get("rules") or {}).items()],
-                    *([["duplicate rows", dup["rows"]]] if "rows" in dup else []),
-                    *([["duplicate ids", dup["ids"]]] if "ids" in dup else []),
-                    *[
-                        [f"skipped file {f['path']}", f["reason"]]
-                        for f in prof.get("skipped_files", [])
-                    ],
-                    *([[f"newest {fresh['column']}", fresh.get("newest")]] if fresh else []),
-                ],
-                ["", "rows"],
-            )
-        )
-        gates = prof.get("gates") or []
-        if gates:
-            parts.append(
-                _table(
-                    [
-                        [
-                            g["gate"],
-                            g["column"] or "",
-                            g["value"],
-                            g["limit"],
-                            "pass" if g["passed"] else "FAIL",
-                        ]
-                        for g in gates
-                    ],
-                    ["gate", "column", "value", "limit", "result"],
-                )
-            )
-        cols = [
-            [
-                c,
-                v.get("type"),
-                v.get("nulls"),
-                v.get("null_rate"),
-                v.get("distinct"),
-                v.get("mean"),
-                v.get("std"),
-                v.get("min"),
-                v.get("max"),
-                ", ".join(f"{k} ({n:,})" for k, n in (v.get("top") or [])[:5]),
-            ]
-            for c, v in prof["columns"].items()
+    if not prof:
+        return ""
+    dup, fresh = prof.get("duplicates") or {}, prof.get("freshness") or {}
+    rows = [
+        ["rows in", prof["rows_in"]],
+        ["rows accepted", prof["rows_accepted"]],
+        ["rows quarantined", prof["rows_quarantined"]],
+        *[[f"rule {k}", v] for k, v in (prof.get("rules") or {}).items()],
+        *([["duplicate rows", dup["rows"]]] if "rows" in dup else []),
+        *([["duplicate ids", dup["ids"]]] if "ids" in dup else []),
+        *[[f"skipped file {f['path']}", f["reason"]] for f in prof.get("skipped_files", [])],
+        *([[f"newest {fresh['column']}", fresh.get("newest")]] if fresh else []),
+    ]
+    out = "<h2>Data quality</h2>" + _table(rows, ["", "rows"])
+    gates = [
+        [g["gate"], g["column"] or "", g["value"], g["limit"], "pass" if g["passed"] else "FAIL"]
+        for g in prof.get("gates") or []
+    ]
+    if gates:
+        out += _table(gates, ["gate", "column", "value", "limit", "result"])
+    stats = ("type", "nulls", "null_rate", "distinct", "mean", "std", "min", "max")
+    cols = [
+        [
+            c,
+            *(v.get(k) for k in stats),
+            ", ".join(f"{k} ({n:,})" for k, n in (v.get("top") or [])[:5]),
         ]
-        parts.append(
-            _table(
-                cols,
-                [
-                    "column",
-                    "type",
-                    "nulls",
-                    "null rate",
-                    "distinct",
-                    "mean",
-                    "std",
-                    "min",
-                    "max",
-                    "top values",
-                ],
-            )
-        )
+        for c, v in prof["columns"].items()
+    ]
+    return out + _table(cols, ["column", *(k.replace("_", " ") for k in stats), "top values"])
+
+
+def _sampling(run_dir: str) -> str:
     samp = _load(run_dir, "sampling_report.json")
-    if samp:
-        parts.append("<h2>Sampling</h2>")
-        parts.append(
-            f"<p>{samp['sample_rows']:,} of {samp['population_rows']:,} rows, strata {html.escape(', '.join(samp['strata_columns']) or '(none)')}, seed {samp['seed']}.</p>"
-        )
-        rows = [
-            [s, v["population"], v["sample"], v["weight"], v["train"], v["valid"], v["test"]]
-            for s, v in list(samp["strata"].items())[:100]
-        ]
-        parts.append(_table(rows, ["stratum", "N_h", "n_h", "weight", "train", "valid", "test"]))
-    parts.append("</body></html>")
-    return "".join(parts)
+    if not samp:
+        return ""
+    strata = html.escape(", ".join(samp["strata_columns"]) or "(none)")
+    rows = [
+        [s, v["population"], v["sample"], v["weight"], v["train"], v["valid"], v["test"]]
+        for s, v in list(samp["strata"].items())[:100]
+    ]
+    return (
+        f"<h2>Sampling</h2><p>{samp['sample_rows']:,} of {samp['population_rows']:,} rows, "
+        f"strata {strata}, seed {samp['seed']}.</p>"
+        + _table(rows, ["stratum", "N_h", "n_h", "weight", "train", "valid", "test"])
+    )
+
+
+def build_html(run_dir: str, metrics: dict[str, Any], pngs: dict[str, bytes]) -> str:
+    """The report page: gate, metrics, plots, thresholds, slices, importance, quality, sampling."""
+    head = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>distml report</title>"
+        f"<style>{CSS}</style></head><body><h1>distml run report</h1>"
+        f"<p class='note'>{html.escape(os.path.abspath(run_dir))}</p>"
+    )
+    sections = [
+        _gate(metrics),
+        _metrics(metrics),
+        _plots(pngs),
+        _thresholds_and_slices(metrics.get("test", {})),
+        _importance(run_dir),
+        _quality(run_dir),
+        _sampling(run_dir),
+    ]
+    return head + "".join(sections) + "</body></html>"
 
 
 def write_report(run_dir: str, metrics: dict[str, Any]) -> str:
@@ -300,3 +266,32 @@ def write_report(run_dir: str, metrics: dict[str, Any]) -> str:
     with open(path, "w") as f:
         f.write(build_html(run_dir, metrics, pngs))
     return path
+
+
+def print_summary(metrics: dict[str, Any], run_dir: str) -> None:
+    splits = [sp for sp in ("valid", "test") if sp in metrics]
+    lines = [f"{'metric':<20}" + "".join(f"{sp:>14}" for sp in splits)]
+    for n in HEADLINE[metrics.get("task", "binary")]:
+        cells = []
+        for sp in splits:
+            v = metrics[sp].get(n)
+            text = (
+                "n/a"
+                if v is None
+                else (f"{v:,}" if isinstance(v, int) or float(v).is_integer() else f"{v:.4f}")
+            )
+            cells.append(f"{text:>14}")
+        lines.append(f"{n:<20}" + "".join(cells))
+    if "threshold" in metrics:
+        lines.append(f"threshold: {threshold_text(metrics['threshold'])}")
+    if "gate" in metrics:
+        lines.append(
+            "gate: "
+            + (
+                "passed"
+                if metrics["gate"]["passed"]
+                else "FAILED: " + "; ".join(metrics["gate"]["reasons"])
+            )
+        )
+    lines.append(f"report: {os.path.join(run_dir, 'report.html')}")
+    print("\n".join(["", f"distml run finished: {run_dir}", *lines]), flush=True)

@@ -21,16 +21,19 @@ import subprocess
 import time
 from typing import Any
 
-import polars as pl
-
-from distml import __version__, parallel, shards
-from distml.config import Settings
+from distml import __version__
+from distml.config import RetrainSettings
+from distml.data.columns import SPLIT
+from distml.data.fs import filesystem
+from distml.data.shards import Dataset, plan
 from distml.errors import GateFailed, UserError
-from distml.evaluate import task_of
-from distml.metrics import MulticlassState, RegressionState, ScoreHist, binary_metrics
-from distml.predict import ModelRun, booster_of, load_run, score_frame
+from distml.objective import LOWER_IS_BETTER, default_metric, task_of
+from distml.pipeline import run_pipeline
+from distml.predict import ModelRun, load_run
+from distml.preprocess.apply import input_columns
+from distml.scoring import ScoreJob, Summary, score
+from distml.stats.binary import binary_metrics
 
-LOWER_IS_BETTER = {"rmse", "mae", "log_loss", "brier", "mape"}
 BUNDLE = (
     "model.ubj",
     "preprocessor.json",
@@ -42,13 +45,9 @@ BUNDLE = (
 )
 
 
-def default_metric(task: str) -> str:
-    return {"binary": "average_precision", "multiclass": "f1_macro"}.get(task, "rmse")
-
-
-def data_fingerprint(ds: shards.Dataset) -> str:
+def data_fingerprint(ds: Dataset) -> str:
     """sha256 over every file's path, size and row count (metadata only)."""
-    fs, _ = shards.filesystem(ds.uri)
+    fs, _ = filesystem(ds.uri)
     h = hashlib.sha256()
     rows: dict[str, int] = {}
     for sh in ds.shards:
@@ -76,50 +75,38 @@ def code_version() -> dict[str, Any]:
     return out
 
 
-def _score_test(shard: shards.Shard, run: ModelRun, label: str, bins: int | None):
-    """The current model's state on one sample shard's test rows (raw rows, its own spec)."""
-    df = shards.read_shard(shard).filter(pl.col("split") == "test")
-    if df.height == 0:
-        return None, shard.num_rows
-    pred = score_frame(booster_of(run.model), run.spec, df, run.task)
-    y = df.get_column(label).to_numpy()
-    if run.task == "multiclass":
-        return MulticlassState.of(pred, y), shard.num_rows
-    if run.task == "regression":
-        return RegressionState.of(pred, y), shard.num_rows
-    return ScoreHist.of(pred, y, bins=bins), shard.num_rows
-
-
-def current_metrics(run: ModelRun, sample_dir: str, s: Settings) -> dict[str, Any]:
-    ds = shards.plan(sample_dir, s.data.shard_rows, what="sample folder")
-    state = parallel.map_merge(
-        _score_test,
-        ds.shards,
-        lambda a, b: b if a is None else (a if b is None else a.merge(b)),
-        None,
-        args=(run, s.data.label, s.eval.bins),
-        label="retrain: score current model",
-        num_cpus=s.cluster.task_cpus,
+def current_metrics(run: ModelRun, sample_dir: str, s: RetrainSettings) -> dict[str, Any]:
+    """The current model's test metrics on the candidate's test rows (the same scoring path)."""
+    ds = plan(sample_dir, s.data.shard_rows, what="sample folder")
+    label = s.data.label
+    cols = [label, SPLIT, *input_columns(run.model.spec)]
+    job = ScoreJob(
+        model=run.model,
+        columns=tuple(dict.fromkeys(cols)),
+        label=label,
+        id_column=None,
+        split="test",
+        summary=Summary(bins=s.eval.bins),
     )
-    if state is None:
+    st = score(ds.shards, job, "retrain: score current model", s.cluster.task_cpus)
+    if st.metric is None:
         raise UserError(
             "The candidate's test split is empty; raise sampling.size or sampling.split.test."
         )
     if run.task == "binary":
-        return binary_metrics(
-            state, run.threshold if run.threshold is not None else 0.5, s.eval.beta
-        )
-    return state.metrics()
+        th = run.model.threshold if run.model.threshold is not None else 0.5
+        return binary_metrics(st.metric, th, s.eval.beta)
+    return st.metric.metrics()
 
 
-def _current_dir(s: Settings) -> str | None:
+def _current_dir(s: RetrainSettings) -> str | None:
     if s.model_run:
         return s.model_run
     link = os.path.join(s.retrain.models_dir, "current")
     return link if os.path.exists(link) else None
 
 
-def promote(run_dir: str, s: Settings, record: dict[str, Any]) -> str:
+def promote(run_dir: str, s: RetrainSettings, record: dict[str, Any]) -> str:
     """Copy the candidate's artifacts to the next vNNNN and point ``current`` at it atomically."""
     root = os.path.abspath(s.retrain.models_dir)
     os.makedirs(root, exist_ok=True)
@@ -144,43 +131,51 @@ def promote(run_dir: str, s: Settings, record: dict[str, Any]) -> str:
     return target
 
 
-def run_retrain(s: Settings, run_dir: str) -> dict[str, Any]:
-    from distml.pipeline import run_pipeline
-    from distml.runtime import ray_session
+def _decide(metric: str, c_val: float, o_val: float | None, tolerance: float) -> tuple[bool, str]:
+    """Is the candidate not worse than the current model by more than ``tolerance``?"""
+    lower = metric in LOWER_IS_BETTER
+    if o_val is None:
+        return True, "no current model"
+    if lower:
+        better = c_val <= o_val + tolerance
+        return better, f"{metric} {c_val:.6g} vs current {o_val:.6g} (lower is better)"
+    better = c_val >= o_val - tolerance
+    return better, f"{metric} {c_val:.6g} vs current {o_val:.6g}"
 
+
+def _candidate(s: RetrainSettings, run_dir: str) -> tuple[dict[str, Any], bool]:
+    """The candidate's metrics.json, and whether it passed its evaluation gates."""
+    try:
+        rec = run_pipeline(s, run_dir)
+    except GateFailed:
+        if not os.path.isfile(os.path.join(run_dir, "metrics.json")):
+            raise  # the new data failed its quality gates: nothing to compare
+        rec = None  # the candidate failed its evaluation gate: recorded, not promoted
+    with open(os.path.join(run_dir, "metrics.json")) as f:
+        cand = json.load(f)
+    gate_ok = rec is not None and cand.get("gate", {"passed": True})["passed"]
+    return cand, gate_ok
+
+
+def run_retrain(s: RetrainSettings, run_dir: str) -> dict[str, Any]:
+    """``distml retrain``: the pipeline on new data, both models judged on its test rows, the
+    candidate promoted or not (retrain.json; a GateFailed, exit 3, when not)."""
     if not s.data.path:
         raise UserError("Set data.path to the new data to retrain on.")
     current_path = _current_dir(s)
     current = load_run(current_path) if current_path else None
     task = task_of(s.model.params)
     metric = s.retrain.metric or default_metric(task)
-    with ray_session(s.cluster):
-        try:
-            rec = run_pipeline(s, run_dir)
-        except GateFailed:
-            if not os.path.isfile(os.path.join(run_dir, "metrics.json")):
-                raise  # the new data failed its quality gates: nothing to compare
-            rec = None  # the candidate failed its evaluation gate: recorded below, not promoted
-        with open(os.path.join(run_dir, "metrics.json")) as f:
-            cand = json.load(f)
-        ds = shards.plan(s.data.path, s.data.shard_rows)
-        cur = current_metrics(current, os.path.join(run_dir, "sample"), s) if current else None
+    cand, gate_ok = _candidate(s, run_dir)
+    ds = plan(s.data.path, s.data.shard_rows)
+    cur = current_metrics(current, os.path.join(run_dir, "sample"), s) if current else None
     c_val, o_val = cand["test"].get(metric), (cur or {}).get(metric)
     if c_val is None:
         raise UserError(
             f"retrain.metric '{metric}' is not among the test metrics of a {task} model; pick one "
             f"of {', '.join(k for k, v in cand['test'].items() if isinstance(v, int | float))}."
         )
-    gate_ok = rec is not None and cand.get("gate", {"passed": True})["passed"]
-    lower = metric in LOWER_IS_BETTER
-    if o_val is None:
-        better, why = True, "no current model"
-    elif lower:
-        better = c_val <= o_val + s.retrain.tolerance
-        why = f"{metric} {c_val:.6g} vs current {o_val:.6g} (lower is better)"
-    else:
-        better = c_val >= o_val - s.retrain.tolerance
-        why = f"{metric} {c_val:.6g} vs current {o_val:.6g}"
+    better, why = _decide(metric, c_val, o_val, s.retrain.tolerance)
     promoted = bool(gate_ok and better)
     record = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),

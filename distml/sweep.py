@@ -2,7 +2,7 @@
 ``sweep.max_concurrent`` at once, and ranks them.
 
 The Hydra launcher (``hydra/launcher=distml_ray``, the default; see distml/plugins) calls
-``launch``. Each trial is a whole pipeline run in its own directory under ``hydra.sweep.dir``;
+``launch``, which runs the trials on Ray (distml/cluster/sweep.py). Each trial is a whole pipeline run in its own directory under ``hydra.sweep.dir``;
 trials with the same data inputs and config share one computation of the data stages (see
 distml/cache.py), so only training and evaluation repeat. After each batch the sweep directory
 gets ``sweep.json`` and ``sweep.csv`` (every trial's overrides, status, metric and run directory,
@@ -31,33 +31,6 @@ FAILED: dict[str, int] = {"failed": 0, "trials": 0}
 """Trials launched and failed in this process: `distml run -m` exits 1 when any failed."""
 
 
-def _run_trial(payload: bytes, cwd: str):
-    """One trial inside a Ray worker: the launcher's working directory, then Hydra's run_job.
-
-    The Hydra objects travel pickled inside ``payload``: they reference the hydra_plugins
-    package, which is importable only once distml's plugins folder is on sys.path."""
-    import cloudpickle
-    from hydra.core.utils import run_job, setup_globals
-
-    from distml.config import register_configs
-
-    register_configs()  # puts distml/plugins on sys.path
-    hydra_context, task_function, config = cloudpickle.loads(payload)
-    if os.path.isdir(cwd):
-        os.chdir(cwd)
-    os.environ["DISTML_TRIAL"] = "1"
-    setup_globals()
-    ret = run_job(
-        hydra_context=hydra_context,
-        task_function=task_function,
-        config=config,
-        job_dir_key="hydra.sweep.dir",
-        job_subdir_key="hydra.sweep.subdir",
-    )
-    ret.hydra_cfg = None  # large and not needed by the launcher
-    return ret
-
-
 def metric_of(record: dict[str, Any] | None, metric: str) -> float | None:
     split, name = metric.split(".", 1)
     v = ((record or {}).get("metrics") or {}).get(split, {}).get(name)
@@ -65,13 +38,11 @@ def metric_of(record: dict[str, Any] | None, metric: str) -> float | None:
 
 
 def launch(launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: int):
-    import cloudpickle
-    import ray
-    from hydra.core.utils import JobReturn, JobStatus
+    """Hydra's Launcher.launch: every trial on the Ray cluster, then the ranking."""
     from omegaconf import OmegaConf, open_dict
 
+    from distml.cluster.sweep import run_trials
     from distml.config import ClusterConfig, SweepConfig
-    from distml.runtime import ray_session
 
     base = launcher.config
     # only these groups: the rest may interpolate ${hydra:...}, set per trial by run_job
@@ -80,8 +51,6 @@ def launch(launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: in
     cwd = os.getcwd()
     sweep_dir = Path(str(base.hydra.sweep.dir)).resolve()
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    trial = ray.remote(_run_trial)
-
     configs = []
     for i, overrides in enumerate(job_overrides):
         idx = initial_job_idx + i
@@ -93,27 +62,20 @@ def launch(launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: in
             cfg.hydra.sweep.dir = str(sweep_dir)
             cfg.hydra.runtime.cwd = cwd
         configs.append((idx, list(overrides), cfg))
+    print(
+        f"[sweep] {len(configs)} trials, at most {sweep_cfg.max_concurrent} at once, in {sweep_dir}",
+        file=sys.stderr,
+        flush=True,
+    )
+    objs = [(i, (launcher.hydra_context, launcher.task_function, c)) for i, _, c in configs]
+    results = run_trials(objs, cluster, sweep_cfg.max_concurrent, sweep_cfg.trial_cpus, cwd)
+    return _returns(configs, results, sweep_cfg, sweep_dir)
 
-    say = lambda m: print(f"[sweep] {m}", file=sys.stderr, flush=True)  # noqa: E731
-    say(f"{len(configs)} trials, at most {sweep_cfg.max_concurrent} at once, in {sweep_dir}")
-    results: dict[int, Any] = {}
-    with ray_session(cluster):
-        pending: dict[Any, int] = {}
-        queue = list(configs)
-        while queue or pending:
-            while queue and len(pending) < sweep_cfg.max_concurrent:
-                idx, _, cfg = queue.pop(0)
-                payload = cloudpickle.dumps((launcher.hydra_context, launcher.task_function, cfg))
-                ref = trial.options(num_cpus=sweep_cfg.trial_cpus).remote(payload, cwd)
-                pending[ref] = idx
-            done, _ = ray.wait(list(pending), num_returns=1)
-            for ref in done:
-                idx = pending.pop(ref)
-                try:
-                    results[idx] = ray.get(ref)
-                except Exception as exc:  # noqa: BLE001 - the trial's process failed: report it
-                    results[idx] = exc
-                say(f"trial {idx} finished ({len(results)}/{len(configs)})")
+
+def _returns(configs, results, sweep_cfg, sweep_dir: Path) -> list:
+    """Each trial's row in sweep.json and its JobReturn (a failed trial reports NaN)."""
+    from hydra.core.utils import JobReturn, JobStatus
+    from omegaconf import OmegaConf
 
     rows, returns = [], []
     for idx, overrides, cfg in configs:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from distml.runtime import configure_auth
+from distml.cluster.session import configure_auth
 
 configure_auth()  # before anything imports ray: a token on this machine means the head requires it
 
@@ -30,11 +30,13 @@ def ray_local():
 @pytest.fixture(scope="session")
 def small_data(tmp_path_factory, ray_local) -> str:
     """60k generated rows in 6 files (row groups of 5k rows), 5% positives."""
-    from distml.config import DataConfig
-    from distml.generate import generate
+    from distml.config import SyntheticConfig
+    from distml.synthetic import generate
 
     out = str(tmp_path_factory.mktemp("data") / "small")
-    generate(DataConfig(rows=60_000, shards=6, positive_rate=0.05, row_group_rows=5_000), 7, out)
+    generate(
+        SyntheticConfig(rows=60_000, shards=6, positive_rate=0.05, row_group_rows=5_000), 7, out
+    )
     return out
 
 

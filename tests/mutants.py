@@ -48,7 +48,7 @@ MUTANTS = [
         "Neyman weights use N_h only (S_h ignored)",
         (
             (
-                "distml/sample.py",
+                "distml/sampling/plan.py",
                 "w = {s: population[s] * (neyman[s].std if s in neyman else 0.0) for s in population}",
                 "w = {s: population[s] * 1.0 for s in population}",
             ),
@@ -61,7 +61,7 @@ MUTANTS = [
         "valid and test fractions swapped in the split plan (0.7/0.1/0.2 becomes 0.7/0.2/0.1)",
         (
             (
-                "distml/sample.py",
+                "distml/sampling/plan.py",
                 "n_valid = round(total * cfg.split.valid)\n    n_test = round(total * cfg.split.test)",
                 "n_valid = round(total * cfg.split.test)\n    n_test = round(total * cfg.split.valid)",
             ),
@@ -74,14 +74,15 @@ MUTANTS = [
         "no collective: each rank trains alone on its share, rank 0's model returned",
         (
             (
-                "distml/train.py",
-                "if world == 1:\n            return self._train(job, 0, 1, start_raw, keeper)",
-                "if True:\n            return self._train(job, int(task_id), world, start_raw, keeper)",
+                "distml/model/collective.py",
+                "    with collective.CommunicatorContext(dmlc_task_id=task_id, **args):\n"
+                "        yield collective.get_rank()",
+                "    yield int(task_id)",
             ),
             (
-                "distml/train.py",
-                "    if num_workers > 1:\n        # Workers",
-                "    if False:\n        # Workers",
+                "distml/model/collective.py",
+                "        if self.n_workers == 1:\n            return {}",
+                "        if True:\n            return {}",
             ),
         ),
         (
@@ -92,7 +93,7 @@ MUTANTS = [
         "bootstrap-level-99",
         "evaluate",
         "bootstrap interval level 0.95 changed to 0.99",
-        (("distml/metrics.py", "level: float = 0.95", "level: float = 0.99"),),
+        (("distml/stats/bootstrap.py", "level: float = 0.95", "level: float = 0.99"),),
         (
             "tests/unit/test_evaluate.py::test_bootstrap_interval_width_matches_the_known_standard_error",
         ),
@@ -103,7 +104,7 @@ MUTANTS = [
         "the quarantine file loses one row (counts unchanged)",
         (
             (
-                "distml/profile.py",
+                "distml/profile/stage.py",
                 "write_parquet(bad, join(job.quarantine,",
                 "write_parquet(bad.slice(1), join(job.quarantine,",
             ),
@@ -116,7 +117,7 @@ MUTANTS = [
         "precision and recall swapped",
         (
             (
-                "distml/metrics.py",
+                "distml/stats/binary.py",
                 '"precision": prec,\n        "recall": rec,',
                 '"precision": rec,\n        "recall": prec,',
             ),
@@ -128,7 +129,7 @@ MUTANTS = [
         "resume-from-oldest-checkpoint",
         "train",
         "a restart resumes from the oldest kept checkpoint, not the newest",
-        (("distml/checkpoints.py", "rounds, path = max(found)", "rounds, path = min(found)"),),
+        (("distml/model/checkpoints.py", "rounds, path = max(found)", "rounds, path = min(found)"),),
         (
             "tests/integration/test_train_distributed.py::test_resume_from_a_stopped_run_continues_to_the_same_model",
             "tests/integration/test_train_distributed.py::test_losing_a_worker_node_resumes_from_the_newest_checkpoint",
@@ -140,9 +141,9 @@ MUTANTS = [
         "one more restart than cluster.max_failures allows",
         (
             (
-                "distml/train.py",
-                'if info["failures"] >= max_failures:',
-                'if info["failures"] > max_failures:',
+                "distml/model/train.py",
+                "if lost and att.failures < res.max_failures:",
+                "if lost and att.failures <= res.max_failures:",
             ),
         ),
         (
@@ -171,7 +172,7 @@ MUTANTS = [
         (
             (
                 "distml/retrain.py",
-                "better = c_val >= o_val - s.retrain.tolerance",
+                "better = c_val >= o_val - tolerance",
                 "better = c_val >= o_val",
             ),
         ),
@@ -209,8 +210,8 @@ MUTANTS = [
         "model.use_sample_weights=true trains without the weights",
         (
             (
-                "distml/pipeline.py",
-                'weight="weight" if s.model.use_sample_weights else None,',
+                "distml/pipeline/stages.py",
+                "weight=WEIGHT if s.model.use_sample_weights else None,",
                 "weight=None,",
             ),
         ),
@@ -224,9 +225,9 @@ MUTANTS = [
         "eval.bins ignored when scoring (exact histograms, wrong stated error)",
         (
             (
-                "distml/evaluate.py",
-                "st.hist = ScoreHist.of(score, y, bins=job.bins)",
-                "st.hist = ScoreHist.of(score, y)",
+                "distml/scoring.py",
+                "st.metric = _state(task, pred, y, None, sm.bins)",
+                "st.metric = _state(task, pred, y, None, None)",
             ),
         ),
         (
@@ -239,7 +240,7 @@ MUTANTS = [
         "eval.threshold.policy=fixed uses 0.5 instead of eval.threshold.value",
         (
             (
-                "distml/metrics.py",
+                "distml/stats/binary.py",
                 'if policy == "fixed":\n        return {"policy": policy, "value": value}',
                 'if policy == "fixed":\n        return {"policy": policy, "value": 0.5}',
             ),
@@ -254,7 +255,7 @@ MUTANTS = [
         "data.id_column=null keys rows by their position in the shard, not their content",
         (
             (
-                "distml/keys.py",
+                "distml/stats/keys.py",
                 "return df.select(pl.struct(pl.all()).hash(0)).to_series().to_numpy().astype(np.uint64)",
                 "return np.arange(df.height, dtype=np.uint64)",
             ),
@@ -270,7 +271,7 @@ MUTANTS = [
         "merging two distinct-count sketches keeps the first one's registers",
         (
             (
-                "distml/sketch.py",
+                "distml/stats/sketches.py",
                 "return DistinctSketch(np.maximum(self.registers, o.registers))",
                 "return DistinctSketch(self.registers)",
             ),
@@ -284,7 +285,7 @@ MUTANTS = [
         "the sample's weight is n_h/N_h instead of N_h/n_h",
         (
             (
-                "distml/sample.py",
+                "distml/sampling/plan.py",
                 "return self.population[stratum] / self.sizes[stratum] if self.sizes[stratum] else 0.0",
                 "return self.sizes[stratum] / self.population[stratum] if self.sizes[stratum] else 0.0",
             ),
@@ -298,7 +299,7 @@ MUTANTS = [
         "unseen categories get the most frequent category's code instead of the rare/unseen slot",
         (
             (
-                "distml/preprocess.py",
+                "distml/preprocess/apply.py",
                 'v.replace_strict(s["codes"], default=s["unseen_code"], return_dtype=pl.Float32)',
                 'v.replace_strict(s["codes"], default=1, return_dtype=pl.Float32)',
             ),
@@ -312,7 +313,7 @@ MUTANTS = [
         "each rank's share loses its last row",
         (
             (
-                "distml/train.py",
+                "distml/model/worker.py",
                 "lo, hi = rank * total // world, (rank + 1) * total // world",
                 "lo, hi = rank * total // world, (rank + 1) * total // world - 1",
             ),
@@ -328,7 +329,7 @@ MUTANTS = [
         "log loss divided by the positives instead of all rows",
         (
             (
-                "distml/metrics.py",
+                "distml/stats/binary.py",
                 'out["log_loss"] = float((pos @ -np.log(s) + neg @ -np.log1p(-s)) / (p + n))',
                 'out["log_loss"] = float((pos @ -np.log(s) + neg @ -np.log1p(-s)) / max(p, 1.0))',
             ),
@@ -342,9 +343,9 @@ MUTANTS = [
         "predict writes prediction = score > threshold (ties go negative)",
         (
             (
-                "distml/predict.py",
-                '(pl.col("score") >= job.threshold).cast(pl.Int8)',
-                '(pl.col("score") > job.threshold + 1e-3).cast(pl.Int8)',
+                "distml/scoring.py",
+                "(pl.col(SCORE) >= model.threshold).cast(pl.Int8)",
+                "(pl.col(SCORE) > model.threshold + 1e-3).cast(pl.Int8)",
             ),
         ),
         (

@@ -41,7 +41,7 @@ class RayNodes:
     """A head (with dashboard and Jobs API) and worker nodes started with `ray start --block`."""
 
     def __init__(self, head_cpus: int = 2) -> None:
-        from distml.runtime import configure_auth
+        from distml.cluster.session import configure_auth
 
         configure_auth()  # a head started where a token exists requires it from every client
         # short: Ray's unix sockets live under the temp dir and their paths are length-limited

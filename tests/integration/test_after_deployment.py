@@ -7,14 +7,16 @@ import numpy as np
 import polars as pl
 import pytest
 
-from distml.config import DataConfig
-from distml.generate import generate
+from distml.config import SyntheticConfig
+from distml.synthetic import generate
 from tests.integration.conftest import distml
 
 
 def _gen(out, seed: int, drift: float = 0.0) -> str:
     # the session's training data: 60k rows, 5% positives (tests/conftest.py small_data)
-    generate(DataConfig(rows=60_000, shards=4, positive_rate=0.05, drift=drift), seed, str(out))
+    generate(
+        SyntheticConfig(rows=60_000, shards=4, positive_rate=0.05, drift=drift), seed, str(out)
+    )
     return str(out)
 
 
@@ -270,3 +272,38 @@ def test_retrain_on_rmse_promotes_the_lower_error(ray_local, tmp_path):
     rec = _decision(tmp_path / "c")
     assert rec["candidate"] > rec["current"] and p.returncode == 3 and not rec["promoted"]
     assert os.readlink(models / "current") == "v0002"
+
+
+def test_evaluate_predict_and_retrain_score_the_same_rows_identically(
+    run_dir, ray_local, tmp_path
+):
+    """One scoring path: predict on the run's own sample rows gives the scores evaluation wrote
+    for them, and retrain's scoring of the current model on the test rows gives metrics.json's
+    test metrics exactly (the same scores, so the same AUC, log loss and confusion matrix)."""
+    from distml.cluster.session import ray_session
+    from distml.config import RetrainSettings
+    from distml.predict import load_run
+    from distml.retrain import current_metrics
+
+    _cli(
+        "predict",
+        ray_local,
+        tmp_path / "p",
+        f"model_run={run_dir}",
+        f"data.path={run_dir / 'sample'}",
+        check=True,
+    )
+    predicted = pl.read_parquet(tmp_path / "p" / "predictions" / "*.parquet")
+    evaluated = pl.read_parquet(run_dir / "predictions" / "*.parquet")
+    unique = evaluated.group_by("id").len().filter(pl.col("len") == 1).select("id")
+    both = evaluated.join(unique, on="id").join(predicted.unique("id", keep="none"), on="id")
+    assert both.height > 5000
+    assert (both["score"] == both["score_right"]).all()
+
+    run = load_run(str(run_dir))
+    s = RetrainSettings(eval=run.settings.eval, data=run.settings.data)
+    with ray_session(s.cluster):
+        again = current_metrics(run, str(run_dir / "sample"), s)
+    test = json.loads((run_dir / "metrics.json").read_text())["test"]
+    for k in ("rows", "roc_auc", "average_precision", "log_loss", "brier", "confusion_matrix"):
+        assert again[k] == test[k], k

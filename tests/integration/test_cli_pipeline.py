@@ -165,7 +165,7 @@ def test_use_gpu_without_gpus_is_a_clear_error(on_session_ray, tmp_path):
 def test_a_row_transforms_the_same_alone_as_in_the_pipeline(run_dir):
     """features/ is written by the shard tasks and streamed unchanged into the training workers;
     the same raw rows transformed one at a time later (as predict does) give the same values."""
-    from distml.preprocess import apply, load
+    from distml.preprocess.apply import apply, load
 
     spec = load(str(run_dir / "preprocessor.json"))
     feats = pl.read_parquet(run_dir / "features" / "train" / "*.parquet")

@@ -5,7 +5,7 @@ import json
 import polars as pl
 import pytest
 
-from distml.generate import generate_rows
+from distml.synthetic import generate_rows
 from tests.integration.conftest import distml
 
 ROWS = 5000

@@ -4,8 +4,8 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from distml.config import SamplingConfig
-from distml.sample import run_sample
-from distml.shards import plan
+from distml.data.shards import plan
+from distml.sampling.stage import SampleJob, run_sample
 
 
 def _relayout(src: str, dst, files: int, row_group: int) -> str:
@@ -25,11 +25,7 @@ def _sample(
     rep = run_sample(
         ds,
         SamplingConfig(size=3_000, strata=strata),
-        label="label",
-        id_column="id",
-        seed=seed,
-        out=str(out),
-        num_cpus=task_cpus,
+        SampleJob(label="label", id_column="id", seed=seed, out=str(out), num_cpus=task_cpus),
     )
     df = pl.read_parquet(f"{out}/*.parquet")
     assert df.height == rep["sample_rows"] == 3_000

@@ -17,20 +17,22 @@ import pytest
 import xgboost as xgb
 from sklearn.metrics import roc_auc_score
 
-from distml import train
-from distml.shards import plan
+from distml.data.shards import plan
+from distml.model import train
 from tests.integration.conftest import distml
 
 
 @pytest.fixture(scope="module")
 def features_run(ray_local, tmp_path_factory) -> Path:
     """200k generated rows, 20% positives, sampled whole and preprocessed (pipeline.until)."""
-    from distml.config import DataConfig
-    from distml.generate import generate
+    from distml.config import SyntheticConfig
+    from distml.synthetic import generate
 
     root = tmp_path_factory.mktemp("train")
     data = str(root / "data")
-    generate(DataConfig(rows=200_000, shards=8, positive_rate=0.2, row_group_rows=10_000), 3, data)
+    generate(
+        SyntheticConfig(rows=200_000, shards=8, positive_rate=0.2, row_group_rows=10_000), 3, data
+    )
     address = ray_local.get_runtime_context().gcs_address
     out = root / "run"
     distml(
@@ -77,7 +79,7 @@ def test_one_two_three_workers_give_the_same_quality(features_run, ray_local, tm
     aucs, rows = {}, {}
     for n in (1, 2, 3):
         booster, info = train.fit(
-            job, num_workers=n, cpus_per_worker=0.5, storage=str(tmp_path / f"w{n}"), max_failures=0
+            job, train.Resources(n, 0.5, max_failures=0), str(tmp_path / f"w{n}")
         )
         assert booster.num_boosted_rounds() == 60
         aucs[n] = _auc(booster, features_run, job.features)
@@ -102,7 +104,7 @@ def test_every_rank_grows_the_same_trees_and_stops_at_the_same_round(
     )
     for n in (2, 3):
         booster, info = train.fit(
-            job, num_workers=n, cpus_per_worker=0.5, storage=str(tmp_path / f"w{n}"), max_failures=0
+            job, train.Resources(n, 0.5, max_failures=0), str(tmp_path / f"w{n}")
         )
         ranks = info["rank_models"]
         assert len(ranks) == n
@@ -116,26 +118,15 @@ def test_every_rank_grows_the_same_trees_and_stops_at_the_same_round(
 
 def test_resume_from_a_stopped_run_continues_to_the_same_model(features_run, ray_local, tmp_path):
     job = _job(features_run)
-    whole, _ = train.fit(
-        job, num_workers=2, cpus_per_worker=1, storage=str(tmp_path / "whole"), max_failures=0
-    )
+    whole, _ = train.fit(job, train.Resources(2, 1, max_failures=0), str(tmp_path / "whole"))
     stopped = str(tmp_path / "stopped")
     train.fit(
-        _job(features_run, num_boost_round=30),
-        num_workers=2,
-        cpus_per_worker=1,
-        storage=stopped,
-        max_failures=0,
+        _job(features_run, num_boost_round=30), train.Resources(2, 1, max_failures=0), stopped
     )
     kept = sorted(os.listdir(Path(stopped) / "checkpoints"))
     assert kept == ["model-000020.ubj", "model-000030.ubj"]  # the newest two
     resumed, info = train.fit(
-        job,
-        num_workers=2,
-        cpus_per_worker=1,
-        storage=str(tmp_path / "resumed"),
-        max_failures=0,
-        resume_from=stopped,
+        job, train.Resources(2, 1, max_failures=0), str(tmp_path / "resumed"), resume_from=stopped
     )
     assert info["started_from_rounds"] == 30
     assert resumed.num_boosted_rounds() == 60
@@ -146,15 +137,11 @@ def test_resume_from_a_stopped_run_continues_to_the_same_model(features_run, ray
 
 def test_external_memory_pages_on_disk_same_quality(features_run, ray_local, tmp_path):
     job = _job(features_run)
-    mem, info_mem = train.fit(
-        job, num_workers=2, cpus_per_worker=1, storage=str(tmp_path / "m"), max_failures=0
-    )
+    mem, info_mem = train.fit(job, train.Resources(2, 1, max_failures=0), str(tmp_path / "m"))
     ext, info_ext = train.fit(
         _job(features_run, external_memory=True),
-        num_workers=2,
-        cpus_per_worker=1,
-        storage=str(tmp_path / "e"),
-        max_failures=0,
+        train.Resources(2, 1, max_failures=0),
+        str(tmp_path / "e"),
     )
     assert info_mem["cache_bytes"] == [0, 0]
     assert all(b > 0 for b in info_ext["cache_bytes"]), info_ext["cache_bytes"]

@@ -72,7 +72,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_pipeline_reads_and_writes_s3(s3_env, tmp_path):
     data = "s3://distml-test/events"
-    _cli("generate", f"data.path={data}", "data.rows=20000", "data.shards=4")
+    _cli("generate", f"data.path={data}", "synthetic.rows=20000", "synthetic.shards=4")
     s3, _ = pafs.FileSystem.from_uri(data)
     parts = s3.get_file_info(pafs.FileSelector("distml-test/events"))
     assert len([p for p in parts if p.path.endswith(".parquet")]) == 4

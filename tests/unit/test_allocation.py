@@ -2,10 +2,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from distml.allocation import allocate
 from distml.config import SamplingConfig, SplitConfig
 from distml.errors import UserError
-from distml.sample import make_plan
+from distml.sampling.plan import make_plan
+from distml.stats.allocation import allocate
 
 pops = st.dictionaries(
     st.text("abcdef", min_size=1, max_size=3), st.integers(1, 10_000), min_size=1, max_size=12

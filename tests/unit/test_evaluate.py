@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as skm
 
-from distml.metrics import ScoreHist, binary_metrics, choose_threshold
+from distml.stats.binary import ScoreHist, binary_metrics, choose_threshold
 
 
 def _shards(n: int, cuts: list[int]) -> list[tuple[int, int]]:
@@ -134,7 +134,7 @@ def test_every_binary_metric_equals_sklearn_weighted_or_not(n, seed, cuts, weigh
     st.integers(2, 5),
 )
 def test_multiclass_metrics_equal_sklearn(n, seed, cuts, k):
-    from distml.metrics import MulticlassState
+    from distml.stats.multiclass import MulticlassState
 
     rng = np.random.default_rng(seed)
     y = rng.integers(0, k, n)
@@ -176,7 +176,7 @@ def test_multiclass_metrics_equal_sklearn(n, seed, cuts, k):
     st.booleans(),
 )
 def test_regression_metrics_equal_sklearn(n, seed, cuts, weighted):
-    from distml.metrics import RegressionState
+    from distml.stats.multiclass import RegressionState
 
     rng = np.random.default_rng(seed)
     y = rng.normal(50, 10, n)
@@ -212,7 +212,7 @@ def test_bootstrap_intervals_cover_the_true_auc_about_95_percent():
     """Populations with a known AUC (normal scores, shift 1: AUC = Phi(1/sqrt 2) = 0.76025)."""
     from scipy.stats import norm
 
-    from distml.metrics import Bootstrap
+    from distml.stats.bootstrap import Bootstrap
 
     true_auc = norm.cdf(1 / np.sqrt(2))
     reps, covered = 150, 0
@@ -232,7 +232,7 @@ def test_bootstrap_intervals_cover_the_true_auc_about_95_percent():
 
 
 def test_bootstrap_is_independent_of_sharding():
-    from distml.metrics import Bootstrap
+    from distml.stats.bootstrap import Bootstrap
 
     rng = np.random.default_rng(0)
     ids = rng.permutation(1000).astype(np.uint64)
@@ -267,7 +267,7 @@ def test_recall_targets_at_the_edge_and_out_of_reach():
 
 def test_gates_parse_and_fail_with_reasons():
     from distml.errors import UserError
-    from distml.metrics import check_gates
+    from distml.eval.gates import model_gates as check_gates
 
     g = check_gates(["recall>=0.9", "roc_auc > 0.8"], {"recall": 0.5, "roc_auc": 0.95})
     assert not g["passed"] and g["reasons"] == ["recall=0.5 does not satisfy >= 0.9"]
@@ -280,12 +280,15 @@ def test_gates_parse_and_fail_with_reasons():
 
 def test_small_and_empty_slices_are_listed_not_scored():
     from distml.config import EvalConfig
-    from distml.evaluate import SplitState, split_metrics
+    from distml.eval.evaluate import split_metrics
+    from distml.scoring import ScoreState
 
     big = ScoreHist.of(np.linspace(0, 1, 300), np.arange(300) % 2)
     small = ScoreHist.of(np.array([0.3, 0.7]), np.array([0, 1]))
     empty = ScoreHist.of(np.array([]), np.array([]))
-    st_ = SplitState(hist=big, slices={"region": {"north": big, "south": small, "nowhere": empty}})
+    st_ = ScoreState(
+        metric=big, slices={"region": {"north": big, "south": small, "nowhere": empty}}
+    )
     m = split_metrics(
         st_, "binary", 0.5, EvalConfig(min_slice_size=100, bootstrap=0), details=False
     )
@@ -300,7 +303,7 @@ def test_bootstrap_interval_width_matches_the_known_standard_error():
 
     Standard errors computed here independently: the binomial one for accuracy at a fixed
     threshold, DeLong's for ROC AUC."""
-    from distml.metrics import Bootstrap
+    from distml.stats.bootstrap import Bootstrap
 
     rng = np.random.default_rng(11)
     n = 20_000

@@ -2,9 +2,10 @@ import numpy as np
 import polars as pl
 import pytest
 
+from distml.data.shards import plan
 from distml.errors import UserError
-from distml.keys import row_ids, sample_keys, stratum_expr
-from distml.shards import plan
+from distml.sampling.strata import stratum_expr
+from distml.stats.keys import row_ids, sample_keys
 
 
 def test_keys_depend_only_on_seed_and_id():

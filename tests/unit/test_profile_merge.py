@@ -9,13 +9,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from distml import parallel
-from distml.config import ColumnSteps, PreprocessConfig, QualityConfig
-from distml.preprocess import FitState, build_spec, clip_bounds, fit_frame, fit_state
-from distml.profile import ProfileJob, ProfileState, profile_frame, run_profile
-from distml.quality import build_contract
-from distml.shards import plan
-from distml.sketch import FrequentItems
+from distml.cluster import tasks as parallel
+from distml.config import ColumnSteps, PreprocessConfig, ProfileConfig, QualityConfig
+from distml.data.shards import plan
+from distml.preprocess.fit import FitState, build_spec, clip_bounds, fit_frame, fit_state
+from distml.profile.stage import run_profile
+from distml.profile.state import ProfileJob, ProfileState, profile_frame
+from distml.quality.contract import build_contract
+from distml.stats.sketches import FrequentItems
 
 
 def _frame(seed: int, n: int) -> pl.DataFrame:
@@ -42,9 +43,8 @@ def _job(df: pl.DataFrame) -> ProfileJob:
         columns=tuple(df.columns),
         label="label",
         id_column="id",
-        quarantine="",
-        hash_dir=None,
-        buckets=8,
+        quarantine=None,
+        hashes=None,
         on_bad_file="error",
         classification=True,
     )
@@ -111,7 +111,7 @@ def test_frequent_items_stay_within_their_stated_error(values, raw_cuts, capacit
 
 
 def test_distinct_estimate_is_within_its_error():
-    from distml.sketch import HLL_ERROR, DistinctSketch
+    from distml.stats.sketches import HLL_ERROR, DistinctSketch
 
     for n in (50, 5_000, 300_000):
         vals = pl.Series(np.random.default_rng(n).permutation(10 * n)[:n])
@@ -132,16 +132,15 @@ def test_duplicate_counts_are_exact_for_any_file_layout(tmp_path_factory, seed, 
         df[a:b].write_parquet(d / f"part-{i}.parquet", row_group_size=rg_rows)
     ds = plan(str(d), shard_rows=rg_rows)
     with parallel.in_process():
-        prof, _ = run_profile(
+        prof = run_profile(
             ds,
             build_contract(QualityConfig(), dict(df.schema), "label", None),
+            ProfileConfig(),
             label="label",
             id_column="id",
             out_dir=str(d / "out"),
-            num_cpus=1,
-            stats=None,
             classification=False,
-        )
+        ).report
     dup = prof["duplicates"]
     assert dup["rows"] == df.height - df.n_unique()
     assert dup["ids"] == df.height - df["id"].n_unique()
@@ -224,7 +223,8 @@ def test_pass_one_inside_the_profile_gives_the_same_sample(
     """The profile pass can do the sample stage's counting pass (and spill the candidate rows):
     the sample is byte-identical to the one the sample stage draws by itself."""
     from distml.config import SamplingConfig
-    from distml.sample import precount_spec, run_sample
+    from distml.sampling.first_pass import precount_spec
+    from distml.sampling.stage import SampleJob, run_sample
 
     df = _frame(seed, 6000).with_columns(pl.int_range(pl.len()).alias("id"))
     d = tmp_path_factory.mktemp("pre")
@@ -239,27 +239,21 @@ def test_pass_one_inside_the_profile_gives_the_same_sample(
     assert spec is not None
     samples = []
     with parallel.in_process():
-        prof, ref = run_profile(
+        res = run_profile(
             ds,
             contract,
+            ProfileConfig(),
             label="label",
             id_column="id",
             out_dir=str(d / "p"),
-            num_cpus=1,
-            stats=None,
             sample_spec=spec,
         )
-        assert prof["_sample"].state.counts
-        for name, pre in (("a", prof["_sample"]), ("b", None)):
-            run_sample(
-                ds,
-                cfg,
-                out=str(d / name),
-                filter_cols=contract.columns,
-                reference=ref,
-                precounted=pre,
-                **kw,
+        assert res.precounted is not None and res.precounted.state.counts
+        for name, pre in (("a", res.precounted), ("b", None)):
+            job = SampleJob(
+                out=str(d / name), filter_cols=contract.columns, reference=res.sketches, **kw
             )
+            run_sample(ds, cfg, job, precounted=pre)
             samples.append(pl.read_parquet(d / name / "*.parquet").sort("id"))
     assert samples[0].height == size and samples[0].equals(samples[1])
     assert samples[0]["label"].is_in([0, 1]).all()  # only accepted rows

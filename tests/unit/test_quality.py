@@ -7,9 +7,12 @@ import polars as pl
 import pytest
 
 from distml.config import ConfigError, GateConfig, QualityConfig
+from distml.data.shards import CAST_FAILED, plan, read_shard, scan_shard
 from distml.errors import UserError
-from distml.quality import build_contract, check_gates, conform, gate_summary
-from distml.shards import CAST_FAILED, plan, read_shard, scan_shard
+from distml.quality.conform import conform
+from distml.quality.contract import build_contract
+from distml.quality.gates import dataset_gates as check_gates
+from distml.quality.gates import gate_summary
 
 SCHEMA = {
     "label": pl.Int64(),
@@ -56,8 +59,9 @@ def test_label_rules_are_built_in():
         ({"column": "amount", "min": 0, "max": 1e6}, [1, 5]),
         ({"column": "region", "allowed": ["north", "south"]}, [2]),
         ({"column": "code", "pattern": "^m[0-9]{3}$"}, [1, 3]),
-        ({"expr": "amount < 1000 or region == 'south'"}, [5]),
-        ({"expr": "len(code) == 4 and amount is not None"}, [1, 3, 4]),
+        ({"expr": "amount < 1000 OR region = 'south'"}, [5]),
+        ({"expr": "LENGTH(code) = 4 AND amount IS NOT NULL"}, [1, 3, 4]),
+        ({"expr": "region IN ('north', 'mars') OR region IS NULL"}, [1]),
     ],
 )
 def test_each_row_rule_type(rule, want):
@@ -95,6 +99,13 @@ def test_bad_rule_configs_name_the_key(rules, says):
         ({"column": "code", "pattern": "(["}, "not a valid regular expression"),
         ({"column": "amount", "allowed": ["a"]}, "quality.rules.r.allowed"),
         ({"expr": "amount.real > 0"}, "quality.rules.r.expr"),
+        ({"expr": "price > 0"}, "reads ['price'], which are not columns"),
+        ({"expr": "SUM(amount) > 0"}, "uses the aggregate SUM()"),
+        ({"expr": "amount > (SELECT 1)"}, "'SELECT' is not allowed"),
+        ({"expr": "AVG(amount) OVER () > 0"}, "is not allowed"),
+        ({"expr": "amount > 0; DROP TABLE x"}, "is not allowed"),
+        ({"expr": "read_csv('x') IS NULL"}, "not valid SQL"),
+        ({"expr": "amount + 'a' > 0"}, "does not fit the data's types"),
     ],
 )
 def test_rules_that_do_not_fit_the_data_are_user_errors(rule, says):
@@ -152,7 +163,7 @@ def test_each_dataset_gate(gates, failed):
 
 def test_max_age_without_a_timestamp_is_a_user_error():
     cfg = QualityConfig(gates=GateConfig(max_age="1d", allow_all_null=True))
-    with pytest.raises(UserError, match="quality.freshness_column"):
+    with pytest.raises(UserError, match="profile.freshness_column"):
         check_gates(_profile(freshness=None), cfg, [], "label", None)
 
 
@@ -228,25 +239,25 @@ def test_declared_schema_families(tmp_path):
 
 
 def _profile_dir(d, on_bad_file="error"):
-    from distml import parallel
-    from distml.profile import run_profile
+    from distml.cluster import tasks as parallel
+    from distml.config import ProfileConfig
+    from distml.profile.stage import run_profile
 
     ds, skipped = conform(plan(str(d), on_bad_file=on_bad_file), QualityConfig(), on_bad_file)
     contract = build_contract(
         QualityConfig(), {"label": pl.Int8(), "a": pl.Float64()}, "label", [0, 1]
     )
     with parallel.in_process():
-        prof, _ = run_profile(
+        res = run_profile(
             ds,
             contract,
+            ProfileConfig(),
             label="label",
             id_column=None,
             out_dir=str(d.parent / "out"),
-            num_cpus=1,
-            stats=None,
             on_bad_file=on_bad_file,
         )
-    return prof
+    return {**res.report, "_skipped": res.skipped}
 
 
 def test_a_file_with_a_good_footer_and_corrupt_pages_is_named_or_skipped(tmp_path):

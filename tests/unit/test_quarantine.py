@@ -9,11 +9,12 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from distml import parallel
-from distml.config import QualityConfig
-from distml.profile import REASON, run_profile
-from distml.quality import build_contract
-from distml.shards import plan
+from distml.cluster import tasks as parallel
+from distml.config import ProfileConfig, QualityConfig
+from distml.data.columns import REASON
+from distml.data.shards import plan
+from distml.profile.stage import run_profile
+from distml.quality.contract import build_contract
 
 
 def test_quarantine_holds_exactly_the_rows_that_break_a_rule(tmp_path):
@@ -32,16 +33,14 @@ def test_quarantine_holds_exactly_the_rows_that_break_a_rule(tmp_path):
     cfg = QualityConfig(rules={"amount_pos": {"column": "amount", "min": 0}})
     contract = build_contract(cfg, dict(df.schema), "label", [0, 1])
     with parallel.in_process():
-        report, _ = run_profile(
+        report = run_profile(
             ds,
             contract,
+            ProfileConfig(duplicates=False),
             label="label",
             id_column="id",
             out_dir=str(tmp_path / "run"),
-            num_cpus=1,
-            stats=None,
-            duplicates=False,
-        )
+        ).report
     null_label = np.isnan(label)
     bad_label = ~null_label & (label == 2)
     negative = amount < 0

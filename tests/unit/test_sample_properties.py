@@ -7,13 +7,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from distml import parallel
-from distml import sample as sampling
+from distml.cluster import tasks as parallel
 from distml.config import SamplingConfig
+from distml.data.shards import plan
 from distml.errors import UserError
-from distml.sample import make_plan, run_sample
-from distml.shards import plan
-from distml.stats import NumericStats
+from distml.sampling import first_pass as sampling
+from distml.sampling.plan import make_plan
+from distml.sampling.stage import SampleJob, run_sample
+from distml.stats.moments import NumericStats
 
 
 def _write(df: pl.DataFrame, root, files: int) -> str:
@@ -75,10 +76,7 @@ def test_sample_exact_and_identical_across_shardings(
             report = run_sample(
                 plan(uri, shard_rows=max(1, df.height // 5)),
                 cfg,
-                label="label",
-                id_column="id",
-                seed=seed,
-                out=str(out),
+                SampleJob(label="label", id_column="id", seed=seed, out=str(out)),
             )
         assert cap is None or "cut keys" in report["passes"]
         got = pl.read_parquet(str(out / "*.parquet")).sort("id")
@@ -107,7 +105,9 @@ def test_inclusion_frequency_is_uniform_within_strata(tmp_path):
         for seed in range(seeds):
             out = tmp_path / f"o{seed}"
             run_sample(
-                ds, SamplingConfig(size=n), label="label", id_column="id", seed=seed, out=str(out)
+                ds,
+                SamplingConfig(size=n),
+                SampleJob(label="label", id_column="id", seed=seed, out=str(out)),
             )
             for v in pl.read_parquet(str(out / "*.parquet"))["id"].to_list():
                 hits[order[v]] += 1
@@ -131,10 +131,7 @@ def _run(uri, tmp_path, name="o", **cfg):
         rep = run_sample(
             plan(uri),
             SamplingConfig(**cfg),
-            label="label",
-            id_column="id",
-            seed=3,
-            out=str(tmp_path / name),
+            SampleJob(label="label", id_column="id", seed=3, out=str(tmp_path / name)),
         )
     return rep, pl.read_parquet(str(tmp_path / name / "*.parquet"))
 
@@ -207,18 +204,16 @@ def test_max_memory_sets_the_size(tmp_path):
         rep = run_sample(
             plan(uri),
             SamplingConfig(size=None, max_memory="14KB"),
-            label="label",
-            id_column="id",
-            seed=0,
-            out=str(tmp_path / "m"),
-            bytes_per_row=20,
+            SampleJob(
+                label="label", id_column="id", seed=0, out=str(tmp_path / "m"), bytes_per_row=20
+            ),
         )
     # 14,000 bytes / (20 bytes per row * 0.7 train share) = 1000 rows
     assert rep["sample_rows"] == 1000
 
 
 def test_report_compares_sample_and_population_distributions(tmp_path):
-    from distml.profile import sketch_series
+    from distml.profile.state import sketch_series
 
     rng = np.random.default_rng(0)
     n = 20_000
@@ -236,20 +231,16 @@ def test_report_compares_sample_and_population_distributions(tmp_path):
         prop = run_sample(
             plan(uri),
             SamplingConfig(size=4000),
-            label="label",
-            id_column="id",
-            seed=0,
-            out=str(tmp_path / "p"),
-            reference=ref,
+            SampleJob(
+                label="label", id_column="id", seed=0, out=str(tmp_path / "p"), reference=ref
+            ),
         )
         equal = run_sample(
             plan(uri),
             SamplingConfig(size=4000, allocation="equal"),
-            label="label",
-            id_column="id",
-            seed=0,
-            out=str(tmp_path / "e"),
-            reference=ref,
+            SampleJob(
+                label="label", id_column="id", seed=0, out=str(tmp_path / "e"), reference=ref
+            ),
         )
     assert all(f["psi"] < 0.1 for f in prop["features"].values()) and not prop["warnings"]
     assert (

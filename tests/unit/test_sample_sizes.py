@@ -16,11 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from distml import parallel
-from distml.allocation import allocate
+from distml.cluster import tasks as parallel
 from distml.config import SamplingConfig, SplitConfig
-from distml.sample import run_sample
-from distml.shards import plan
+from distml.data.shards import plan
+from distml.sampling.stage import SampleJob, run_sample
+from distml.stats.allocation import allocate
 
 
 def hamilton(total: int, weights: dict[str, float]) -> dict[str, int]:
@@ -105,10 +105,7 @@ def test_sizes_per_stratum_and_split_match_numpy(tmp_path, allocation, split):
         report = run_sample(
             plan(uri, shard_rows=4_000),
             cfg,
-            label="label",
-            id_column="id",
-            seed=4,
-            out=str(tmp_path / "out"),
+            SampleJob(label="label", id_column="id", seed=4, out=str(tmp_path / "out")),
         )
     want = _expected(df, total, split, allocation == "neyman")
     got = pl.read_parquet(tmp_path / "out" / "*.parquet")
@@ -154,10 +151,7 @@ def test_neyman_plan_uses_the_spread_of_each_stratum(tmp_path):
         rep = run_sample(
             plan(uri),
             SamplingConfig(size=400, allocation="neyman", neyman_column="x", min_per_stratum=0),
-            label="label",
-            id_column="id",
-            seed=0,
-            out=str(tmp_path / "o"),
+            SampleJob(label="label", id_column="id", seed=0, out=str(tmp_path / "o")),
         )
     s = [np.std(x[label == k], ddof=1) for k in (0, 1)]
     want = hamilton(400, {"0": (n // 2) * s[0], "1": (n // 2) * s[1]})
@@ -189,10 +183,7 @@ def test_content_ids_give_the_same_exact_sample_for_any_layout(tmp_path):
             run_sample(
                 plan(uri, shard_rows=1_000),
                 SamplingConfig(size=900, strata=["label"]),
-                label="label",
-                id_column=None,
-                seed=8,
-                out=str(tmp_path / f"o{files}"),
+                SampleJob(label="label", id_column=None, seed=8, out=str(tmp_path / f"o{files}")),
             )
         got = pl.read_parquet(tmp_path / f"o{files}" / "*.parquet")
         assert got.height == 900

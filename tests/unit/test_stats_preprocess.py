@@ -7,8 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from distml.config import PreprocessConfig
-from distml.preprocess import FitState, apply, build_spec, fit_frame, fit_state
-from distml.stats import NumericStats
+from distml.preprocess.apply import apply
+from distml.preprocess.fit import FitState, build_spec, fit_frame, fit_state
+from distml.stats.moments import NumericStats
 
 values = st.lists(st.one_of(st.none(), st.floats(-1e6, 1e6)), min_size=0, max_size=200)
 

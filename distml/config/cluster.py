@@ -1,0 +1,35 @@
+"""``cluster.*``: the Ray cluster and what each task and training worker reserves (distml/cluster/)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from distml.config._check import check
+
+
+@dataclass
+class ClusterConfig:
+    address: str | None = None
+    """null: start a local single-node Ray; else a Ray address such as 'auto' or ray://host:10001."""
+    num_workers: int = 2
+    """Training workers: Ray actors joined by XGBoost's collective (distml/model/)."""
+    cpus_per_worker: float = 1
+    """CPUs reserved by each training worker; XGBoost uses max(1, int(this)) threads."""
+    num_cpus: int | None = None
+    """CPUs of the local Ray started when address is null (null: all)."""
+    task_cpus: float = 1.0
+    """CPUs reserved by each shard task."""
+    max_failures: int = 1
+    """Training restarts from the newest checkpoint after a worker or node failure, this often."""
+    use_gpu: bool = False
+    """Train on one GPU per worker (XGBoost device=cuda); the cluster must have them."""
+
+    def __post_init__(self) -> None:
+        check(self.num_workers > 0, "cluster.num_workers", "a positive int", self.num_workers)
+        check(
+            self.cpus_per_worker > 0,
+            "cluster.cpus_per_worker",
+            "a positive number",
+            self.cpus_per_worker,
+        )
+        check(self.task_cpus > 0, "cluster.task_cpus", "positive", self.task_cpus)

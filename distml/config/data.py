@@ -1,0 +1,37 @@
+"""``data.*``: where the dataset is and how it is read (distml/data/)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from distml.config._check import check
+
+
+@dataclass
+class DataConfig:
+    path: str | None = None
+    """Folder, glob or file of Parquet, local or a pyarrow filesystem URI (s3://, gs://, file://).
+    null: the synthetic dataset described by ``synthetic.*``, generated on first use and reused."""
+    label: str = "label"
+    """The target column."""
+    id_column: str | None = "id"
+    """Unique row id; null derives a stable id from each row's content."""
+    features: list[str] | None = None
+    """Model input columns; null: every column except label, id and ``exclude``."""
+    exclude: list[str] = field(default_factory=list)
+    """Columns never used as features."""
+    shard_rows: int = 2_000_000
+    """Target rows per shard: larger files are cut at row-group boundaries."""
+    on_bad_file: str = "error"
+    """error: a file that cannot be read (or does not match the schema) stops the run, named;
+    skip: leave it out, name it in profile.json and go on."""
+
+    def __post_init__(self) -> None:
+        check(self.shard_rows > 0, "data.shard_rows", "a positive int", self.shard_rows)
+        check(bool(self.label), "data.label", "a column name", self.label)
+        check(
+            self.on_bad_file in ("error", "skip"),
+            "data.on_bad_file",
+            "one of error, skip",
+            self.on_bad_file,
+        )

@@ -1,0 +1,210 @@
+"""Distributed XGBoost training: the driver side.
+
+``fit`` starts ``num_workers`` training workers (distml/model/worker.py) as a gang-scheduled actor
+group (distml/cluster/actors.py) joined by XGBoost's collective (distml/model/collective.py), and
+a small keeper on the driver's node that stores rank 0's checkpoints before training goes on, so
+the newest checkpoint on storage is the newest trained. When a worker or its node dies, the
+driver ends the whole group and starts a new one from that checkpoint, up to ``max_failures``
+times.
+
+Why not Ray Train: on this machine its XGBoostTrainer took ~13 s from ``fit()`` to the first line
+of the worker loop (controller, placement group, backend), the whole cost of a 1M-row run, and
+after a crash it resumed from a checkpoint older than the newest on disk. The actors here start in
+about a second and resume from the newest checkpoint by construction.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import xgboost as xgb
+
+from distml.cluster import actors
+from distml.data.fs import join
+from distml.errors import UserError
+from distml.model.checkpoints import Keeper, checkpoint_dir, newest_checkpoint
+from distml.model.collective import Collective
+from distml.model.worker import TrainJob, Worker
+from distml.progress import clock, human, say
+
+MODEL_FILE = "model.ubj"
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What the workers reserve and how often a lost one may be replaced."""
+
+    num_workers: int
+    cpus_per_worker: float
+    use_gpu: bool = False
+    max_failures: int = 1
+
+
+@dataclass
+class _Attempts:
+    """What happened across restarts (run.json's train stage)."""
+
+    started_from_rounds: int = 0
+    failures: int = 0
+    resumed_from_rounds: list[int] = field(default_factory=list)
+    restarted_unix: list[float] = field(default_factory=list)
+
+
+def _run_group(
+    job: TrainJob, res: Resources, start_raw: bytes | None, keeper: actors.KeeperClient, tick
+) -> tuple[list[dict], list[str]]:
+    """One attempt: a worker group and its collective, from ``start_raw``; raises on failure
+    with ``lost`` set on the exception when a worker or node was lost."""
+    group = actors.ActorGroup(Worker, res.num_workers, res.cpus_per_worker, int(res.use_gpu))
+    coll = Collective(res.num_workers)
+    try:
+        args = coll.start(actors.driver_ip())
+        world = res.num_workers
+        refs = group.call(
+            "run", [(job, world, f"{i:05d}", args, start_raw, keeper) for i in range(world)]
+        )
+        results = group.wait(refs, tick)
+        nodes = group.nodes()
+        coll.stop()
+        return results, nodes
+    except Exception as err:
+        err.lost = actors.node_lost(err) or group.lost()  # type: ignore[attr-defined]
+        coll.abandon()
+        raise
+    finally:
+        group.end()
+
+
+def _user_error(err: BaseException, storage: str, res: Resources, failures: int) -> UserError:
+    if getattr(err, "lost", False):
+        return UserError(
+            f"Training lost a worker {failures + 1} time(s), more than "
+            f"cluster.max_failures={res.max_failures} allows; the last: "
+            f"{str(err).strip().splitlines()[0]} Checkpoints are in {storage}: check the "
+            "cluster's nodes, then rerun with model.resume_from=<this run directory> (or "
+            "raise cluster.max_failures)."
+        )
+    cause = getattr(err, "cause", err)
+    return UserError(
+        f"XGBoost stopped training: {str(cause).strip().splitlines()[0]} Check model.params "
+        "(passed to xgboost.train as given) and the cluster.* settings."
+    )
+
+
+def fit(
+    job: TrainJob,
+    res: Resources,
+    storage: str,
+    resume_from: str | None = None,
+    progress_every: float = 10.0,
+) -> tuple[xgb.Booster, dict[str, Any]]:
+    """Train on ``res.num_workers`` workers; return the final booster and what happened.
+
+    Starts from the newest checkpoint under ``resume_from`` (a stopped run's train folder) if
+    given; checkpoints go to ``storage``, and a group restarted after a failure starts from the
+    newest one there.
+    """
+    storage = storage if "://" in storage else os.path.abspath(storage)  # actors' cwd differs
+    first = newest_checkpoint(resume_from) if resume_from else None
+    att = _Attempts(started_from_rounds=first[0] if first else 0)
+    start_raw = first[1] if first else None
+    t0 = time.perf_counter()
+    keeper = actors.start_keeper(Keeper, storage)
+    try:
+        tick = _progress(job, keeper, t0, progress_every)
+        while True:
+            try:
+                results, nodes = _run_group(job, res, start_raw, keeper, tick)
+                break
+            except Exception as err:
+                lost = getattr(err, "lost", False)
+                if lost and att.failures < res.max_failures:
+                    start_raw = _restart(att, storage, res, start_raw, type(err).__name__)
+                    continue
+                if lost or isinstance(getattr(err, "cause", err), xgb.core.XGBoostError):
+                    raise _user_error(err, storage, res, att.failures) from err
+                raise
+        written = keeper.history()
+    finally:
+        keeper.stop()
+    ranked = sorted(results, key=lambda r: r["rank"])
+    booster = xgb.Booster(model_file=bytearray(ranked[0]["model"]))
+    info: dict[str, Any] = {
+        "workers": res.num_workers,
+        **att.__dict__,
+        "checkpoints_written": written,
+        "best_iteration": ranked[0]["best_iteration"],
+        "rounds_trained": ranked[0]["rounds"],
+        "rank_rows": [r["rows"] for r in ranked],
+        "rank_models": [
+            {k: r[k] for k in ("model_sha256", "rounds", "best_iteration")} for r in ranked
+        ],
+        "nodes": sorted(set(nodes)),
+        "matrix_seconds": max(r["matrix_seconds"] for r in results),
+        "boost_seconds": max(r["boost_seconds"] for r in results),
+        "cache_bytes": [r["cache_bytes"] for r in ranked],
+        "seconds": time.perf_counter() - t0,
+    }
+    return booster, info
+
+
+def _restart(
+    att: _Attempts, storage: str, res: Resources, start_raw: bytes | None, why: str
+) -> bytes | None:
+    """After a lost worker: wait for Ray to settle, then the newest checkpoint on storage."""
+    actors.settle()
+    att.failures += 1
+    att.restarted_unix.append(time.time())
+    ckpt = newest_checkpoint(storage)
+    resumed = ckpt[0] if ckpt else att.started_from_rounds
+    att.resumed_from_rounds.append(resumed)
+    say(
+        "train",
+        f"a worker was lost ({why}); restarting {res.num_workers} workers from the checkpoint "
+        f"at round {resumed} (failure {att.failures} of cluster.max_failures={res.max_failures})",
+    )
+    return ckpt[1] if ckpt else start_raw
+
+
+def _progress(job: TrainJob, keeper: actors.KeeperClient, t0: float, every: float):
+    """A tick printing rounds, rows, row-rounds/s, elapsed time and the valid metrics."""
+    total_rows = sum(s.num_rows for s in job.train)
+    last = [time.perf_counter()]
+
+    def tick() -> None:
+        if time.perf_counter() - last[0] < every:
+            return
+        last[0] = time.perf_counter()
+        p = keeper.latest()
+        if p:
+            el = time.perf_counter() - t0
+            metrics = "  ".join(f"{k}={v:.5g}" for k, v in p.items() if k != "rounds")
+            say(
+                "train",
+                f"round {p['rounds']}/{job.num_boost_round}  {human(total_rows)} rows  "
+                f"{human(total_rows * p['rounds'] / el)} row-rounds/s  {clock(el)}  {metrics}",
+            )
+
+    return tick
+
+
+def check_resume(resume_from: str | None) -> str | None:
+    """``model.resume_from`` names a run directory (or its train folder) holding checkpoints."""
+    if not resume_from:
+        return None
+    for cand in (join(resume_from, "train"), resume_from):
+        if newest_checkpoint(cand):
+            return cand
+    raise UserError(
+        f"model.resume_from='{resume_from}' has no training checkpoints (looked for "
+        f"{checkpoint_dir(join(resume_from, 'train'))}/model-*.ubj). Name the run directory of "
+        "a run that reached its first checkpoint (model.checkpoint_every), or drop "
+        "model.resume_from."
+    )
+
+
+def importance(booster: xgb.Booster) -> dict[str, dict[str, float]]:
+    return {t: booster.get_score(importance_type=t) for t in ("gain", "cover", "weight")}

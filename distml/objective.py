@@ -1,0 +1,64 @@
+"""Everything derived from the XGBoost objective, in one place: the task, the label values it
+implies, the metrics shown first and the metric that decides a retraining.
+
+A missing ``objective`` in ``model.params`` means what it means to XGBoost: ``reg:squarederror``
+(distml's own default config sets ``binary:logistic``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+XGBOOST_DEFAULT = "reg:squarederror"
+
+BINARY_HEADLINE = (
+    "rows",
+    "positives",
+    "roc_auc",
+    "average_precision",
+    "precision",
+    "recall",
+    "f1",
+    "accuracy",
+)
+"""The binary metrics shown first: in the summary table and for each slice."""
+
+HEADLINE = {
+    "binary": [*BINARY_HEADLINE, "log_loss"],
+    "multiclass": ["rows", "accuracy", "f1_macro", "f1_weighted", "roc_auc_ovr_macro", "log_loss"],
+    "regression": ["rows", "rmse", "mae", "r2", "mape"],
+}
+"""The metrics of the run's summary table, by task."""
+
+LOWER_IS_BETTER = frozenset({"rmse", "mae", "log_loss", "brier", "mape"})
+
+
+def objective(params: dict[str, Any]) -> str:
+    return str(params.get("objective", XGBOOST_DEFAULT))
+
+
+def task_of(params: dict[str, Any]) -> str:
+    """binary | multiclass | regression, from the XGBoost objective."""
+    obj = objective(params)
+    if obj.startswith("binary:"):
+        return "binary"
+    if obj.startswith("multi:"):
+        return "multiclass"
+    return "regression"
+
+
+def expected_labels(label_values: list[Any] | None, params: dict[str, Any]) -> list[Any] | None:
+    """``quality.label_values``, else what the objective implies (none for regression)."""
+    if label_values is not None:
+        return list(label_values)
+    task = task_of(params)
+    if task == "binary":
+        return [0, 1]
+    if task == "multiclass":
+        return list(range(int(params.get("num_class", 2))))
+    return None
+
+
+def default_metric(task: str) -> str:
+    """The test metric a retraining compares when ``retrain.metric`` is null."""
+    return {"binary": "average_precision", "multiclass": "f1_macro"}.get(task, "rmse")

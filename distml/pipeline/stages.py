@@ -1,0 +1,229 @@
+"""The stages of ``distml run``, each a function over the run's context: it calls its package,
+writes its outputs into the run directory and fills its run.json entry.
+
+    profile -> sample -> preprocess -> train -> evaluate -> report
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+from distml.cluster.tasks import map_merge
+from distml.data.columns import SPLITS, WEIGHT
+from distml.data.fs import join
+from distml.data.shards import plan, polars_schema, without_files
+from distml.errors import GateFailed, UserError
+from distml.eval.evaluate import evaluate as evaluate_samples
+from distml.model.train import MODEL_FILE, Resources, fit, importance
+from distml.model.worker import TrainJob
+from distml.monitor import add_score_reference, write_reference
+from distml.pipeline.context import RunContext, Stage
+from distml.preprocess.apply import apply_shard, save
+from distml.preprocess.fit import fit as fit_preprocessor
+from distml.preprocess.kinds import feature_kinds, features_of, matrix_bytes_per_row
+from distml.profile.report import write as write_profile
+from distml.profile.stage import SPILL, run_profile
+from distml.progress import say
+from distml.quality.gates import dataset_gates, gate_summary
+from distml.report import write_report
+from distml.sampling.first_pass import add_counts, precount_spec
+from distml.sampling.stage import SampleJob, run_sample
+from distml.sampling.stage import write_report as write_sampling
+from distml.scoring import Model
+
+
+def profile(ctx: RunContext, st: Stage) -> None:
+    """profile.json, quarantine/, reference.json; the dataset gates (exit 3 when they fail)."""
+    s, ds = ctx.settings, ctx.dataset
+    label, id_col = s.data.label, s.data.id_column
+    pre = precount_spec(
+        ds,
+        ctx.sampling,
+        label=label,
+        id_column=id_col,
+        seed=s.seed,
+        row_filter=ctx.contract.accepted(),
+    )
+    res = run_profile(
+        ds,
+        ctx.contract,
+        s.profile,
+        label=label,
+        id_column=id_col,
+        out_dir=ctx.run_dir,
+        on_bad_file=s.data.on_bad_file,
+        classification=ctx.label_values is not None,
+        sample_spec=pre,
+        num_cpus=ctx.num_cpus,
+        stats=st.stats,
+    )
+    ctx.profile = res
+    prof = res.report
+    # a file cut into several shards is named once
+    bad = [{"path": p, "reason": r} for p, r in ds.bad_files]
+    skipped = list({f["path"]: f for f in [*bad, *res.skipped]}.values())
+    prof["skipped_files"] = skipped
+    prof["empty_files"] = list(ds.empty_files)
+    feats = features_of(ds.columns, label, id_col, s.data.features, s.data.exclude)
+    prof["gates"] = dataset_gates(prof, s.quality, feats, label, ctx.label_values)
+    failed = [g for g in prof["gates"] if not g["passed"]]
+    prof["quality_passed"] = not failed
+    write_profile(prof, ctx.out("profile.json"))
+    write_reference(ctx.out("reference.json"), ds, res.sketches, prof)
+    st.entry["rows"] = prof["rows_in"]
+    st.entry["rows_quarantined"] = prof["rows_quarantined"]
+    if skipped:
+        ctx.dataset = without_files(ds, {f["path"] for f in skipped})
+        for f in skipped:
+            say("profile", f"skipped {f['path']}: {f['reason']}")
+    if failed:
+        summary = gate_summary(prof["gates"])
+        if s.quality.on_failure == "stop":
+            raise GateFailed(
+                f"The data quality gate failed before sampling: {summary} (quality.gates). "
+                f"profile.json in {ctx.run_dir} has every statistic; fix the data, change the "
+                "gates, or set quality.on_failure=warn to go on."
+            )
+        ctx.record.warn(f"data quality gate failed: {summary}")
+        say("profile", f"WARNING: data quality gate failed: {summary} (quality.on_failure=warn)")
+
+
+def _kinds(ctx: RunContext) -> dict[str, str]:
+    s, ds = ctx.settings, ctx.dataset
+    feats = features_of(ds.columns, s.data.label, s.data.id_column, s.data.features, s.data.exclude)
+    return feature_kinds(polars_schema(ds.schema), feats, s.preprocess)
+
+
+def sample(ctx: RunContext, st: Stage) -> None:
+    """sample/ and sampling_report.json."""
+    s, ds = ctx.settings, ctx.dataset
+    assert ctx.profile is not None
+    job = SampleJob(
+        label=s.data.label,
+        id_column=s.data.id_column,
+        seed=s.seed,
+        out=ctx.out("sample"),
+        row_filter=ctx.contract.accepted(),
+        filter_cols=ctx.contract.columns,
+        reference=ctx.profile.sketches,
+        bytes_per_row=matrix_bytes_per_row(_kinds(ctx), ctx.profile.report, s.preprocess),
+        num_cpus=ctx.num_cpus,
+    )
+    rep = run_sample(ds, ctx.sampling, job, ctx.profile.precounted, st.stats)
+    shutil.rmtree(ctx.out(SPILL), ignore_errors=True)
+    write_sampling(rep, ctx.out("sampling_report.json"))
+    st.entry["rows"] = ds.num_rows
+    st.entry["sample_rows"] = rep["sample_rows"]
+
+
+def preprocess(ctx: RunContext, st: Stage) -> None:
+    """preprocessor.json (fitted on train) and features/{train,valid,test}/."""
+    s, ds = ctx.settings, ctx.dataset
+    unknown = [c for c in s.eval.slices if c not in ds.columns]
+    if unknown:
+        raise UserError(
+            f"The slice columns {unknown} (eval.slices) are not in the data at data.path "
+            f"'{ds.uri}'. Available columns: {', '.join(ds.columns)}."
+        )
+    label, id_col = s.data.label, s.data.id_column
+    sds = plan(ctx.out("sample"), s.data.shard_rows, what="sample folder")
+    spec = fit_preprocessor(sds, _kinds(ctx), s.preprocess, label, id_col, ctx.num_cpus, st.stats)
+    save(spec, ctx.out("preprocessor.json"))
+    keep = tuple(c for c in (id_col, label, WEIGHT) if c)
+    st.entry["split_rows"] = map_merge(
+        apply_shard,
+        sds.shards,
+        add_counts,
+        {},
+        args=(spec, ctx.out("features"), keep),
+        label="preprocess: apply",
+        num_cpus=ctx.num_cpus,
+        stats=st.stats,
+    )
+    st.entry["rows"] = sds.num_rows
+    ctx.spec = spec
+
+
+def train(ctx: RunContext, st: Stage, resume_from: str | None) -> None:
+    """model.ubj, feature_importance.json and train/checkpoints/."""
+    s = ctx.settings
+    assert ctx.spec is not None
+    fplan = {
+        sp: plan(ctx.out("features", sp), s.data.shard_rows, what=f"features/{sp}")
+        for sp in SPLITS[:2]
+        if os.path.isdir(ctx.out("features", sp))
+    }
+    if "train" not in fplan:
+        raise UserError("The train split is empty; raise sampling.size or sampling.split.train.")
+    # checkpoints of an earlier run in this directory are not this run's (unless resumed)
+    if resume_from is None or os.path.abspath(resume_from) != os.path.abspath(ctx.out("train")):
+        shutil.rmtree(ctx.out("train"), ignore_errors=True)
+    job = TrainJob(
+        train=fplan["train"].shards,
+        valid=fplan["valid"].shards if "valid" in fplan else (),
+        features=tuple(ctx.spec["output_columns"]),
+        label=s.data.label,
+        weight=WEIGHT if s.model.use_sample_weights else None,
+        params={**s.model.params, **({"device": "cuda"} if s.cluster.use_gpu else {})},
+        num_boost_round=s.model.num_boost_round,
+        early_stopping_rounds=s.model.early_stopping_rounds,
+        checkpoint_every=s.model.checkpoint_every,
+        batch_rows=s.model.batch_rows,
+        nthread=max(1, int(s.cluster.cpus_per_worker)),
+        external_memory=s.model.external_memory,
+    )
+    c = s.cluster
+    res = Resources(c.num_workers, c.cpus_per_worker, c.use_gpu, c.max_failures)
+    out = s.pipeline.output_uri
+    storage = join(out, "train") if out else ctx.out("train")
+    booster, info = fit(job, res, storage, resume_from)
+    booster.save_model(ctx.out(MODEL_FILE))
+    with open(ctx.out("feature_importance.json"), "w") as f:
+        json.dump(importance(booster), f, indent=2)
+    e = st.entry
+    e["rows"] = fplan["train"].num_rows
+    e["rounds"] = booster.num_boosted_rounds()
+    e["best_iteration"] = info["best_iteration"]
+    for k in ("workers", "rank_rows", "failures", "resumed_from_rounds"):
+        e[k] = info[k]
+    if info["failures"]:  # when each checkpoint was stored, when each restart began
+        e["checkpoints_written"] = info["checkpoints_written"]
+        e["restarted_unix"] = info["restarted_unix"]
+    if info["started_from_rounds"]:
+        e["started_from_rounds"] = info["started_from_rounds"]
+    st.nodes |= set(info["nodes"])
+    ctx.model = Model(bytes(booster.save_raw("ubj")), ctx.task, ctx.spec)
+
+
+def evaluate(ctx: RunContext, st: Stage) -> None:
+    """predictions/, metrics.json, threshold.json; the score reference in reference.json."""
+    s = ctx.settings
+    assert ctx.model is not None
+    sds = plan(ctx.out("sample"), s.data.shard_rows, what="sample folder")
+    metrics = evaluate_samples(
+        ctx.model,
+        sds,
+        label=s.data.label,
+        id_column=s.data.id_column,
+        cfg=s.eval,
+        seed=s.seed,
+        out=ctx.run_dir,
+        num_cpus=ctx.num_cpus,
+        stats=st.stats,
+    )
+    st.entry["rows"] = sum(metrics[sp]["rows"] for sp in ("valid", "test") if sp in metrics)
+    with open(ctx.out("metrics.json"), "w") as f:
+        json.dump(metrics, f, indent=2)
+    if "threshold" in metrics:
+        with open(ctx.out("threshold.json"), "w") as f:
+            json.dump(metrics["threshold"], f, indent=2)
+    add_score_reference(ctx.out("reference.json"), ctx.out("predictions"))
+    ctx.metrics = metrics
+
+
+def report(ctx: RunContext, st: Stage) -> None:
+    """report.html and plots/."""
+    assert ctx.metrics is not None
+    write_report(ctx.run_dir, ctx.metrics)

@@ -1,0 +1,117 @@
+"""Exact duplicate rows and ids: each shard writes its sorted 64-bit row hashes (and ids, mapped
+one-to-one by SplitMix64) to a small file, with the offsets of fixed hash ranges; a second map
+over those ranges counts the repeats. Row-hash collisions are possible at ~rows^2 / 2^65."""
+
+from __future__ import annotations
+
+import math
+import posixpath
+import shutil
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from distml.cluster.tasks import MapStats, map_merge
+from distml.data.fs import filesystem, join
+from distml.data.shards import Shard
+
+_ROW_SEED = 0xD0B1E
+
+Offsets = tuple[list[int], list[int] | None]
+"""Per shard: where each hash range starts in its rows file (and ids file)."""
+
+
+@dataclass(frozen=True)
+class HashFiles:
+    """Where the sorted hashes go, cut into ``buckets`` ranges."""
+
+    folder: str
+    buckets: int
+
+    @classmethod
+    def for_rows(cls, folder: str, rows: int) -> HashFiles:
+        return cls(folder, int(min(4096, max(8, math.ceil(rows / 1_000_000)))))
+
+    def path(self, name: str, shard_index: int) -> str:
+        return join(self.folder, f"{name}-{shard_index:06d}.u64")
+
+
+def write_hashes(
+    shard: Shard, df: pl.DataFrame, files: HashFiles, mixed_ids: np.ndarray | None
+) -> Offsets:
+    """Sort the shard's 64-bit row (and id) hashes into files; return their range offsets."""
+    edges = np.array([(i << 64) // files.buckets for i in range(files.buckets)], dtype=np.uint64)
+
+    def put(values: np.ndarray, name: str) -> list[int]:
+        values = np.sort(values)
+        fs, path = filesystem(files.path(name, shard.index))
+        fs.create_dir(posixpath.dirname(path), recursive=True)
+        with fs.open_output_stream(path) as f:
+            f.write(values.tobytes())
+        off = np.searchsorted(values, edges, side="left").tolist()
+        return [*off, len(values)]
+
+    rows = put(df.hash_rows(_ROW_SEED).to_numpy(), "rows")
+    # integer ids map one-to-one (splitmix64 is a bijection), so their count is exact
+    ids = put(mixed_ids, "ids") if mixed_ids is not None else None
+    return rows, ids
+
+
+def _read_range(path: str, lo: int, hi: int) -> np.ndarray:
+    if hi <= lo:
+        return np.empty(0, dtype=np.uint64)
+    fs, p = filesystem(path)
+    with fs.open_input_file(p) as f:
+        buf = f.read_at((hi - lo) * 8, lo * 8)
+    return np.frombuffer(buf, dtype=np.uint64)
+
+
+def _count_bucket(
+    bucket: int, files: HashFiles, offsets: dict[int, Offsets]
+) -> tuple[tuple[int, int], int]:
+    """Duplicates inside one hash range: rows (and ids) minus their distinct values."""
+    out = []
+    for which, name in ((0, "rows"), (1, "ids")):
+        parts = [
+            _read_range(files.path(name, i), off[bucket], off[bucket + 1])
+            for i, o in offsets.items()
+            if (off := o[which]) is not None
+        ]
+        # each part is sorted already; a stable (radix) sort of the concatenation, then count
+        # the neighbours that repeat
+        values = np.sort(np.concatenate(parts), kind="stable") if parts else np.empty(0, np.uint64)
+        out.append(int(np.count_nonzero(values[1:] == values[:-1])))
+    return (out[0], out[1]), 0
+
+
+def _add_pairs(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    return a[0] + b[0], a[1] + b[1]
+
+
+def count_duplicates(
+    files: HashFiles, offsets: dict[int, Offsets], num_cpus: float, stats: MapStats | None
+) -> tuple[int, int]:
+    """Duplicate rows and duplicate ids over every shard's hashes; the files are removed."""
+    counts = map_merge(
+        _count_bucket,
+        list(range(files.buckets)),
+        _add_pairs,
+        (0, 0),
+        args=(files, offsets),
+        label="profile: duplicates",
+        num_cpus=num_cpus,
+        stats=stats,
+    )
+    remove(files.folder)
+    return counts
+
+
+def remove(uri: str) -> None:
+    """Remove a scratch folder, local or on a pyarrow filesystem."""
+    if "://" not in uri:
+        shutil.rmtree(uri, ignore_errors=True)
+        return
+    fs, p = filesystem(uri)
+    if fs.get_file_info(p).type.name == "Directory":
+        fs.delete_dir(p)

@@ -1,0 +1,124 @@
+"""profile.json: the merged profile as a report (per column statistics, duplicates, freshness)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from distml.data.shards import Dataset
+from distml.errors import UserError
+from distml.profile.state import ProfileJob, ProfileState
+from distml.stats.sketches import ALPHA, HLL_ERROR, CategorySketch, NumericSketch
+
+QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+
+
+def build_report(
+    ds: Dataset,
+    st: ProfileState,
+    job: ProfileJob,
+    dup: dict | None,
+    freshness_column: str | None,
+    now: datetime | None,
+    top_k: int,
+) -> dict[str, Any]:
+    cols: dict[str, Any] = {}
+    for c in ds.columns:
+        n = st.numeric.get(c)
+        entry: dict[str, Any] = {
+            "type": str(ds.schema.field(c).type),
+            "nulls": st.nulls.get(c, 0),
+            "null_rate": st.nulls.get(c, 0) / st.rows_in if st.rows_in else 0.0,
+        }
+        if n is not None and n.count:
+            entry.update(mean=n.mean, std=n.std, min=n.min, max=n.max)
+        if c in st.temporal:
+            lo, hi = st.temporal[c]
+            entry.update(min=_iso(lo), max=_iso(hi))
+        fi = st.frequent.get(c)
+        if fi is not None and fi.error == 0:
+            entry["distinct"] = len(fi.counts)  # every value was counted: exact
+        elif c in st.distinct:
+            entry["distinct"] = st.distinct[c].estimate()
+        if fi is not None:
+            entry["top"] = [[_plain(v), n_] for v, n_ in fi.top(top_k)]
+            entry["top_count_error"] = fi.error
+        entry.update(_distribution(st.sketches.get(c)))
+        cols[c] = entry
+    report: dict[str, Any] = {
+        "rows_in": st.rows_in,
+        "rows_accepted": st.rows_in - st.rows_quarantined,
+        "rows_quarantined": st.rows_quarantined,
+        "files": len(ds.files),
+        "shards": len(ds.shards),
+        "rules": st.broken,
+        "label_counts": st.label_counts if job.classification else None,
+        "duplicates": dup,
+        "freshness": _freshness(st, ds, freshness_column, now),
+        "columns": cols,
+        "errors": {
+            "quantile_relative_error": ALPHA,
+            "distinct_standard_error": HLL_ERROR,
+            "top_counts": "exact when top_count_error is 0, else lower bounds within it",
+        },
+        "per_shard": st.per_shard,
+    }
+    return report
+
+
+def _iso(us: int) -> str:
+    return (datetime(1970, 1, 1) + timedelta(microseconds=us)).isoformat()
+
+
+def _plain(v: Any) -> Any:
+    return v if isinstance(v, str | int | float | bool) or v is None else str(v)
+
+
+def _freshness(
+    st: ProfileState, ds: Dataset, column: str | None, now: datetime | None
+) -> dict[str, Any] | None:
+    if column is None:
+        column = next(iter(st.temporal), None)
+        if column is None:
+            return None
+    elif column not in ds.columns:
+        raise UserError(
+            f"The column '{column}' (profile.freshness_column) is not in the data. Available "
+            f"columns: {', '.join(ds.columns)}."
+        )
+    if column not in st.temporal:
+        if st.nulls.get(column, 0) == st.rows_in:
+            return {"column": column, "oldest": None, "newest": None, "age_seconds": None}
+        raise UserError(
+            f"The column '{column}' (profile.freshness_column) is not a date or datetime column."
+        )
+    lo, hi = st.temporal[column]
+    now = now or datetime.now()
+    newest = datetime(1970, 1, 1) + timedelta(microseconds=hi)
+    return {
+        "column": column,
+        "oldest": _iso(lo),
+        "newest": newest.isoformat(),
+        "now": now.isoformat(),
+        "age_seconds": (now - newest).total_seconds(),
+    }
+
+
+def _distribution(sk: NumericSketch | CategorySketch | None) -> dict[str, Any]:
+    if isinstance(sk, NumericSketch) and sk.count:
+        return {
+            "quantiles": dict(
+                zip(
+                    [f"p{round(q * 100):02d}" for q in QUANTILES],
+                    sk.quantiles(list(QUANTILES)),
+                    strict=True,
+                )
+            )
+        }
+    return {}
+
+
+def write(report: dict[str, Any], path: str) -> None:
+    with open(path, "w") as f:
+        json.dump(report, f, indent=2, default=str)

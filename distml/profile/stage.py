@@ -1,0 +1,155 @@
+"""The profile stage: one full pass of mergeable per-column statistics, and the quarantine.
+
+Each shard task reads the shard once and computes its ``ProfileState`` (profile/state.py), writes
+the rows that break a rule to ``quarantine/`` with ``_quarantine_reason``, writes its sorted row
+hashes for the exact duplicate count (profile/duplicates.py) and, when the sample stage asked for
+it, does the sample's first pass on the same rows (sampling/first_pass.py). ``rows_in =
+rows_accepted + rows_quarantined`` holds per shard and in total. Later stages read the same files
+with ``Contract.accepted()`` applied.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from distml.cluster.tasks import MapStats, map_merge
+from distml.config import ProfileConfig
+from distml.config.quality import parse_now
+from distml.data.columns import CAST_FAILED
+from distml.data.fs import join
+from distml.data.shards import Dataset, Shard, read_shard, write_parquet
+from distml.errors import UserError
+from distml.profile.duplicates import HashFiles, count_duplicates, remove, write_hashes
+from distml.profile.report import build_report
+from distml.profile.state import ProfileJob, ProfileState, accepted, profile_frame
+from distml.quality.contract import Contract
+from distml.sampling.first_pass import CountState, PassSpec, Precounted, first_pass
+from distml.stats.keys import row_ids, splitmix64
+
+SPILL = "_sample_spill"
+"""The run directory's folder of the sample stage's candidate rows (removed after sampling)."""
+
+
+@dataclass
+class ProfileResult:
+    """What the profile stage hands on."""
+
+    report: dict[str, Any]
+    """profile.json's content (the pipeline adds the gates and the files it skipped)."""
+    sketches: dict[str, Any]
+    """The population's per-column sketches over the accepted rows (reference.json)."""
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    """Files that could not be read (data.on_bad_file=skip), with the reason."""
+    precounted: Precounted | None = None
+    """The sample stage's first pass, when it rode on this pass."""
+
+
+def profile_shard(shard: Shard, job: ProfileJob) -> tuple[ProfileState, int]:
+    read_cols = [*job.columns, *([CAST_FAILED] if job.contract.parse_marker else [])]
+    try:
+        df = read_shard(shard, read_cols)
+    except (OSError, pl.exceptions.PolarsError, ValueError) as exc:
+        if job.on_bad_file == "skip":
+            return ProfileState(skipped=[{"path": shard.path, "reason": f"unreadable: {exc}"}]), 0
+        raise UserError(
+            f"The Parquet file '{shard.path}' cannot be read: {exc}. Replace or remove the file, "
+            "or set data.on_bad_file=skip to leave it out (it is then named in profile.json)."
+        ) from None
+    ok = accepted(df, job.contract)
+    st, bad = profile_frame(df, job, ok)
+    if bad.height and job.quarantine is not None:
+        write_parquet(bad, join(job.quarantine, f"part-{shard.index:05d}.parquet"))
+    st.per_shard[shard.key] = {
+        "rows_in": df.height,
+        "rows_quarantined": bad.height,
+        "rows_accepted": df.height - bad.height,
+    }
+    # the ids mixed once: the duplicate count and the sample keys both start from them
+    mixed = splitmix64(row_ids(df, job.id_column)) if job.id_column is not None else None
+    if job.hashes is not None:
+        st.hash_offsets[shard.index] = write_hashes(
+            shard, df.select(job.columns), job.hashes, mixed
+        )
+    if job.sample_spec is not None:
+        assert job.sample_spill is not None
+        t0 = time.perf_counter()
+        same = job.sample_spec.id_column == job.id_column
+        st.sample_counts = first_pass(
+            shard, df, job.sample_spec, mixed=mixed if same else None, ok=ok, spill=job.sample_spill
+        )
+        st.sample_seconds = time.perf_counter() - t0
+    return st, df.height
+
+
+def run_profile(
+    ds: Dataset,
+    contract: Contract,
+    cfg: ProfileConfig,
+    *,
+    label: str,
+    id_column: str | None,
+    out_dir: str,
+    on_bad_file: str = "error",
+    classification: bool = True,
+    sample_spec: PassSpec | None = None,
+    num_cpus: float = 1.0,
+    stats: MapStats | None = None,
+) -> ProfileResult:
+    """The merged profile and the population sketches of the accepted rows.
+
+    With ``sample_spec`` each shard also gets the sample stage's first pass."""
+    ds.require(label, "data.label", "Set data.label to one of them.")
+    job = ProfileJob(
+        contract=contract,
+        columns=tuple(ds.columns),
+        label=label,
+        id_column=id_column if id_column in ds.columns else None,
+        quarantine=join(out_dir, "quarantine"),
+        hashes=HashFiles.for_rows(join(out_dir, "_profile_hashes"), ds.num_rows)
+        if cfg.duplicates
+        else None,
+        on_bad_file=on_bad_file,
+        classification=classification,
+        sample_spec=sample_spec,
+        sample_spill=join(out_dir, SPILL) if sample_spec is not None else None,
+    )
+    for scratch in (job.hashes.folder if job.hashes else None, job.sample_spill):
+        if scratch is not None:
+            remove(scratch)
+    st = map_merge(
+        profile_shard,
+        ds.shards,
+        ProfileState.merge,
+        ProfileState(),
+        args=(job,),
+        label="profile",
+        num_cpus=num_cpus,
+        stats=stats,
+    )
+    dup = None
+    if job.hashes is not None:
+        dup_rows, dup_ids = count_duplicates(job.hashes, st.hash_offsets, num_cpus, stats)
+        dup = {
+            "rows": dup_rows,
+            "row_rate": dup_rows / st.rows_in if st.rows_in else 0.0,
+            "method": "exact over 64-bit row hashes (collision chance ~ rows^2 / 2^65)",
+        }
+        if job.id_column is not None:
+            rate = dup_ids / st.rows_in if st.rows_in else 0.0
+            dup.update(ids=dup_ids, id_rate=rate, id_column=job.id_column)
+    now = parse_now(cfg.now)
+    report = build_report(ds, st, job, dup, cfg.freshness_column, now, cfg.top_k)
+    precounted = None
+    if sample_spec is not None and not st.skipped:
+        assert sample_spec.candidate_bound is not None and job.sample_spill is not None
+        precounted = Precounted(
+            st.sample_counts or CountState(),
+            sample_spec.candidate_bound,
+            job.sample_spill,
+            st.sample_seconds,
+        )
+    return ProfileResult(report, st.sketches, st.skipped, precounted)
