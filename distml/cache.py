@@ -1,8 +1,8 @@
 """Reuse of the data stages (profile, sample, preprocess) across runs and sweep trials.
 
 The key is a hash of everything those stages read: the data files (path, size, modification
-time), the config groups data, quality, sampling and preprocess, the seed, the slice columns kept
-beside the features, the label values the task implies, and distml's version. Nothing is copied:
+time), the config groups data, quality, profile, sampling and preprocess, the seed, the label's
+classes and the task, and distml's version. Nothing is copied:
 the index ``<cache.dir>/data-<key>.json`` names the run directory that computed the stages, and a
 later run links that run's outputs into its own directory. Trials that start together agree
 through a lock file: one computes, the others wait for its index entry (and compute themselves
@@ -38,7 +38,7 @@ def fingerprint(files: list[str], uri: str) -> list[tuple[str, int, int]]:
     return [(i.path, int(i.size or 0), int(i.mtime_ns or 0)) for i in infos]
 
 
-def data_key(settings, ds, label_values, task: str) -> str:
+def data_key(settings, ds, target: dict, task: str) -> str:
     """The data stages' cache key for these settings and this planned dataset."""
     parts = {
         "version": __version__,
@@ -48,8 +48,8 @@ def data_key(settings, ds, label_values, task: str) -> str:
         "sampling": dataclasses.asdict(settings.sampling),
         "preprocess": dataclasses.asdict(settings.preprocess),
         "seed": settings.seed,
-        "slices": list(settings.eval.slices),
-        "label_values": label_values,
+        "profile": dataclasses.asdict(settings.profile),
+        "target": target,
         "task": task,
     }
     blob = json.dumps(parts, sort_keys=True, default=str).encode()

@@ -164,9 +164,16 @@ def check_overrides(cmd: str, overrides: list[str]) -> None:
                     break
                 if line and not line.startswith(_NOISE) and line not in parts:
                     parts.append(line)
+        odd = [o for o in overrides if any(ch in o.split("=", 1)[-1] for ch in "[]{}(), ")]
+        quote = (
+            f" A value with brackets, braces, commas or spaces must be quoted, e.g. "
+            f"{odd[0].split('=', 1)[0]}='{odd[0].split('=', 1)[1]}'."
+            if odd and "mismatched input" in " ".join(parts)
+            else ""
+        )
         raise UserError(
-            f"{' '.join(parts).rstrip('.')}. Check the key's spelling and type against conf/ "
-            f"(`distml {cmd} --cfg job` prints every key with its value)."
+            f"{' '.join(parts).rstrip('.')}.{quote} Check the key's spelling and type against "
+            f"conf/ (`distml {cmd} --cfg job` prints every key with its value)."
         ) from None
 
 
@@ -198,6 +205,9 @@ def main(argv: list[str] | None = None) -> None:
     from distml.errors import UserError
 
     configure_auth()
+    from distml.sweep import FAILED
+
+    FAILED.update(failed=0, trials=0)
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] in ("-h", "--help", "help"):
         print(USAGE)
@@ -218,8 +228,6 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     sys.argv = [f"distml {cmd}", *rest]
     _app(cmd)()
-    from distml.sweep import FAILED
-
     if FAILED["failed"]:
         print(
             f"distml: error: {FAILED['failed']} of {FAILED['trials']} sweep trials failed; the "

@@ -23,7 +23,6 @@ from distml.config import MonitorSettings
 from distml.config.quality import parse_now
 from distml.data.shards import Dataset, polars_schema
 from distml.errors import UserError
-from distml.objective import expected_labels
 from distml.predict import ModelRun, contract_for, load_run, plan_new_data, score_job
 from distml.preprocess.apply import input_columns
 from distml.profile.report import build_report
@@ -65,7 +64,7 @@ def run_monitor(s: MonitorSettings, run_dir: str) -> dict[str, Any]:
     ds, skipped = plan_new_data(run, s.data.path, s.data.on_bad_file)
     os.makedirs(run_dir, exist_ok=True)
     label = run.settings.data.label if run.settings.data.label in ds.columns else None
-    id_col = run.settings.data.id_column
+    id_col = run.id_column
     pjob = ProfileJob(
         contract=contract_for(run, ds),
         columns=tuple(ds.columns),
@@ -160,7 +159,7 @@ def _quality(
         parse_now(ts.profile.now),
         ts.profile.top_k,
     )
-    label_values = expected_labels(ts.quality.label_values, ts.model.params)
+    label_values = list(run.model.target.classes) or None
     gates = dataset_gates(
         prof,
         ts.quality,

@@ -1,5 +1,5 @@
-"""Everything derived from the XGBoost objective, in one place: the task, the label values it
-implies, the metrics shown first and the metric that decides a retraining.
+"""Everything derived from the XGBoost objective, in one place: the task, the metrics shown
+first and the metric that decides a retraining (the label's classes are in distml/target.py).
 
 A missing ``objective`` in ``model.params`` means what it means to XGBoost: ``reg:squarederror``
 (distml's own default config sets ``binary:logistic``).
@@ -45,18 +45,6 @@ def task_of(params: dict[str, Any]) -> str:
     if obj.startswith("multi:"):
         return "multiclass"
     return "regression"
-
-
-def expected_labels(label_values: list[Any] | None, params: dict[str, Any]) -> list[Any] | None:
-    """``quality.label_values``, else what the objective implies (none for regression)."""
-    if label_values is not None:
-        return list(label_values)
-    task = task_of(params)
-    if task == "binary":
-        return [0, 1]
-    if task == "multiclass":
-        return list(range(int(params.get("num_class", 2))))
-    return None
 
 
 def default_metric(task: str) -> str:

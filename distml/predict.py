@@ -18,12 +18,13 @@ from typing import Any
 from distml.config import PredictSettings, RunSettings, load_saved
 from distml.data.shards import Dataset, plan, polars_schema
 from distml.errors import UserError
-from distml.objective import expected_labels, task_of
+from distml.objective import task_of
 from distml.preprocess.apply import input_columns, load
 from distml.quality.conform import conform
 from distml.quality.contract import Contract, build_contract
 from distml.scoring import Model, ScoreJob, Summary, score
 from distml.stats.sketches import from_json
+from distml.target import default
 
 MODEL_FILES = ("model.ubj", "preprocessor.json")
 
@@ -40,6 +41,11 @@ class ModelRun:
     @property
     def task(self) -> str:
         return self.model.task
+
+    @property
+    def id_column(self) -> str | None:
+        """The id the run used (None when it derived ids from the rows' content)."""
+        return self.model.spec.get("id_column", self.settings.data.id_column)
 
 
 def _saved_config(path: str, key: str) -> str:
@@ -74,12 +80,11 @@ def load_run(path: str | None, key: str = "model_run") -> ModelRun:
     th = _json(os.path.join(path, "threshold.json"))
     with open(os.path.join(path, "model.ubj"), "rb") as f:
         raw = f.read()
-    model = Model(
-        raw,
-        task_of(settings.model.params),
-        load(os.path.join(path, "preprocessor.json")),
-        float(th["value"]) if th else None,
-    )
+    task = task_of(settings.model.params)
+    spec = load(os.path.join(path, "preprocessor.json"))
+    if "target" not in spec:  # saved before labels were mapped: 0/1 or 0..k-1
+        spec["target"] = default(settings.data.label, task, settings.model.params).to_json()
+    model = Model(raw, task, spec, float(th["value"]) if th else None)
     return ModelRun(path, settings, model, _json(os.path.join(path, "reference.json")) or {})
 
 
@@ -90,7 +95,7 @@ def plan_new_data(run: ModelRun, uri: str | None, on_bad_file: str) -> tuple[Dat
     s = run.settings
     ds = plan(uri, s.data.shard_rows, on_bad_file=on_bad_file)
     present = set(polars_schema(ds.schema))
-    needed = set(input_columns(run.model.spec)) | {c for c in (s.data.id_column,) if c}
+    needed = set(input_columns(run.model.spec)) | {c for c in (run.id_column,) if c}
     lacking = sorted(c for c in needed if c not in present)
     if lacking:
         raise UserError(
@@ -114,8 +119,9 @@ def contract_for(run: ModelRun, ds: Dataset) -> Contract:
             if r.column != s.data.label and (r.expr is None or s.data.label not in r.expr)
         }
         cfg = replace(cfg, rules=keep)
-    values = expected_labels(cfg.label_values, s.model.params) if label else None
-    c = build_contract(cfg, schema, label, values)
+    values = (list(run.model.target.classes) or None) if label else None
+    weights = s.data.weight_column if s.data.weight_column in schema else None
+    c = build_contract(cfg, schema, label, values, weights)
     return replace(c, parse_marker=any(sh.marker for sh in ds.shards))
 
 
@@ -127,7 +133,7 @@ def score_job(
     s = run.settings
     contract = contract_for(run, ds)
     label = s.data.label if s.data.label in ds.columns else None
-    id_col = s.data.id_column if s.data.id_column in ds.columns else None
+    id_col = run.id_column if run.id_column in ds.columns else None
     needed = list(ds.columns) if every_column else [*input_columns(run.model.spec)]
     columns = [*(x for x in (id_col, label) if x), *needed, *contract.columns]
     return ScoreJob(

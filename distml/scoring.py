@@ -37,6 +37,7 @@ from distml.stats.bootstrap import Bootstrap
 from distml.stats.keys import row_ids
 from distml.stats.multiclass import MulticlassState, RegressionState
 from distml.stats.sketches import NumericSketch
+from distml.target import Target
 
 NULL_SLICE = "\u2205"
 
@@ -54,6 +55,11 @@ class Model:
     @property
     def features(self) -> list[str]:
         return list(self.spec["output_columns"])
+
+    @property
+    def target(self) -> Target:
+        """The label's classes in code order (saved in preprocessor.json)."""
+        return Target.from_json(self.spec["target"])
 
     def booster(self) -> xgb.Booster:
         booster = xgb.Booster(params={"nthread": 1})
@@ -73,16 +79,21 @@ def predict(model: Model, rows: pl.DataFrame, booster: xgb.Booster | None = None
 
 def prediction_frame(keep: pl.DataFrame, pred: np.ndarray, model: Model) -> pl.DataFrame:
     """``keep`` (id, label) with score, prediction (at the threshold, binary; the top class,
-    multiclass) and the class probabilities."""
+    multiclass), both in the label's own values, and the class probabilities."""
+    target = model.target
     if model.task == "multiclass":
         return keep.with_columns(
             pl.Series(SCORE, pred.max(axis=1)),
-            pl.Series(PREDICTION, pred.argmax(axis=1)),
-            *[pl.Series(f"{PROBA_PREFIX}{k}", pred[:, k]) for k in range(pred.shape[1])],
+            target.decode(pred.argmax(axis=1)).alias(PREDICTION),
+            *[
+                pl.Series(f"{PROBA_PREFIX}{target.classes[k]}", pred[:, k])
+                for k in range(pred.shape[1])
+            ],
         )
     out = keep.with_columns(pl.Series(SCORE, pred))
     if model.task == "binary" and model.threshold is not None:
-        out = out.with_columns((pl.col(SCORE) >= model.threshold).cast(pl.Int8).alias(PREDICTION))
+        positive = (pred >= model.threshold).astype(np.int64)
+        out = out.with_columns(target.decode(positive).alias(PREDICTION))
     return out
 
 
@@ -94,6 +105,8 @@ class Summary:
     """The evaluation state of the scored rows (needs their labels)."""
     bins: int | None = None
     """Scores rounded down to this many bins in binary histograms (null: exact)."""
+    row_weight: str | None = None
+    """The rows' own weights (data.weight_column): the evaluation state is weighted by them."""
     weighted: bool = False
     """Also the state weighted by the sample's ``weight`` (population estimates)."""
     replicates: int = 0
@@ -174,8 +187,9 @@ def _summarize(st: ScoreState, df: pl.DataFrame, pred: np.ndarray, job: ScoreJob
         st.score_sketch = NumericSketch.of(pl.Series(pred))
     if not sm.metrics or job.label is None:
         return
-    y = df.get_column(job.label).to_numpy()
-    st.metric = _state(task, pred, y, None, sm.bins)
+    y = job.model.target.encode(df.get_column(job.label))
+    rw = df.get_column(sm.row_weight).cast(pl.Float64).to_numpy() if sm.row_weight else None
+    st.metric = _state(task, pred, y, rw, sm.bins)
     if sm.weighted:
         st.weighted = _state(task, pred, y, df.get_column(WEIGHT).to_numpy(), sm.bins)
     if task != "binary":
@@ -191,7 +205,10 @@ def _summarize(st: ScoreState, df: pl.DataFrame, pred: np.ndarray, job: ScoreJob
     for c in sm.slices:
         col = df.get_column(c).cast(pl.String).fill_null(NULL_SLICE).to_numpy()
         st.slices[c] = {
-            str(v): ScoreHist.of(pred[col == v], y[col == v], bins=sm.bins) for v in np.unique(col)
+            str(v): ScoreHist.of(
+                pred[col == v], y[col == v], None if rw is None else rw[col == v], bins=sm.bins
+            )
+            for v in np.unique(col)
         }
 
 

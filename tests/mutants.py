@@ -129,7 +129,13 @@ MUTANTS = [
         "resume-from-oldest-checkpoint",
         "train",
         "a restart resumes from the oldest kept checkpoint, not the newest",
-        (("distml/model/checkpoints.py", "rounds, path = max(found)", "rounds, path = min(found)"),),
+        (
+            (
+                "distml/model/checkpoints.py",
+                "rounds, path = max(found)",
+                "rounds, path = min(found)",
+            ),
+        ),
         (
             "tests/integration/test_train_distributed.py::test_resume_from_a_stopped_run_continues_to_the_same_model",
             "tests/integration/test_train_distributed.py::test_losing_a_worker_node_resumes_from_the_newest_checkpoint",
@@ -226,8 +232,8 @@ MUTANTS = [
         (
             (
                 "distml/scoring.py",
-                "st.metric = _state(task, pred, y, None, sm.bins)",
-                "st.metric = _state(task, pred, y, None, None)",
+                "st.metric = _state(task, pred, y, rw, sm.bins)",
+                "st.metric = _state(task, pred, y, rw, None)",
             ),
         ),
         (
@@ -344,8 +350,8 @@ MUTANTS = [
         (
             (
                 "distml/scoring.py",
-                "(pl.col(SCORE) >= model.threshold).cast(pl.Int8)",
-                "(pl.col(SCORE) > model.threshold + 1e-3).cast(pl.Int8)",
+                "positive = (pred >= model.threshold).astype(np.int64)",
+                "positive = (pred > model.threshold + 1e-3).astype(np.int64)",
             ),
         ),
         (

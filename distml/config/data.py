@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from distml.config._check import check
 
@@ -15,7 +16,14 @@ class DataConfig:
     label: str = "label"
     """The target column."""
     id_column: str | None = "id"
-    """Unique row id; null derives a stable id from each row's content."""
+    """Unique row id; null derives a stable id from each row's content (as does the default,
+    'id', when the data has no such column: said in the log and sampling_report.json)."""
+    positive_label: Any = None
+    """Binary objectives: the label value of the positive class, when the label is not 0/1 or
+    boolean (e.g. yes, churned, 1 of 1/2)."""
+    weight_column: str | None = None
+    """Row weights (survey or importance weights, >= 0): used in training and evaluation, and
+    multiplied into the sample's weights. Never a feature."""
     features: list[str] | None = None
     """Model input columns; null: every column except label, id and ``exclude``."""
     exclude: list[str] = field(default_factory=list)

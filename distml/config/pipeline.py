@@ -1,4 +1,4 @@
-"""``pipeline.*``: which stages run and where the run directory is copied (distml/pipeline.py)."""
+"""``pipeline.*``: which stages run and where the run directory is copied (distml/pipeline/)."""
 
 from __future__ import annotations
 

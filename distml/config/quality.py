@@ -73,6 +73,12 @@ class QualityConfig:
     gates: GateConfig = field(default_factory=GateConfig)
     on_failure: str = "stop"
     """stop: a failed gate ends the run before sampling (exit 3); warn: record it and go on."""
+    timezone: str = "UTC"
+    """The zone naive timestamps are read in (an IANA name such as Europe/Rome); every timestamp
+    is converted to UTC, and profile.json records the zones seen per file."""
+    missing_columns: str = "fill"
+    """fill: a column missing from some files is null in their rows (each file is named in
+    profile.json); error: such a file does not match the schema."""
 
     def __post_init__(self) -> None:
         check(
@@ -80,6 +86,18 @@ class QualityConfig:
             "quality.on_failure",
             "one of stop, warn",
             self.on_failure,
+        )
+        check(
+            self.missing_columns in ("fill", "error"),
+            "quality.missing_columns",
+            "one of fill, error",
+            self.missing_columns,
+        )
+        check(
+            _is_zone(self.timezone),
+            "quality.timezone",
+            "an IANA time zone such as UTC or Europe/Rome",
+            self.timezone,
         )
         bad = [c for c in self.coerce if c not in COERCIONS]
         check(not bad, "quality.coerce", f"a list from {list(COERCIONS)}", self.coerce)
@@ -101,6 +119,16 @@ class QualityConfig:
             check(0 <= v <= 1, f"quality.gates.max_null_rate.{col}", "a share in [0, 1]", v)
         if g.max_age is not None:
             parse_duration(g.max_age, "quality.gates.max_age")
+
+
+def _is_zone(name: str) -> bool:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _check_rule(name: str, r: RuleConfig) -> None:

@@ -22,12 +22,18 @@ class SplitConfig:
         check(self.train > 0, "sampling.split.train", "positive", self.train)
 
 
+DEFAULT_SIZE = 200_000
+"""The sample's size when none of sampling.size, fraction and max_memory is set."""
+
+
 @dataclass
 class SamplingConfig:
-    size: int | None = 200_000
-    """Exact sample size (rows); set null to use ``fraction``."""
+    size: int | None = None
+    """Exact sample size (rows). Say how big the sample is in one way: ``size``, ``fraction``
+    or ``max_memory``; with none of them the sample is DEFAULT_SIZE rows, or every row of a
+    smaller population (said in the log and sampling_report.json)."""
     fraction: float | None = None
-    """Sample this share of the population (in (0, 1]); used when ``size`` is null."""
+    """Sample this share of the population (in (0, 1]; 1.0 takes every row)."""
     strata: list[str] | None = None
     """Columns whose value combinations form the strata; null: the label."""
     min_per_stratum: int = 1
@@ -55,11 +61,13 @@ class SamplingConfig:
             check(self.size > 0, "sampling.size", "a positive int or null", self.size)
         if self.fraction is not None:
             check(0 < self.fraction <= 1, "sampling.fraction", "in (0, 1] or null", self.fraction)
+        given = [k for k in ("size", "fraction", "max_memory") if getattr(self, k) is not None]
         check(
-            self.size is not None or self.fraction is not None or self.max_memory is not None,
-            "sampling.size",
-            "set (or sampling.fraction, or sampling.max_memory)",
-            None,
+            len(given) <= 1,
+            "sampling." + (given[0] if given else "size"),
+            "the only setting of the sample's size (one of sampling.size, sampling.fraction, "
+            f"sampling.max_memory; {', '.join('sampling.' + g for g in given)} are set)",
+            getattr(self, given[0]) if given else None,
         )
         check(
             self.allocation in ("proportional", "equal", "neyman"),

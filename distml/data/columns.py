@@ -10,7 +10,10 @@ SPLIT = "split"
 STRATUM = "stratum"
 """sample/: the stratum's name (its values joined by '|', nulls as '∅')."""
 WEIGHT = "weight"
-"""sample/: the inverse inclusion probability N_h / n_h."""
+"""sample/: the inverse inclusion probability N_h / n_h (times the row's own weight when
+``data.weight_column`` is set)."""
+ROW_WEIGHT = "row_weight"
+"""sample/: the row's own weight, when ``data.weight_column`` is named ``weight``."""
 SPLITS = ("train", "valid", "test")
 
 REASON = "_quarantine_reason"
@@ -29,4 +32,19 @@ PROBA_PREFIX = "proba_"
 """predictions/: per-class probabilities (multiclass)."""
 
 RESERVED = (SPLIT, STRATUM, WEIGHT, REASON, CAST_FAILED)
-"""Names a dataset column may not have (the sample and the quarantine add them)."""
+"""Names a dataset column may not have (the sample and the quarantine add them); a column named
+``weight`` may be ``data.weight_column``."""
+MEANING = {
+    SPLIT: "the train/valid/test split in sample/",
+    STRATUM: "the stratum's name in sample/",
+    WEIGHT: "the sample's weights in sample/",
+    REASON: "the broken rules in quarantine/",
+    CAST_FAILED: "the column that failed to parse",
+}
+
+
+def row_weight_column(weight_column: str | None) -> str | None:
+    """Where a row's own weight is in sample/ and features/ (None: no row weights)."""
+    if weight_column is None:
+        return None
+    return ROW_WEIGHT if weight_column == WEIGHT else weight_column

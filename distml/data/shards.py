@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
+import urllib.parse
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
@@ -21,7 +22,28 @@ import pyarrow.parquet as pq
 
 from distml.data.columns import CAST_FAILED
 from distml.data.fs import filesystem
+from distml.data.schema import duplicated
 from distml.errors import UserError
+
+
+@dataclass(frozen=True)
+class Cast:
+    """How one column of a file becomes the dataset's column when a shard is read."""
+
+    column: str
+    dtype: Any
+    """The dataset's Polars type of the column."""
+    how: str
+    """cast (lossless: wider ints, floats, decimals, null, dictionaries, dates to timestamps),
+    parse (strings; unparsable values become null and are named in CAST_FAILED), localize (a
+    naive timestamp read in the zone ``arg``, then UTC), utc (a zoned timestamp to UTC), fill
+    (the file lacks the column: nulls), const (a Hive partition value ``arg``)."""
+    arg: Any = None
+
+    @property
+    def absent(self) -> bool:
+        """The column is not in the file (filled or a partition value)."""
+        return self.how in ("fill", "const")
 
 
 @dataclass(frozen=True)
@@ -37,13 +59,12 @@ class Shard:
     num_rows: int
     row_offset: int
     """Position of the shard's first row inside its file."""
-    casts: tuple[tuple[str, Any, bool], ...] = ()
-    """(column, Polars type, lossy) applied on read so every file matches the reference schema;
-    a lossy cast parses strings, and rows whose value does not parse are named in CAST_FAILED."""
+    casts: tuple[Cast, ...] = ()
+    """What makes the file's columns the dataset's on read (see ``Cast``)."""
     marker: bool = False
-    """Add the CAST_FAILED column on read (the dataset has lossy casts somewhere)."""
-    select: tuple[str, ...] | None = None
-    """The reference columns, when the file holds extra ones."""
+    """Add the CAST_FAILED column on read (the dataset parses strings somewhere)."""
+    columns: tuple[str, ...] | None = None
+    """The dataset's columns, in order (None: the file's own, for folders distml wrote)."""
 
     @property
     def key(self) -> str:
@@ -60,11 +81,19 @@ class Dataset:
     files: tuple[str, ...]
     schema: pa.Schema
     shards: tuple[Shard, ...]
-    file_schemas: tuple[pa.Schema | None, ...] = ()
-    """Each file's schema (None for a file whose footer could not be read)."""
+    file_schemas: tuple[pa.Schema, ...] = ()
+    """Each file's schema, as its footer says."""
     bad_files: tuple[tuple[str, str], ...] = ()
-    """(path, reason) of files that cannot be read."""
+    """(path, reason) of Parquet files that cannot be read (data.on_bad_file=skip)."""
     empty_files: tuple[str, ...] = ()
+    partitions: tuple[dict[str, str | None], ...] = ()
+    """Each file's Hive-style ``key=value`` folders (raw strings; None for Hive's null)."""
+    ignored_files: tuple[tuple[str, str], ...] = ()
+    """(path, reason) of files left out by their name (_SUCCESS, .crc ...)."""
+    not_parquet: tuple[str, ...] = ()
+    """Files that are not Parquet (no PAR1 magic bytes): listed, not read."""
+    notes: dict[str, Any] = field(default_factory=dict)
+    """What unifying the files' schemas did: missing columns, time zones, casts per file."""
 
     @property
     def num_rows(self) -> int:
@@ -89,38 +118,112 @@ def polars_schema(schema: pa.Schema) -> dict[str, pl.DataType]:
     return dict(pl.from_arrow(empty).schema)  # type: ignore[union-attr]
 
 
-def list_parquet(uri: str, what: str = "data.path") -> tuple[pafs.FileSystem, list[str]]:
-    """The sorted Parquet files of a folder, a glob or a single file."""
+PARQUET_MAGIC = b"PAR1"
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The files under a data path: the candidates, and those left out by name (with why)."""
+
+    fs: pafs.FileSystem
+    base: str
+    """The folder the files are relative to (Hive partitions are read below it)."""
+    files: list[str]
+    ignored: list[tuple[str, str]]
+
+
+def _hidden(rel: str) -> bool:
+    return any(part.startswith(("_", ".")) for part in rel.split("/"))
+
+
+def list_files(uri: str, what: str = "data.path") -> Listing:
+    """Every file of a folder (whatever its extension), the files a glob matches, or one file.
+
+    A path that exists is never read as a glob (folders named like ``run[1]`` are common); files
+    and folders whose names start with ``_`` or ``.`` (_SUCCESS, .crc, _temporary/) are left out
+    and listed."""
     fs, path = filesystem(uri)
-    has_glob = any(c in path for c in "*?[")
-    base = path
-    if has_glob:
-        base = path.split("*")[0].split("?")[0].split("[")[0]
-        base = base if base.endswith("/") else posixpath.dirname(base)
-    info = fs.get_file_info(base.rstrip("/") or "/")
+    info = fs.get_file_info(path.rstrip("/") or "/")
+    if info.type == pafs.FileType.File:
+        return Listing(fs, posixpath.dirname(path), [path], [])
+    pattern = None
+    base = path.rstrip("/") or "/"
     if info.type == pafs.FileType.NotFound:
-        raise UserError(
-            f"The {what} '{uri}' does not exist. Point {what} at a folder, a glob or a file of "
-            "Parquet files (local path or a URI such as s3://bucket/prefix), or leave data.path "
-            "null to use the generated synthetic dataset."
-        )
-    if info.type == pafs.FileType.File and not has_glob:
-        return fs, [path]
-    infos = fs.get_file_info(pafs.FileSelector(base.rstrip("/"), recursive=True))
-    files = sorted(
-        i.path
-        for i in infos
-        if i.type == pafs.FileType.File
-        and i.path.endswith(".parquet")
-        and not posixpath.basename(i.path).startswith(("_", "."))
-        and (not has_glob or fnmatch.fnmatch(i.path, path))
-    )
+        if not any(c in path for c in "*?["):
+            raise UserError(
+                f"The {what} '{uri}' does not exist. Point {what} at a folder, a glob or a file "
+                "of Parquet files (local path or a URI such as s3://bucket/prefix), or leave "
+                "data.path null to use the generated synthetic dataset."
+            )
+        pattern = path
+        base = path.split("*")[0].split("?")[0].split("[")[0]
+        base = (base if base.endswith("/") else posixpath.dirname(base)).rstrip("/") or "/"
+        if fs.get_file_info(base).type != pafs.FileType.Directory:
+            raise UserError(f"The folder '{base}' of the {what} glob '{uri}' does not exist.")
+    infos = fs.get_file_info(pafs.FileSelector(base, recursive=True))
+    files, ignored = [], []
+    for i in sorted(infos, key=lambda i: i.path):
+        if i.type != pafs.FileType.File or (pattern and not fnmatch.fnmatch(i.path, pattern)):
+            continue
+        if _hidden(posixpath.relpath(i.path, base)):
+            ignored.append((i.path, "a hidden or metadata name (starts with _ or .)"))
+        else:
+            files.append(i.path)
     if not files:
         raise UserError(
-            f"No Parquet files (*.parquet) were found at {what} '{uri}'. Check the path or glob; "
-            "distml reads every *.parquet file below a folder."
+            f"No files were found at {what} '{uri}'"
+            + (f" ({len(ignored)} hidden or metadata files left out)" if ignored else "")
+            + ". Check the path or glob; distml reads every Parquet file below a folder."
         )
-    return fs, files
+    return Listing(fs, base, files, ignored)
+
+
+def hive_partitions(base: str, path: str) -> dict[str, str | None]:
+    """``key=value`` folders between ``base`` and the file (Hive-style), as raw strings."""
+    out: dict[str, str | None] = {}
+    for part in posixpath.relpath(posixpath.dirname(path), base).split("/"):
+        key, eq, value = part.partition("=")
+        if eq and key:
+            v = urllib.parse.unquote(value)
+            out[urllib.parse.unquote(key)] = None if v == HIVE_NULL else v
+    return out
+
+
+def _footer(fs: pafs.FileSystem, path: str) -> pq.FileMetaData | tuple[str, str]:
+    """A file's Parquet footer, or (kind, reason): 'not_parquet' or 'unreadable'."""
+    try:
+        with fs.open_input_file(path) as f:
+            size = f.size()
+            head = f.read(4)
+            tail = f.read_at(4, size - 4) if size >= 8 else b""
+            if head != PARQUET_MAGIC or tail != PARQUET_MAGIC:
+                # named like Parquet: a damaged file; otherwise a file of another kind
+                kind = "unreadable" if path.endswith((".parquet", ".parq")) else "not_parquet"
+                return (
+                    kind,
+                    f"{'unreadable: ' if kind == 'unreadable' else ''}not a Parquet file (no PAR1 magic bytes)",
+                )
+            return pq.ParquetFile(f).metadata
+    except (OSError, pa.ArrowException) as exc:
+        return "unreadable", f"unreadable: {exc}"
+
+
+def _cut(
+    fi: int, path: str, uri: str, meta: pq.FileMetaData, shard_rows: int, shards: list
+) -> None:
+    """Cut one file into shards of about ``shard_rows`` rows at row-group boundaries."""
+    if meta.num_rows <= shard_rows or meta.num_row_groups == 1:
+        shards.append(Shard(len(shards), uri, path, fi, None, meta.num_rows, 0))
+        return
+    offset, group, rows = 0, [], 0
+    for rg in range(meta.num_row_groups):
+        group.append(rg)
+        rows += meta.row_group(rg).num_rows
+        if rows >= shard_rows or rg == meta.num_row_groups - 1:
+            shards.append(Shard(len(shards), uri, path, fi, tuple(group), rows, offset))
+            offset += rows
+            group, rows = [], 0
 
 
 def plan(
@@ -128,55 +231,83 @@ def plan(
 ) -> Dataset:
     """List files, read their footers in parallel and cut them into shards of ~``shard_rows``.
 
-    A file whose footer cannot be read stops with its name, or with ``on_bad_file='skip'`` is
-    left out and listed in ``Dataset.bad_files``.
+    Files that are not Parquet are listed (``Dataset.not_parquet``); a Parquet file whose footer
+    cannot be read stops with its name, or with ``on_bad_file='skip'`` is left out and listed in
+    ``Dataset.bad_files``. The schema is the first non-empty file's until ``quality.conform``
+    unifies every file's.
     """
-    fs, files = list_parquet(uri, what)
-
-    def footer(path: str) -> pq.FileMetaData | str:
-        try:
-            with fs.open_input_file(path) as f:
-                return pq.ParquetFile(f).metadata
-        except (OSError, pa.ArrowException) as exc:
-            if on_bad_file == "skip":
-                return f"unreadable: {exc}"
-            raise UserError(
-                f"The Parquet file '{path}' (under {what} '{uri}') cannot be read: {exc}. "
-                "Replace or remove the file, or set data.on_bad_file=skip to leave it out "
-                "(it is then named in profile.json)."
-            ) from None
-
+    listing = list_files(uri, what)
+    files = listing.files
     with ThreadPoolExecutor(max_workers=16) as pool:
-        metas = list(pool.map(footer, files))
-    bad = tuple((p, m) for p, m in zip(files, metas, strict=True) if isinstance(m, str))
-    good = [m for m in metas if not isinstance(m, str)]
-    if not good:
+        metas = list(pool.map(lambda p: _footer(listing.fs, p), files))
+    not_parquet = tuple(
+        p
+        for p, m in zip(files, metas, strict=True)
+        if isinstance(m, tuple) and m[0] == "not_parquet"
+    )
+    bad = tuple(
+        (p, m[1])
+        for p, m in zip(files, metas, strict=True)
+        if isinstance(m, tuple) and m[0] == "unreadable"
+    )
+    if bad and on_bad_file != "skip":
         raise UserError(
-            f"None of the {len(files)} Parquet files under {what} '{uri}' can be read "
-            f"(first: {bad[0][0]}: {bad[0][1]})."
+            f"The Parquet file '{bad[0][0]}' (under {what} '{uri}') cannot be read: "
+            f"{bad[0][1].removeprefix('unreadable: ')}. Replace or remove the file, or set "
+            "data.on_bad_file=skip to leave it out (it is then named in profile.json)."
         )
-    schema = good[0].schema.to_arrow_schema()
+    good = [(p, m) for p, m in zip(files, metas, strict=True) if not isinstance(m, tuple)]
+    if not good:
+        reason = bad[0][1] if bad else f"{len(not_parquet)} files, none of them Parquet"
+        raise UserError(
+            f"No Parquet file can be read at {what} '{uri}' ({reason}; e.g. "
+            f"{(bad[0][0] if bad else not_parquet[0])})."
+        )
+    dups = [(p, d) for p, m in good if (d := duplicated(m.schema.to_arrow_schema()))]
+    if dups:
+        p, d = dups[0]
+        raise UserError(
+            f"The Parquet file '{p}' has the column name {d[0]!r} more than once ({len(d)} "
+            "duplicated names): its columns cannot be told apart. Rewrite the file with unique "
+            "column names, or remove it."
+        )
     shards: list[Shard] = []
     empty: list[str] = []
-    for fi, (path, meta) in enumerate(zip(files, metas, strict=True)):
-        if isinstance(meta, str):
-            continue
+    kept = [p for p, _ in good]
+    for fi, (path, meta) in enumerate(good):
         if meta.num_rows == 0:
             empty.append(path)
-            continue
-        if meta.num_rows <= shard_rows or meta.num_row_groups == 1:
-            shards.append(Shard(len(shards), uri, path, fi, None, meta.num_rows, 0))
-            continue
-        offset, group, rows = 0, [], 0
-        for rg in range(meta.num_row_groups):
-            group.append(rg)
-            rows += meta.row_group(rg).num_rows
-            if rows >= shard_rows or rg == meta.num_row_groups - 1:
-                shards.append(Shard(len(shards), uri, path, fi, tuple(group), rows, offset))
-                offset += rows
-                group, rows = [], 0
-    schemas = tuple(None if isinstance(m, str) else m.schema.to_arrow_schema() for m in metas)
-    return Dataset(uri, tuple(files), schema, tuple(shards), schemas, bad, tuple(empty))
+        else:
+            _cut(fi, path, uri, meta, shard_rows, shards)
+    schemas = tuple(m.schema.to_arrow_schema() for _, m in good)
+    first = next((s for (_, m), s in zip(good, schemas, strict=True) if m.num_rows), schemas[0])
+    return Dataset(
+        uri,
+        tuple(kept),
+        first,
+        tuple(shards),
+        schemas,
+        bad,
+        tuple(empty),
+        partitions=tuple(hive_partitions(listing.base, p) for p in kept),
+        ignored_files=tuple(listing.ignored),
+        not_parquet=not_parquet,
+    )
+
+
+def without_columns(ds: Dataset, columns: set[str]) -> Dataset:
+    """The dataset less some columns (left out on read)."""
+    kept = [c for c in ds.columns if c not in columns]
+    shards = tuple(
+        replace(
+            sh,
+            columns=tuple(kept),
+            casts=tuple(c for c in sh.casts if c.column not in columns),
+        )
+        for sh in ds.shards
+    )
+    schema = pa.schema([ds.schema.field(c) for c in kept])
+    return replace(ds, shards=shards, schema=schema)
 
 
 def without_files(ds: Dataset, paths: set[str]) -> Dataset:
@@ -185,13 +316,11 @@ def without_files(ds: Dataset, paths: set[str]) -> Dataset:
     return replace(ds, shards=tuple(replace(s, index=i) for i, s in enumerate(kept)))
 
 
-def _cast(col: str, dtype: Any, lossy: bool) -> pl.Expr:
-    """A lossless cast, or (lossy) strings parsed as ``dtype`` with null where they do not parse."""
-    c = pl.col(col)
-    if not lossy:
-        return c.cast(dtype)
+def _parse(c: pl.Expr, dtype: Any, zone: str | None) -> pl.Expr:
+    """Strings parsed as ``dtype``, null where they do not parse."""
     if isinstance(dtype, pl.Datetime):
-        return c.str.to_datetime(time_unit=dtype.time_unit, strict=False)
+        t = c.str.to_datetime(time_unit=dtype.time_unit, strict=False)
+        return t.dt.replace_time_zone(zone or "UTC").dt.convert_time_zone(dtype.time_zone or "UTC")
     if dtype == pl.Date:
         return c.str.to_date(strict=False)
     if dtype == pl.Boolean:
@@ -201,44 +330,66 @@ def _cast(col: str, dtype: Any, lossy: bool) -> pl.Expr:
     return c.str.strip_chars().cast(dtype, strict=False)
 
 
-def _conform_exprs(shard: Shard) -> list[pl.Expr]:
-    return [_cast(c, t, lossy) for c, t, lossy in shard.casts]
+def cast_expr(cast: Cast) -> pl.Expr:
+    """The expression that makes a file's column the dataset's (or adds an absent one)."""
+    c, t = pl.col(cast.column), cast.dtype
+    if cast.how == "fill":
+        return pl.lit(None, dtype=t).alias(cast.column)
+    if cast.how == "const":
+        return pl.lit(cast.arg).cast(t).alias(cast.column)
+    if cast.how == "parse":
+        return _parse(c, t, cast.arg)
+    if cast.how == "localize":  # a naive timestamp, read in the zone ``arg``
+        c = c.dt.replace_time_zone(cast.arg, ambiguous="earliest", non_existent="null")
+    if cast.how in ("localize", "utc"):
+        return c.dt.convert_time_zone(t.time_zone).dt.cast_time_unit(t.time_unit)
+    return c.cast(t)
 
 
 def _marker_expr(shard: Shard) -> pl.Expr:
     failed = [
-        pl.when(pl.col(c).is_not_null() & _cast(c, t, True).is_null()).then(pl.lit(c))
-        for c, t, lossy in shard.casts
-        if lossy
+        pl.when(pl.col(c.column).is_not_null() & cast_expr(c).is_null()).then(pl.lit(c.column))
+        for c in shard.casts
+        if c.how == "parse"
     ]
     expr = pl.coalesce(failed) if failed else pl.lit(None, dtype=pl.String)
     return expr.cast(pl.String).alias(CAST_FAILED)
 
 
-def _conform(lf: pl.LazyFrame, shard: Shard, columns: Sequence[str] | None) -> pl.LazyFrame:
-    """Apply the shard's casts and add the parse-failure marker when it is asked for."""
+def _conform(
+    lf: pl.LazyFrame, shard: Shard, columns: Sequence[str] | None, keep: Sequence[str] = ()
+) -> pl.LazyFrame:
+    """Apply the shard's casts, add the columns its file lacks, add the parse-failure marker
+    when it is asked for, and put the columns in the dataset's order (``keep``: the row index)."""
     want_marker = shard.marker and (columns is None or CAST_FAILED in columns)
     if want_marker:
         lf = lf.with_columns(_marker_expr(shard))
     present = set(lf.collect_schema().names())
-    casts = [
-        e for (c, _, _), e in zip(shard.casts, _conform_exprs(shard), strict=True) if c in present
+    wanted = set(columns) if columns is not None else None
+    exprs = [
+        cast_expr(c)
+        for c in shard.casts
+        if (c.column in present and not c.absent)
+        or (c.absent and (wanted is None or c.column in wanted))
     ]
-    if casts:
-        lf = lf.with_columns(casts)
-    if columns is not None and want_marker:
-        extra = [c for c, _, lossy in shard.casts if lossy and c not in columns]
-        lf = lf.drop(extra)
+    if exprs:
+        lf = lf.with_columns(exprs)
+    order = list(columns) if columns is not None else list(shard.columns or [])
+    if order:
+        order = [c for c in order if c != CAST_FAILED] + ([CAST_FAILED] if want_marker else [])
+        lf = lf.select(*order, *keep)
     return lf
 
 
 def _file_columns(shard: Shard, columns: Sequence[str] | None) -> list[str] | None:
-    """The file columns to read: the requested ones, plus those the parse marker looks at."""
+    """The file columns to read: the requested ones the file has, plus those the parse marker
+    looks at."""
+    absent = {c.column for c in shard.casts if c.absent}
     if columns is None:
-        return list(shard.select) if shard.select is not None else None
-    cols = [c for c in columns if c != CAST_FAILED]
+        return [c for c in shard.columns if c not in absent] if shard.columns else None
+    cols = [c for c in columns if c != CAST_FAILED and c not in absent]
     if shard.marker and CAST_FAILED in columns:
-        cols += [c for c, _, lossy in shard.casts if lossy and c not in cols]
+        cols += [c.column for c in shard.casts if c.how == "parse" and c.column not in cols]
     return cols
 
 
@@ -260,7 +411,7 @@ def read_shard(shard: Shard, columns: Sequence[str] | None = None) -> pl.DataFra
         else:
             table = pf.read_row_groups(list(shard.row_groups), columns=cols)
     df: pl.DataFrame = pl.from_arrow(table)  # type: ignore[assignment]
-    if shard.casts or shard.marker:
+    if shard.casts or shard.marker or shard.columns:
         df = _conform(df.lazy(), shard, columns).collect()
     return df
 
@@ -274,13 +425,18 @@ def scan_shard(
     (late materialisation); other filesystems are read through pyarrow.
     """
     if _local(shard):
-        lf = pl.scan_parquet(shard.path, row_index_name=row_index, glob=False)
+        lf = pl.scan_parquet(
+            shard.path, row_index_name=row_index, glob=False, hive_partitioning=False
+        )
         if shard.row_groups is not None:
             lf = lf.slice(shard.row_offset, shard.num_rows)
         cols = _file_columns(shard, columns)
+        keep = [row_index] if row_index else []
         if cols is not None:
-            lf = lf.select(*cols, *([row_index] if row_index else []))
-        return _conform(lf, shard, columns) if shard.casts or shard.marker else lf
+            lf = lf.select(*cols, *keep)
+        if shard.casts or shard.marker or shard.columns:
+            lf = _conform(lf, shard, columns, keep)
+        return lf
     df = read_shard(shard, columns)
     if row_index:
         df = df.with_row_index(row_index, offset=shard.row_offset)

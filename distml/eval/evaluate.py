@@ -19,6 +19,7 @@ from distml.objective import BINARY_HEADLINE
 from distml.preprocess.apply import input_columns
 from distml.scoring import Model, ScoreJob, ScoreState, Summary, score
 from distml.stats.binary import ScoreHist, binary_metrics, choose_threshold
+from distml.target import key
 
 
 def split_metrics(
@@ -64,12 +65,20 @@ def _slice(h: ScoreHist, threshold: float, cfg: EvalConfig) -> dict[str, Any]:
     return {k: m.get(k) for k in BINARY_HEADLINE}
 
 
+def _name_classes(m: dict[str, Any], classes: tuple) -> None:
+    """Per-class metrics keyed by the label's own values; the confusion matrix's order."""
+    if "per_class" in m:
+        m["per_class"] = {key(classes[int(k)]): v for k, v in m["per_class"].items()}
+    m["classes"] = [key(c) for c in classes]
+
+
 def evaluate(
     model: Model,
     sample: Dataset,
     *,
     label: str,
     id_column: str | None,
+    row_weight: str | None = None,
     cfg: EvalConfig,
     seed: int,
     out: str | None,
@@ -78,7 +87,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Score the sample's valid rows (choose the threshold), then its test rows; return
     metrics.json's content. ``out``: the run directory that receives predictions/."""
-    cols = [c for c in (id_column, label, WEIGHT, SPLIT, *cfg.slices) if c]
+    cols = [c for c in (id_column, label, WEIGHT, row_weight, SPLIT, *cfg.slices) if c]
     base = ScoreJob(
         model=model,
         columns=tuple(dict.fromkeys([*cols, *input_columns(model.spec)])),
@@ -86,7 +95,7 @@ def evaluate(
         id_column=id_column,
         split="valid",
         out=out,
-        summary=Summary(bins=cfg.bins, weighted=True, seed=seed),
+        summary=Summary(bins=cfg.bins, row_weight=row_weight, weighted=True, seed=seed),
     )
     task = model.task
     metrics: dict[str, Any] = {"task": task}
@@ -107,6 +116,7 @@ def evaluate(
         threshold = chosen["value"]
     test_summary = Summary(
         bins=cfg.bins,
+        row_weight=row_weight,
         weighted=True,
         replicates=cfg.bootstrap if threshold is not None else 0,
         threshold=threshold,
@@ -118,6 +128,8 @@ def evaluate(
     for split, st in states.items():
         if st.rows_scored:
             metrics[split] = split_metrics(st, task, threshold, cfg, details=split == "test")
+            if task == "multiclass":
+                _name_classes(metrics[split], model.target.classes)
     if cfg.gates and "test" in metrics:
         metrics["gate"] = model_gates(list(cfg.gates), metrics["test"])
     return metrics

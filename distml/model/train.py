@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,7 @@ from distml.data.fs import join
 from distml.errors import UserError
 from distml.model.checkpoints import Keeper, checkpoint_dir, newest_checkpoint
 from distml.model.collective import Collective
-from distml.model.worker import TrainJob, Worker
+from distml.model.worker import TrainJob, Worker, model_names
 from distml.progress import clock, human, say
 
 MODEL_FILE = "model.ubj"
@@ -206,5 +207,10 @@ def check_resume(resume_from: str | None) -> str | None:
     )
 
 
-def importance(booster: xgb.Booster) -> dict[str, dict[str, float]]:
-    return {t: booster.get_score(importance_type=t) for t in ("gain", "cover", "weight")}
+def importance(booster: xgb.Booster, features: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Gain, cover and weight per feature, by the features' own names."""
+    original = dict(zip(model_names(features), features, strict=True))
+    return {
+        t: {original.get(k, k): v for k, v in booster.get_score(importance_type=t).items()}
+        for t in ("gain", "cover", "weight")
+    }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -30,6 +31,20 @@ class CheckpointClient(Protocol):
     def save(self, rounds: int, raw: bytes, metrics: dict[str, float]) -> None: ...
 
     def progress(self, rounds: int, metrics: dict[str, float]) -> None: ...
+
+
+def model_names(features: Sequence[str]) -> list[str]:
+    """Feature names XGBoost accepts for any column names: '[', ']' and '<' (which XGBoost
+    rejects) become '_', and names that then repeat get their position; the originals are kept
+    beside the model (feature_importance.json, the report) in the same order."""
+    names = [re.sub(r"[\[\]<]", "_", f) for f in features]
+    seen: set[str] = set()
+    out = []
+    for i, n in enumerate(names):
+        n = n if n not in seen else f"{n}#{i}"
+        seen.add(n)
+        out.append(n)
+    return out
 
 
 @dataclass(frozen=True)
@@ -84,6 +99,7 @@ class PieceIter(xgb.DataIter):
     ) -> None:
         self.pieces = list(pieces)
         self.job = job
+        self.names = model_names(job.features)
         self._batches = self._iter()
         super().__init__(cache_prefix=cache_prefix, release_data=True)
 
@@ -104,7 +120,7 @@ class PieceIter(xgb.DataIter):
         input_data(
             data=batch.select(self.job.features).to_numpy().astype(np.float32, copy=False),
             label=batch.get_column(self.job.label).to_numpy().astype(np.float32),
-            feature_names=list(self.job.features),
+            feature_names=self.names,
             **kw,
         )
         return True

@@ -13,12 +13,14 @@ from typing import Any
 
 from distml.cluster.tasks import MapStats, peak_rss_bytes
 from distml.config import RunSettings, SamplingConfig
-from distml.data.shards import Dataset
+from distml.data.shards import Dataset, polars_schema
 from distml.objective import task_of
+from distml.preprocess.kinds import FeaturePlan, feature_plan
 from distml.profile.stage import ProfileResult
 from distml.progress import human, say
 from distml.quality.contract import Contract
 from distml.scoring import Model
+from distml.target import Target
 
 
 @dataclass
@@ -74,7 +76,7 @@ class RunContext:
     record: RunRecord
     dataset: Dataset
     contract: Contract
-    label_values: list[Any] | None
+    target: Target
     profile: ProfileResult | None = None
     spec: dict[str, Any] | None = None
     """The fitted preprocessor (preprocessor.json)."""
@@ -83,6 +85,15 @@ class RunContext:
 
     def out(self, *parts: str) -> str:
         return os.path.join(self.run_dir, *parts)
+
+    @property
+    def label_values(self) -> list[Any] | None:
+        """The label's classes (None for regression)."""
+        return list(self.target.classes) or None
+
+    @property
+    def features(self) -> FeaturePlan:
+        return feature_plan(polars_schema(self.dataset.schema), self.settings.data)
 
     @property
     def num_cpus(self) -> float:

@@ -10,27 +10,67 @@ from typing import Any
 
 from distml import cache as data_cache
 from distml.cluster.session import check_gpus
-from distml.config import RunSettings
-from distml.data.shards import Dataset, plan, polars_schema
+from distml.config import RunSettings, SyntheticConfig
+from distml.data.columns import MEANING, RESERVED, WEIGHT
+from distml.data.shards import Dataset, plan, polars_schema, without_columns
 from distml.errors import GateFailed, UserError
 from distml.model.train import check_resume
-from distml.objective import expected_labels
+from distml.objective import task_of
 from distml.pipeline import stages
 from distml.pipeline.context import RunContext, RunRecord
 from distml.preprocess.apply import load
-from distml.preprocess.kinds import features_of
+from distml.preprocess.kinds import feature_plan
 from distml.progress import say
 from distml.quality.conform import conform
 from distml.quality.contract import build_contract
 from distml.report import print_summary
 from distml.sampling.plan import check_columns, target_size
 from distml.synthetic import ensure
+from distml.target import Target, label_values, resolve
 
 DATA_STAGES = ("profile", "sample", "preprocess")
 
 
-def plan_dataset(uri: str, s: RunSettings) -> Dataset:
-    """Plan the shards, conform every file's schema and check columns: metadata only."""
+def _names(ds: Dataset, s: RunSettings) -> tuple[Dataset, RunSettings, list[str]]:
+    """Columns named like distml's own (left out when excluded, else an error naming the fix),
+    the row weights, and the default id when the data has no 'id' column."""
+    d, notes = s.data, []
+    exclude = set(d.exclude)
+    for c in [c for c in ds.columns if c in RESERVED]:
+        if c == WEIGHT and d.weight_column == WEIGHT:
+            continue
+        if c in exclude:
+            notes.append(f"column '{c}' left out: distml writes {MEANING[c]} (data.exclude)")
+            continue
+        hint = (
+            " If it holds row weights (survey or importance weights), set "
+            "data.weight_column=weight: training and evaluation use them, and the sample's "
+            "weight becomes N_h/n_h times them."
+            if c == WEIGHT
+            else ""
+        )
+        raise UserError(
+            f"The data at data.path '{ds.uri}' has a column named '{c}', the name distml gives "
+            f"{MEANING[c]}.{hint} Otherwise rename the column in the files, or set "
+            f"data.exclude=[{c}] to leave it out (it is then listed in profile.json)."
+        )
+    ds = without_columns(ds, {c for c in ds.columns if c in RESERVED and c in exclude})
+    if d.weight_column is not None:
+        ds.require(d.weight_column, "data.weight_column", "Set it to a column of row weights.")
+        dt = polars_schema(ds.schema)[d.weight_column]
+        if not dt.is_numeric():
+            raise UserError(
+                f"The row weights '{d.weight_column}' (data.weight_column) are {dt}, not numbers."
+            )
+    if d.id_column == "id" and "id" not in ds.columns:
+        notes.append("no column 'id': each row's id is derived from its content")
+        s = replace(s, data=replace(d, id_column=None))
+    return ds, s, notes
+
+
+def plan_dataset(uri: str, s: RunSettings) -> tuple[Dataset, RunSettings, list[str]]:
+    """Plan the shards, conform every file's schema and check columns: metadata only. Returns
+    the dataset, the settings as the data has them, and notes for run.json."""
     ds = plan(uri, s.data.shard_rows, on_bad_file=s.data.on_bad_file)
     ds, skipped = conform(ds, s.quality, s.data.on_bad_file)
     if not ds.shards:
@@ -39,12 +79,39 @@ def plan_dataset(uri: str, s: RunSettings) -> Dataset:
             f"({len(skipped)} skipped)."
         )
     ds = replace(ds, bad_files=tuple((f["path"], f["reason"]) for f in skipped))
+    ds.require(s.data.label, "data.label", "Set data.label to one of them.")
+    ds, s, notes = _names(ds, s)
+    if ds.not_parquet:
+        shown = ", ".join(ds.not_parquet[:3]) + (" ..." if len(ds.not_parquet) > 3 else "")
+        notes.insert(
+            0,
+            f"{len(ds.not_parquet)} files under data.path are not Parquet and were not read: "
+            f"{shown} (listed in profile.json files_not_parquet)",
+        )
     strata = s.sampling.strata if s.sampling.strata is not None else [s.data.label]
     check_columns(ds, strata, s.data.label, s.data.id_column, s.sampling.time_column)
-    features_of(ds.columns, s.data.label, s.data.id_column, s.data.features, s.data.exclude)
+    feature_plan(polars_schema(ds.schema), s.data)
     if s.sampling.size is not None:
         target_size(s.sampling, ds.num_rows, f"data.path '{ds.uri}'")
-    return ds
+    return ds, s, notes
+
+
+def resolve_target(ds: Dataset, s: RunSettings) -> Target:
+    """The label's classes (a pass over the label column for classification)."""
+    task = task_of(s.model.params)
+    dtype = polars_schema(ds.schema)[s.data.label]
+    counts = label_values(ds, s.data.label, s.cluster.task_cpus) if task != "regression" else {}
+    target = resolve(
+        s.data.label, task, counts, dtype, s.quality.label_values, s.data.positive_label
+    )
+    k = s.model.params.get("num_class")
+    if task == "multiclass" and k is not None and int(k) != len(target.classes):
+        raise UserError(
+            f"model.params.num_class={k}, but the label '{s.data.label}' has "
+            f"{len(target.classes)} classes ({', '.join(map(str, target.classes[:10]))}). Drop "
+            "num_class (distml sets it from the data) or list the classes in quality.label_values."
+        )
+    return target
 
 
 def _data_stages(ctx: RunContext) -> bool:
@@ -63,7 +130,7 @@ def _cached_data_stages(ctx: RunContext) -> bool:
     s = ctx.settings
     if not s.cache.enabled or s.pipeline.until in ("profile", "sample"):
         return _data_stages(ctx)
-    key = data_cache.data_key(s, ctx.dataset, ctx.label_values, ctx.task)
+    key = data_cache.data_key(s, ctx.dataset, ctx.target.to_json(), ctx.task)
     dc = data_cache.DataCache(s.cache.dir, key)
     entry = dc.lookup()
     rec = ctx.record
@@ -103,18 +170,28 @@ def run_pipeline(s: RunSettings, run_dir: str) -> dict[str, Any]:
         data_cache.clear(os.path.join(run_dir, d))
     resume_from = check_resume(s.model.resume_from)
     check_gpus(s.cluster)
-    if s.data.path:
-        ds = plan_dataset(s.data.path, s)
-    else:
+    uri = s.data.path
+    if uri and s.synthetic != SyntheticConfig():
+        raise UserError(
+            "synthetic.* describes the generated dataset, which a run reads only when data.path "
+            f"is null; data.path is '{uri}'. Drop the synthetic.* overrides, or data.path."
+        )
+    if not uri:
         with rec.stage("generate") as st:
             uri, st.entry["cached"] = ensure(s.synthetic, s.seed, s.cluster.task_cpus)
             st.entry["rows"] = s.synthetic.rows
-        ds = plan_dataset(uri, s)
+    ds, s, notes = plan_dataset(uri, s)
     rec.data["data_path"] = ds.uri
-    label_values = expected_labels(s.quality.label_values, s.model.params)
-    contract = build_contract(s.quality, polars_schema(ds.schema), s.data.label, label_values)
+    for n in notes:
+        say("data", n)
+        rec.warn(n)
+    target = resolve_target(ds, s)
+    classes = list(target.classes) or None
+    contract = build_contract(
+        s.quality, polars_schema(ds.schema), s.data.label, classes, s.data.weight_column
+    )
     contract = replace(contract, parse_marker=any(sh.marker for sh in ds.shards))
-    ctx = RunContext(s, run_dir, rec, ds, contract, label_values)
+    ctx = RunContext(s, run_dir, rec, ds, contract, target)
     if not _cached_data_stages(ctx) or s.pipeline.until == "preprocess":
         return rec.data
     with rec.stage("train") as st:

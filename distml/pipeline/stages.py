@@ -11,7 +11,7 @@ import os
 import shutil
 
 from distml.cluster.tasks import map_merge
-from distml.data.columns import SPLITS, WEIGHT
+from distml.data.columns import SPLITS, WEIGHT, row_weight_column
 from distml.data.fs import join
 from distml.data.shards import plan, polars_schema, without_files
 from distml.errors import GateFailed, UserError
@@ -22,7 +22,7 @@ from distml.monitor import add_score_reference, write_reference
 from distml.pipeline.context import RunContext, Stage
 from distml.preprocess.apply import apply_shard, save
 from distml.preprocess.fit import fit as fit_preprocessor
-from distml.preprocess.kinds import feature_kinds, features_of, matrix_bytes_per_row
+from distml.preprocess.kinds import feature_kinds, matrix_bytes_per_row
 from distml.profile.report import write as write_profile
 from distml.profile.stage import SPILL, run_profile
 from distml.progress import say
@@ -66,8 +66,14 @@ def profile(ctx: RunContext, st: Stage) -> None:
     skipped = list({f["path"]: f for f in [*bad, *res.skipped]}.values())
     prof["skipped_files"] = skipped
     prof["empty_files"] = list(ds.empty_files)
-    feats = features_of(ds.columns, label, id_col, s.data.features, s.data.exclude)
-    prof["gates"] = dataset_gates(prof, s.quality, feats, label, ctx.label_values)
+    plan_ = ctx.features
+    prof["features"] = {"used": plan_.used, "left_out": plan_.left_out}
+    prof["schema"] = {**ds.notes, "types": {c: str(t) for c, t in polars_schema(ds.schema).items()}}
+    prof["files_not_parquet"] = list(ds.not_parquet)
+    prof["files_ignored"] = [{"path": p, "reason": r} for p, r in ds.ignored_files]
+    if ctx.target.classes:
+        prof["label"] = {**ctx.target.to_json(), "positive": ctx.target.positive}
+    prof["gates"] = dataset_gates(prof, s.quality, plan_.used, label, ctx.label_values)
     failed = [g for g in prof["gates"] if not g["passed"]]
     prof["quality_passed"] = not failed
     write_profile(prof, ctx.out("profile.json"))
@@ -91,9 +97,9 @@ def profile(ctx: RunContext, st: Stage) -> None:
 
 
 def _kinds(ctx: RunContext) -> dict[str, str]:
-    s, ds = ctx.settings, ctx.dataset
-    feats = features_of(ds.columns, s.data.label, s.data.id_column, s.data.features, s.data.exclude)
-    return feature_kinds(polars_schema(ds.schema), feats, s.preprocess)
+    return feature_kinds(
+        polars_schema(ctx.dataset.schema), ctx.features.used, ctx.settings.preprocess
+    )
 
 
 def sample(ctx: RunContext, st: Stage) -> None:
@@ -109,6 +115,7 @@ def sample(ctx: RunContext, st: Stage) -> None:
         filter_cols=ctx.contract.columns,
         reference=ctx.profile.sketches,
         bytes_per_row=matrix_bytes_per_row(_kinds(ctx), ctx.profile.report, s.preprocess),
+        row_weight=s.data.weight_column,
         num_cpus=ctx.num_cpus,
     )
     rep = run_sample(ds, ctx.sampling, job, ctx.profile.precounted, st.stats)
@@ -130,8 +137,10 @@ def preprocess(ctx: RunContext, st: Stage) -> None:
     label, id_col = s.data.label, s.data.id_column
     sds = plan(ctx.out("sample"), s.data.shard_rows, what="sample folder")
     spec = fit_preprocessor(sds, _kinds(ctx), s.preprocess, label, id_col, ctx.num_cpus, st.stats)
+    spec["target"] = ctx.target.to_json()
     save(spec, ctx.out("preprocessor.json"))
-    keep = tuple(c for c in (id_col, label, WEIGHT) if c)
+    rw = row_weight_column(s.data.weight_column)
+    keep = tuple(c for c in (id_col, label, WEIGHT, rw) if c)
     st.entry["split_rows"] = map_merge(
         apply_shard,
         sds.shards,
@@ -144,6 +153,17 @@ def preprocess(ctx: RunContext, st: Stage) -> None:
     )
     st.entry["rows"] = sds.num_rows
     ctx.spec = spec
+
+
+def _params(ctx: RunContext) -> dict:
+    """model.params, with num_class from the label's classes and the GPU when asked for."""
+    s = ctx.settings
+    params = dict(s.model.params)
+    if ctx.task == "multiclass":
+        params["num_class"] = len(ctx.target.classes)
+    if s.cluster.use_gpu:
+        params["device"] = "cuda"
+    return params
 
 
 def train(ctx: RunContext, st: Stage, resume_from: str | None) -> None:
@@ -165,8 +185,8 @@ def train(ctx: RunContext, st: Stage, resume_from: str | None) -> None:
         valid=fplan["valid"].shards if "valid" in fplan else (),
         features=tuple(ctx.spec["output_columns"]),
         label=s.data.label,
-        weight=WEIGHT if s.model.use_sample_weights else None,
-        params={**s.model.params, **({"device": "cuda"} if s.cluster.use_gpu else {})},
+        weight=WEIGHT if s.model.use_sample_weights else row_weight_column(s.data.weight_column),
+        params=_params(ctx),
         num_boost_round=s.model.num_boost_round,
         early_stopping_rounds=s.model.early_stopping_rounds,
         checkpoint_every=s.model.checkpoint_every,
@@ -181,7 +201,7 @@ def train(ctx: RunContext, st: Stage, resume_from: str | None) -> None:
     booster, info = fit(job, res, storage, resume_from)
     booster.save_model(ctx.out(MODEL_FILE))
     with open(ctx.out("feature_importance.json"), "w") as f:
-        json.dump(importance(booster), f, indent=2)
+        json.dump(importance(booster, job.features), f, indent=2)
     e = st.entry
     e["rows"] = fplan["train"].num_rows
     e["rounds"] = booster.num_boosted_rounds()
@@ -207,6 +227,7 @@ def evaluate(ctx: RunContext, st: Stage) -> None:
         sds,
         label=s.data.label,
         id_column=s.data.id_column,
+        row_weight=row_weight_column(s.data.weight_column),
         cfg=s.eval,
         seed=s.seed,
         out=ctx.run_dir,

@@ -19,8 +19,11 @@ from distml.data.fs import join
 from distml.data.shards import Shard, read_shard, write_parquet
 from distml.errors import UserError
 from distml.preprocess.kinds import derived_exprs, derived_inputs
+from distml.target import Target
 
 SPEC_VERSION = 2
+OTHER_SLOT = "other"
+"""One-hot: the rare and unseen values' column is <col>__other."""
 NULL_CATEGORY = "__null__"
 UNSEEN_CODE = 0
 
@@ -38,7 +41,7 @@ def output_columns(spec: dict[str, Any]) -> list[str]:
     for c, s in spec["categorical"].items():
         if s["encode"] == "onehot":
             cols.extend(f"{c}__{n}" for n in s["columns"].values())
-            cols.append(f"{c}__other")
+            cols.append(f"{c}__{OTHER_SLOT}")
         else:
             cols.append(c)
     for c, parts in spec["datetime"].items():
@@ -80,7 +83,7 @@ def _categorical_exprs(c: str, s: dict[str, Any]) -> list[pl.Expr]:
     if s["encode"] == "onehot":
         known = list(s["columns"])
         out = [(v == k).cast(pl.Float32).alias(f"{c}__{n}") for k, n in s["columns"].items()]
-        out.append((~v.is_in(known)).cast(pl.Float32).alias(f"{c}__other"))
+        out.append((~v.is_in(known)).cast(pl.Float32).alias(f"{c}__{OTHER_SLOT}"))
         return out
     return [
         v.replace_strict(s["codes"], default=s["unseen_code"], return_dtype=pl.Float32).alias(c)
@@ -148,12 +151,15 @@ def load(path: str) -> dict[str, Any]:
 def apply_shard(
     shard: Shard, spec: dict[str, Any], out: str, keep: tuple[str, ...]
 ) -> tuple[dict[str, int], int]:
-    """Transform one sample shard and write its rows (with the ``keep`` columns) to
-    ``out/<split>/part-NNNNN.parquet``; the rows written per split."""
+    """Transform one sample shard and write its rows (with the ``keep`` columns, the label as
+    XGBoost's codes) to ``out/<split>/part-NNNNN.parquet``; the rows written per split."""
     df = read_shard(shard, list(dict.fromkeys([*keep, *input_columns(spec), SPLIT])))
+    target = Target.from_json(spec["target"]) if "target" in spec else None
     rows: dict[str, int] = {}
     for (split,), part in df.group_by(SPLIT, maintain_order=True):
         feats = apply(spec, part, keep)
+        if target is not None and target.column in feats.columns:
+            feats = feats.with_columns(target.encode_expr())  # XGBoost's codes
         write_parquet(feats, join(out, str(split), f"part-{shard.index:05d}.parquet"))
         rows[str(split)] = feats.height
     return rows, shard.num_rows

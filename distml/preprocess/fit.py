@@ -20,6 +20,7 @@ from distml.data.shards import Dataset, Shard, read_shard
 from distml.errors import UserError
 from distml.preprocess.apply import (
     NULL_CATEGORY,
+    OTHER_SLOT,
     SPEC_VERSION,
     UNSEEN_CODE,
     output_columns,
@@ -202,7 +203,9 @@ def _categorical_spec(counts: dict[str, int], steps: dict[str, Any], rows: int) 
             unseen_code=other / rows if rows else 0.0,
         )
     else:
-        names, seen = {}, set()
+        # NOTE: 'other' is the rare/unseen slot's name (<col>__other): a value named like it
+        # (or like another value once made safe) gets its rank appended
+        names, seen = {}, {OTHER_SLOT}
         for i, k in enumerate(kept):
             n = _safe(k)
             n = n if n not in seen else f"{n}_{i}"
@@ -247,7 +250,15 @@ def build_spec(
         "categorical": categorical,
         "datetime": datetime_,
     }
-    spec["output_columns"] = output_columns(spec)
+    out = output_columns(spec)
+    twice = sorted({c for c in out if out.count(c) > 1})
+    if twice:
+        raise UserError(
+            f"The features {twice} would be made twice: a data column is named like a feature "
+            "distml derives from another (<col>__is_null, <col>__<value>, <col>__<date part>). "
+            "Rename that column, or leave it out with data.exclude."
+        )
+    spec["output_columns"] = out
     return spec
 
 

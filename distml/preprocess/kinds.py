@@ -4,12 +4,12 @@ derived features (SQL row expressions over raw columns, ``preprocess.derived``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
-from distml.config import PreprocessConfig
-from distml.data.columns import SPLIT, STRATUM, WEIGHT
+from distml.config import DataConfig, PreprocessConfig
 from distml.errors import UserError
 from distml.quality.sql import compile_sql, output_type
 
@@ -33,22 +33,29 @@ def derived_inputs(derived: dict[str, str]) -> list[str]:
     return list(dict.fromkeys(used))
 
 
-def column_kinds(schema: dict[str, pl.DataType], features: Sequence[str]) -> dict[str, str]:
+def kind_of(dt: pl.DataType) -> str | None:
+    """numeric | categorical | datetime, or None for a type that cannot be a feature (lists,
+    structs, binary, times of day, durations, ...)."""
+    if dt.is_numeric() or dt == pl.Boolean:
+        return "numeric"
+    if dt in (pl.String, pl.Categorical) or isinstance(dt, pl.Enum):
+        return "categorical"
+    if dt == pl.Date or isinstance(dt, pl.Datetime):
+        return "datetime"
+    return None
+
+
+def column_kinds(schema: Mapping[str, pl.DataType], features: Sequence[str]) -> dict[str, str]:
     """numeric | categorical | datetime for each feature; anything else is a user error."""
     kinds = {}
     for c in features:
-        dt = schema[c]
-        if dt.is_numeric() or dt == pl.Boolean:
-            kinds[c] = "numeric"
-        elif dt in (pl.String, pl.Categorical) or isinstance(dt, pl.Enum):
-            kinds[c] = "categorical"
-        elif dt == pl.Date or isinstance(dt, pl.Datetime):
-            kinds[c] = "datetime"
-        else:
+        k = kind_of(schema[c])
+        if k is None:
             raise UserError(
-                f"The feature column '{c}' has type {dt}, which distml cannot use as a feature. "
-                "Add it to data.exclude, or list the columns to use in data.features."
+                f"The feature column '{c}' has type {schema[c]}, which distml cannot use as a "
+                "feature. Add it to data.exclude, or list the columns to use in data.features."
             )
+        kinds[c] = k
     return kinds
 
 
@@ -74,25 +81,41 @@ def feature_kinds(
     return column_kinds(out_schema, [*features, *cfg.derived])
 
 
-def features_of(
-    columns: Sequence[str],
-    label: str,
-    id_column: str | None,
-    features: Sequence[str] | None,
-    exclude: Sequence[str],
-) -> list[str]:
-    reserved = {label, SPLIT, STRATUM, WEIGHT, *(exclude or [])}
-    if id_column:
-        reserved.add(id_column)
-    if features is not None:
-        unknown = [c for c in features if c not in columns]
+@dataclass(frozen=True)
+class FeaturePlan:
+    """The raw columns that become features, and why each other column does not."""
+
+    used: list[str]
+    left_out: dict[str, str]
+
+
+def feature_plan(schema: Mapping[str, pl.DataType], data: DataConfig) -> FeaturePlan:
+    """Every column but the label, the id, the row weights and ``data.exclude`` (or exactly
+    ``data.features``); columns of types that cannot be features are left out with a note."""
+    columns = list(schema)
+    why = {c: "data.exclude" for c in data.exclude if c in schema}
+    why[data.label] = "the label (data.label)"
+    if data.id_column in schema:
+        why[data.id_column] = "the row id (data.id_column)"
+    if data.weight_column in schema:
+        why[data.weight_column] = "row weights (data.weight_column)"
+    if data.features is not None:
+        unknown = [c for c in data.features if c not in schema]
         if unknown:
             raise UserError(
                 f"The feature columns {unknown} (data.features) are not in the data. "
                 f"Available columns: {', '.join(columns)}."
             )
-        return [c for c in features if c not in reserved]
-    return [c for c in columns if c not in reserved]
+        column_kinds(schema, [c for c in data.features if c not in why])
+        why |= {
+            c: "not in data.features" for c in columns if c not in data.features and c not in why
+        }
+    for c in columns:
+        if c not in why and kind_of(schema[c]) is None:
+            why[c] = f"its type {schema[c]} cannot be a feature"
+    return FeaturePlan(
+        [c for c in columns if c not in why], {c: why[c] for c in columns if c in why}
+    )
 
 
 def matrix_bytes_per_row(kinds: dict[str, str], prof: dict[str, Any], cfg: PreprocessConfig) -> int:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from distml.data.columns import REASON
+from distml.preprocess.kinds import kind_of
 from distml.profile.duplicates import HashFiles, Offsets
 from distml.quality.contract import Contract
 from distml.sampling.first_pass import CountState, PassSpec
@@ -106,10 +107,18 @@ class ProfileJob:
     sample_spill: str | None = None
 
 
+def _profiled(dt: pl.DataType) -> bool:
+    """Columns with statistics beyond nulls: numbers, booleans, strings, dates and timestamps
+    (lists, structs, binary and the like are counted, not described)."""
+    return kind_of(dt) is not None or dt == pl.Null
+
+
 def _column_stats(st: ProfileState, df: pl.DataFrame, job: ProfileJob) -> None:
     st.nulls = dict(zip(df.columns, df.null_count().row(0), strict=True))
     st.numeric = numeric_stats(df, [c for c, dt in df.schema.items() if dt.is_numeric()])
     for c, dt in df.schema.items():
+        if not _profiled(dt):
+            continue
         s = df.get_column(c)
         st.distinct[c] = DistinctSketch.of(s)
         if isinstance(dt, pl.Datetime | pl.Date):
@@ -138,7 +147,11 @@ def profile_frame(
     if ok is None:
         ok = accepted(df, job.contract)
     good = df.filter(ok).select(job.columns)
-    st.sketches = {c: sketch_series(good.get_column(c)) for c in job.columns if c != job.id_column}
+    st.sketches = {
+        c: sketch_series(good.get_column(c))
+        for c in job.columns
+        if c != job.id_column and _profiled(good.schema[c])
+    }
     if job.classification:
         vc = good.get_column(job.label).value_counts()
         st.label_counts = {str(k): int(v) for k, v in vc.iter_rows()}

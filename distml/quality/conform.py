@@ -1,21 +1,30 @@
-"""Schema conformance: every file read as one reference schema, from the footers alone.
+"""Schema conformance: every file read as one dataset schema, decided from the footers alone.
 
-The reference is the first readable file's schema, with the families declared in
-``quality.schema``; ``conform`` attaches to each shard the read-time casts that make its file match
-(lossless widening with ``quality.coerce=[widen]``; strings parsed, with unparsable values named in
-a marker column, with ``parse``), or names the files that cannot be conformed.
+The dataset's schema is unified from every non-empty file (distml/data/schema.py), in any file
+order; Hive partition folders (``region=north/``) add typed columns; a type declared in
+``quality.schema`` wins over the files'. ``conform`` then attaches to each shard the read-time
+casts that make its file match: lossless widening (``quality.coerce=[widen]``), strings parsed as
+the expected type (``parse``; unparsable values are quarantined), naive timestamps read in
+``quality.timezone`` and every timestamp converted to UTC, and nulls for a column a file lacks
+(``quality.missing_columns=fill``, reported per file). A file that cannot be conformed is named
+with the reason (or skipped with ``data.on_bad_file=skip``); two files whose types cannot be
+unified are named with both types.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import replace
+from datetime import date
+from typing import Any
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
 from distml.config import QualityConfig
-from distml.data.shards import Dataset, polars_schema, without_files
+from distml.data.schema import UTC, ConflictError, normalize, unify_column, zone
+from distml.data.shards import Cast, Dataset, polars_schema, without_files
 from distml.errors import UserError
 
 CANONICAL: dict[str, pl.DataType] = {
@@ -24,7 +33,7 @@ CANONICAL: dict[str, pl.DataType] = {
     "numeric": pl.Float64(),
     "string": pl.String(),
     "bool": pl.Boolean(),
-    "datetime": pl.Datetime("us"),
+    "datetime": pl.Datetime("us", UTC),
     "date": pl.Date(),
 }
 
@@ -53,80 +62,191 @@ def _matches(fam: str, expected: str) -> bool:
     )
 
 
-def _widens(src: pl.DataType, dst: pl.DataType) -> bool:
+def _int_range(dt: pl.DataType) -> tuple[int, int]:
+    info = np.iinfo(str(dt).lower())
+    return int(info.min), int(info.max)
+
+
+def widens(src: pl.DataType, dst: pl.DataType) -> bool:
     """A cast that loses nothing (a null column becomes anything)."""
-    if src == pl.Null:
+    if src == pl.Null or src == dst:
         return True
     if src.is_integer() and dst.is_integer():
         (lo, hi), (dlo, dhi) = _int_range(src), _int_range(dst)
         return lo >= dlo and hi <= dhi
     if (src.is_integer() or src.is_float()) and dst.is_float():
         return not (src == pl.Float64 and dst == pl.Float32)
+    if isinstance(src, pl.Decimal) and isinstance(dst, pl.Decimal):
+        return src.scale <= dst.scale and src.precision - src.scale <= dst.precision - dst.scale
+    if (src.is_integer() and isinstance(dst, pl.Decimal)) or (
+        isinstance(src, pl.Decimal) and dst.is_float()
+    ):
+        return True
     if src == pl.Date and isinstance(dst, pl.Datetime):
         return True
-    if isinstance(src, pl.Datetime) and isinstance(dst, pl.Datetime):
-        return True
+    if isinstance(src, pl.List) and isinstance(dst, pl.List):
+        return widens(src.inner, dst.inner)
     return family(src) == "string" and family(dst) == "string"
-
-
-def _int_range(dt: pl.DataType) -> tuple[int, int]:
-    info = np.iinfo(str(dt).lower())
-    return int(info.min), int(info.max)
 
 
 def _parses(src: pl.DataType, dst: pl.DataType) -> bool:
     return family(src) == "string" and family(dst) in ("int", "float", "bool", "datetime", "date")
 
 
-def reference_schema(ds: Dataset, cfg: QualityConfig) -> dict[str, pl.DataType]:
-    """The schema every file is conformed to: the first file's, with quality.schema's families."""
-    ref = polars_schema(ds.schema)
-    first = next((p for p, s in zip(ds.files, ds.file_schemas, strict=True) if s is not None), "")
+def _polars(t: pa.DataType) -> pl.DataType:
+    return polars_schema(pa.schema([("c", t)]))["c"]
+
+
+def _partition_type(values: list[str | None]) -> pl.DataType:
+    """Hive partition values typed as Polars and pyarrow type them: integers, then floats, then
+    ISO dates, else strings."""
+    seen = [v for v in values if v is not None]
+    for dtype, parse in ((pl.Int64, int), (pl.Float64, float), (pl.Date, date.fromisoformat)):
+        try:
+            for v in seen:
+                parse(v)
+        except ValueError:
+            continue
+        return dtype() if seen else pl.String()
+    return pl.String()
+
+
+def _file_types(ds: Dataset) -> list[tuple[str, pa.Schema]]:
+    empty = set(ds.empty_files)
+    return [(p, s) for p, s in zip(ds.files, ds.file_schemas, strict=True) if p not in empty]
+
+
+def _unify(
+    col: str, pairs: list[tuple[str, pa.DataType]], cfg: QualityConfig, skip: bool
+) -> pl.DataType:
+    """One column's type over the files. On a conflict: the declared type wins; with
+    quality.coerce=[parse] a string side gives way to a type strings parse as; with
+    data.on_bad_file=skip the first file's side wins (the others are skipped later, named)."""
+    try:
+        return _polars(unify_column(col, pairs))
+    except ConflictError as exc:
+        if col in cfg.schema:
+            return CANONICAL[cfg.schema[col]] if cfg.schema[col] != "any" else pl.String()
+        (_, ta), (_, tb) = exc.conflict.first, exc.conflict.second
+        strings = [t for t in (ta, tb) if pa.types.is_string(t)]
+        if "parse" in cfg.coerce and len(strings) == 1:
+            kept = [(p, t) for p, t in pairs if not pa.types.is_string(t)]
+            out = _polars(unify_column(col, kept))
+            if family(out) in ("int", "float", "bool", "datetime", "date"):
+                return out
+        if skip:
+            first = exc.conflict.first[1]
+            return _unify(col, [(p, t) for p, t in pairs if not _clash(first, t)], cfg, skip)
+        raise UserError(
+            f"The files under data.path disagree on a column's type: {exc.conflict.text()}, "
+            f"and no lossless type holds both. Declare the type in quality.schema (e.g. "
+            f"quality.schema.{col}=float, with quality.coerce=[widen,parse] to parse strings), "
+            "fix the files, or set data.on_bad_file=skip to leave out the files that differ."
+        ) from None
+
+
+def _clash(a: pa.DataType, b: pa.DataType) -> bool:
+    try:
+        unify_column("", [("", a), ("", b)])
+    except ConflictError:
+        return True
+    return False
+
+
+def unified_schema(ds: Dataset, cfg: QualityConfig, skip: bool = False) -> dict[str, pl.DataType]:
+    """The dataset's columns and Polars types: every non-empty file's, unified, with the Hive
+    partition columns and the families declared in ``quality.schema``."""
+    files = _file_types(ds)
+    typed: dict[str, list[tuple[str, pa.DataType]]] = defaultdict(list)
+    for path, schema in files:
+        for f in schema:
+            typed[f.name].append((path, normalize(f.type)))
+    out = {col: _unify(col, pairs, cfg, skip) for col, pairs in typed.items()}
+    keys = dict.fromkeys(k for part in ds.partitions for k in part)
+    for k in keys:
+        if k not in out:
+            out[k] = _partition_type([part.get(k) for part in ds.partitions])
     for col, fam in cfg.schema.items():
-        if col not in ref:
+        if col not in out:
             raise UserError(
                 f"The column '{col}' (quality.schema.{col}) is not in the data at data.path "
-                f"'{ds.uri}' (first file {first}). Available columns: {', '.join(ref)}."
+                f"'{ds.uri}'. Available columns: {', '.join(out)}."
             )
-        if not _matches(family(ref[col]), fam):
-            ref[col] = CANONICAL[fam]
-    return ref
+        if not _matches(family(out[col]), fam):
+            out[col] = CANONICAL[fam]
+    return out
+
+
+def _cast(col: str, have: pl.DataType, want: pl.DataType, cfg: QualityConfig) -> Cast | str | None:
+    """How a file's column becomes the dataset's: None (as it is), a Cast, or the problem."""
+    if have == want:
+        return None
+    if isinstance(have, pl.Datetime) and isinstance(want, pl.Datetime):
+        if have.time_zone is None:
+            return Cast(col, want, "localize", cfg.timezone)
+        return Cast(col, want, "utc")
+    if "widen" in cfg.coerce and widens(have, want):
+        return Cast(col, want, "cast")
+    if "parse" in cfg.coerce and _parses(have, want):
+        return Cast(col, want, "parse", cfg.timezone)
+    if widens(have, want) or _parses(have, want):
+        allow = "widen" if widens(have, want) else "widen,parse"
+        return f"has '{col}' as {have} where {want} is expected (allow it with quality.coerce=[{allow}])"
+    return f"has '{col}' as {have} where {want} is expected"
+
+
+def _file_plan(
+    path: str,
+    schema: pa.Schema,
+    part: dict[str, str | None],
+    ref: dict[str, pl.DataType],
+    cfg: QualityConfig,
+    notes: dict[str, Any],
+) -> tuple[list[Cast], list[str]]:
+    got = polars_schema(schema)
+    casts: list[Cast] = []
+    problems: list[str] = []
+    for col, want in ref.items():
+        if col not in got:
+            if col in part:
+                casts.append(Cast(col, want, "const", part[col]))
+            elif cfg.missing_columns == "fill":
+                casts.append(Cast(col, want, "fill"))
+                notes["missing_columns"].setdefault(col, []).append(path)
+            else:
+                problems.append(f"lacks the column '{col}' (quality.missing_columns=error)")
+            continue
+        z = zone(schema.field(col).type)
+        if z is not None:
+            notes["timestamp_zones"].setdefault(col, {}).setdefault(z, []).append(path)
+        c = _cast(col, got[col], want, cfg)
+        if isinstance(c, str):
+            problems.append(c)
+        elif c is not None:
+            casts.append(c)
+    extra = [c for c in got if c not in cfg.schema]
+    if cfg.schema and extra and not cfg.allow_extra_columns:
+        problems.append(
+            f"has columns beyond quality.schema: {extra} (quality.allow_extra_columns=false)"
+        )
+    return casts, problems
 
 
 def conform(ds: Dataset, cfg: QualityConfig, on_bad_file: str) -> tuple[Dataset, list[dict]]:
     """Attach read-time casts to every shard, or name the files that cannot be conformed.
 
-    Returns the conformed dataset and the skipped files (``on_bad_file='skip'``) with reasons.
+    Returns the conformed dataset (its ``notes`` say what conforming did) and the skipped files
+    (``on_bad_file='skip'``) with reasons.
     """
-    ref = reference_schema(ds, cfg)
+    ref = unified_schema(ds, cfg, on_bad_file == "skip")
+    if cfg.schema and not cfg.allow_extra_columns:
+        ref = {c: t for c, t in ref.items() if c in cfg.schema}
     skipped = [{"path": p, "reason": r} for p, r in ds.bad_files]
-    casts_of: dict[str, tuple] = {}
-    select_of: dict[str, tuple[str, ...] | None] = {}
-    for path, schema in zip(ds.files, ds.file_schemas, strict=True):
-        if schema is None:
-            continue
-        got = polars_schema(schema)
-        problems, casts = [], []
-        for col, want in ref.items():
-            have = got.get(col)
-            if have is None:
-                problems.append(f"lacks the column '{col}'")
-            elif have == want:
-                continue
-            elif "widen" in cfg.coerce and _widens(have, want):
-                casts.append((col, want, False))
-            elif "parse" in cfg.coerce and _parses(have, want):
-                casts.append((col, want, True))
-            elif have == pl.Null or (_widens(have, want) or _parses(have, want)):
-                problems.append(
-                    f"has '{col}' as {have} where {want} is expected (allow it with "
-                    f"quality.coerce=[{'widen' if _widens(have, want) else 'widen,parse'}])"
-                )
-            else:
-                problems.append(f"has '{col}' as {have} where {want} is expected")
-        extra = [c for c in got if c not in ref]
-        if extra and not cfg.allow_extra_columns:
-            problems.append(f"has extra columns {extra} (quality.allow_extra_columns=false)")
+    notes: dict[str, Any] = {"missing_columns": {}, "timestamp_zones": {}}
+    plans: dict[str, tuple[Cast, ...]] = {}
+    part_of = dict(zip(ds.files, ds.partitions or [{}] * len(ds.files), strict=True))
+    for path, schema in _file_types(ds):
+        casts, problems = _file_plan(path, schema, part_of[path], ref, cfg, notes)
         if problems:
             reason = "; ".join(problems)
             if on_bad_file != "skip":
@@ -137,15 +257,16 @@ def conform(ds: Dataset, cfg: QualityConfig, on_bad_file: str) -> tuple[Dataset,
                 )
             skipped.append({"path": path, "reason": f"schema: {reason}"})
             continue
-        casts_of[path] = tuple(casts)
-        select_of[path] = tuple(ref) if extra or list(got)[: len(ref)] != list(ref) else None
-    marker = any(lossy for cs in casts_of.values() for _, _, lossy in cs)
+        plans[path] = tuple(casts)
+    marker = any(c.how == "parse" for cs in plans.values() for c in cs)
     out = without_files(ds, {s["path"] for s in skipped})
+    cols = tuple(ref)
     shards = tuple(
-        replace(sh, casts=casts_of.get(sh.path, ()), marker=marker, select=select_of.get(sh.path))
-        for sh in out.shards
+        replace(sh, casts=plans.get(sh.path, ()), marker=marker, columns=cols) for sh in out.shards
     )
-    return replace(out, shards=shards, schema=_arrow(ref)), skipped
+    notes["partition_columns"] = [k for k in ref if any(k in p for p in ds.partitions)]
+    notes["timezone"] = cfg.timezone
+    return replace(out, shards=shards, schema=_arrow(ref), notes=notes), skipped
 
 
 def _arrow(ref: dict[str, pl.DataType]) -> pa.Schema:

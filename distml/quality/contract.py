@@ -82,15 +82,24 @@ def _values_for(values: list[Any], dtype: pl.DataType, key: str) -> pl.Series:
 
 
 def build_contract(
-    cfg: QualityConfig, schema: dict[str, pl.DataType], label: str | None, label_values: list | None
+    cfg: QualityConfig,
+    schema: dict[str, pl.DataType],
+    label: str | None,
+    label_values: list | None,
+    weight_column: str | None = None,
 ) -> Contract:
-    """Compile the configured rules (plus the label's, when there is one) against the schema."""
+    """Compile the configured rules (plus the label's and the row weights', when there are
+    any) against the schema."""
     rules = (
         [] if label is None else [Rule(f"not_null({label})", pl.col(label).is_not_null(), (label,))]
     )
     if label is not None and label_values is not None:
         vals = _values_for(label_values, schema[label], "quality.label_values")
         rules.append(Rule("label_values", pl.col(label).is_in(vals.implode()), (label,)))
+    if weight_column is not None:
+        w = pl.col(weight_column).cast(pl.Float64)
+        ok = w.is_not_null() & w.is_finite() & (w >= 0)
+        rules.append(Rule(f"weight({weight_column})", ok, (weight_column,)))
     for name, r in cfg.rules.items():
         key = f"quality.rules.{name}"
         parts: list[pl.Expr] = []

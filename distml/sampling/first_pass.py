@@ -208,15 +208,13 @@ def precount_spec(
     """The pass-1 inputs when the profile pass can do pass 1 too; None when it cannot (quantile
     strata need the profile's sketches first, Neyman allocation per-stratum moments, a sample sized
     by memory the profile's column statistics, a content-derived id every column)."""
-    if id_column is None or cfg.allocation == "neyman" or cfg.size is None and cfg.fraction is None:
+    if id_column is None or cfg.allocation == "neyman" or cfg.max_memory is not None:
         return None
     strata = tuple(cfg.strata) if cfg.strata is not None else (label,)
     terms = check_columns(ds, strata, label, id_column, cfg.time_column)
     if any(t.kind == "quantile" for t in terms):
         return None
-    expected = (
-        cfg.size if cfg.size is not None else target_size(cfg, ds.num_rows, f"data.path '{ds.uri}'")
-    )
+    expected = target_size(cfg, ds.num_rows, f"data.path '{ds.uri}'")
     bound = candidate_bound(expected, ds.num_rows)
     if bound is None:
         return None

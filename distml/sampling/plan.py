@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from distml.config import SamplingConfig
+from distml.config.sampling import DEFAULT_SIZE
 from distml.data.columns import SPLITS
 from distml.data.shards import Dataset, polars_schema
 from distml.errors import UserError
@@ -58,13 +59,17 @@ def parse_bytes(text: str) -> int:
 def target_size(
     cfg: SamplingConfig, n_pop: int, where: str, bytes_per_row: int | None = None
 ) -> int:
-    """The sample size: sampling.size, sampling.fraction, or what sampling.max_memory allows."""
+    """The sample size: sampling.size, sampling.fraction, what sampling.max_memory allows, or
+    the default (DEFAULT_SIZE rows, every row of a smaller population)."""
+    if cfg.size is None and cfg.fraction is None and cfg.max_memory is None:
+        return min(DEFAULT_SIZE, n_pop)
     if cfg.size is not None:
         if cfg.size > n_pop:
             raise UserError(
                 f"sampling.size={cfg.size:,} is larger than the population: {where} has "
-                f"{n_pop:,} usable rows. Use a smaller sampling.size, or set sampling.size=null "
-                "sampling.fraction=1.0 to take every row."
+                f"{n_pop:,} usable rows. Use a smaller sampling.size, or drop it: without a size "
+                f"the sample takes {DEFAULT_SIZE:,} rows, or every row of a smaller population "
+                "(sampling.fraction=1.0 also takes every row)."
             )
         return cfg.size
     if cfg.fraction is not None:
@@ -73,6 +78,19 @@ def target_size(
     per_row = max(1, bytes_per_row or 1)
     # the training matrix holds the train split: size * split.train rows of per_row bytes
     return max(1, min(n_pop, int(parse_bytes(cfg.max_memory) / (per_row * cfg.split.train))))
+
+
+def size_note(cfg: SamplingConfig, n_pop: int) -> str:
+    """How the sample's size was set, in words (the log and sampling_report.json)."""
+    if cfg.size is not None:
+        return f"sampling.size={cfg.size:,}"
+    if cfg.fraction is not None:
+        return f"sampling.fraction={cfg.fraction:g}"
+    if cfg.max_memory is not None:
+        return f"sampling.max_memory={cfg.max_memory}"
+    if n_pop <= DEFAULT_SIZE:
+        return f"every row: the population ({n_pop:,}) is smaller than the default {DEFAULT_SIZE:,}"
+    return f"the default size {DEFAULT_SIZE:,}"
 
 
 def allocation_weights(

@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from distml.cluster.tasks import MapStats, cluster_cpus, map_merge
-from distml.data.columns import SPLIT, STRATUM, WEIGHT
+from distml.data.columns import ROW_WEIGHT, SPLIT, STRATUM, WEIGHT, row_weight_column
 from distml.data.fs import join
 from distml.data.shards import Dataset, Shard, read_ipc, scan_shard, write_parquet
 from distml.sampling.first_pass import PassSpec, Precounted, keyed, spill_part
@@ -37,10 +37,12 @@ Selected = tuple[dict[str, dict[str, int]], dict[str, list[int]]]
 
 @dataclass(frozen=True)
 class Target:
-    """Where the sample goes and which columns it keeps."""
+    """Where the sample goes, which columns it keeps, and the rows' own weights (multiplied into
+    the sample's weights)."""
 
     out: str
     columns: tuple[str, ...]
+    row_weight: str | None = None
 
 
 class Selection(ABC):
@@ -110,9 +112,7 @@ def pick(g: pl.DataFrame, plan: Plan, s: str, keep: Sequence[str]) -> pl.DataFra
     )
 
 
-def _gather(
-    shard: Shard, rows: pl.DataFrame, chosen: pl.DataFrame, columns: tuple[str, ...]
-) -> pl.DataFrame:
+def _gather(shard: Shard, rows: pl.DataFrame, chosen: pl.DataFrame, target: Target) -> pl.DataFrame:
     """The chosen rows with their split, stratum and weight. ``rows`` are in row order and hold
     every chosen row (and maybe others: rows that share a chosen row's id), so each chosen row is
     found by binary search on its position."""
@@ -122,7 +122,14 @@ def _gather(
     pos = np.searchsorted(at, want)
     if len(want) and (len(at) == 0 or not np.array_equal(at[np.minimum(pos, len(at) - 1)], want)):
         raise AssertionError(f"the rows read from shard {shard.key} miss chosen rows")
-    return rows[pos].select(columns).hstack(chosen.select(STRATUM, SPLIT, WEIGHT))
+    picked = rows[pos].select(target.columns)
+    if target.row_weight == WEIGHT:  # the data's own column named weight
+        picked = picked.rename({WEIGHT: ROW_WEIGHT})
+    picked = picked.hstack(chosen.select(STRATUM, SPLIT, WEIGHT))
+    rw = row_weight_column(target.row_weight)
+    if rw is not None:
+        picked = picked.with_columns(pl.col(WEIGHT) * pl.col(rw).cast(pl.Float64))
+    return picked
 
 
 def _rows_with_ids(shard: Shard, id_column: str, ids: pl.Series) -> pl.DataFrame:
@@ -181,9 +188,7 @@ def _spill_task(
 ) -> tuple[Selected, int]:
     """Write the chosen rows of a group of shards (one part) from the candidate rows the profile
     pass spilled; the group's first shard names the part."""
-    parts = [
-        _gather(sh, read_ipc(spill_part(spill, sh)), chosen, target.columns) for sh, chosen in group
-    ]
+    parts = [_gather(sh, read_ipc(spill_part(spill, sh)), chosen, target) for sh, chosen in group]
     state = _emit(group[0][0], pl.concat(parts), spec, target.out)
     return state, sum(sh.num_rows for sh, _ in group)
 
@@ -194,9 +199,7 @@ def _fetch_task(
     """Read only the chosen rows of a group of shards and write them as one part."""
     assert spec.id_column is not None
     parts = [
-        _gather(
-            sh, _rows_with_ids(sh, spec.id_column, chosen.get_column("_id")), chosen, target.columns
-        )
+        _gather(sh, _rows_with_ids(sh, spec.id_column, chosen.get_column("_id")), chosen, target)
         for sh, chosen in group
     ]
     state = _emit(group[0][0], pl.concat(parts), spec, target.out)
@@ -228,7 +231,7 @@ def _select_task(
     else:
         taken = keys.filter(pl.col("_row").is_in(chosen.get_column("_row").implode()))
         rows = _rows_with_ids(shard, spec.id_column, taken.get_column(spec.id_column))
-    picked = _gather(shard, rows, chosen, target.columns)
+    picked = _gather(shard, rows, chosen, target)
     return _emit(shard, picked, spec, target.out), shard.num_rows
 
 

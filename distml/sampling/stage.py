@@ -36,7 +36,7 @@ from distml.sampling.first_pass import (
     candidate_bound,
     count_task,
 )
-from distml.sampling.plan import Plan, check_columns, make_plan, target_size
+from distml.sampling.plan import Plan, check_columns, make_plan, size_note, target_size
 from distml.sampling.select import Target, strategy
 from distml.sampling.strata import Term
 from distml.stats.compare import comparison, sample_vs_population
@@ -61,6 +61,8 @@ class SampleJob:
     population side of the sample-versus-population report."""
     bytes_per_row: int | None = None
     """float32 bytes of a preprocessed row, for ``sampling.max_memory``."""
+    row_weight: str | None = None
+    """The rows' own weights (data.weight_column), multiplied into the sample's weights."""
     num_cpus: float = 1.0
 
 
@@ -118,7 +120,7 @@ def _pass_spec(
     edges = {t.column: reference[t.column].edges(t.bins) for t in terms if t.kind == "quantile"}
     compare_cols = [c for c in ds.columns if c != job.id_column] if cfg.compare_features else []
     where = f"data.path '{ds.uri}'"
-    expected = cfg.size or target_size(cfg, ds.num_rows, where, job.bytes_per_row)
+    expected = target_size(cfg, ds.num_rows, where, job.bytes_per_row)
     spec = PassSpec(
         terms,
         job.id_column,
@@ -162,10 +164,11 @@ def run_sample(
         counted = precounted.state  # pass 1 ran inside the profile pass
     where = f"data.path '{ds.uri}'"
     plan = make_plan(cfg, counted.counts, where, counted.neyman, job.bytes_per_row)
+    sized = size_note(cfg, sum(plan.population.values()))
     say(
         "sample",
         f"{sum(plan.sizes.values()):,} of {sum(plan.population.values()):,} rows from "
-        f"{len(plan.population)} strata ({cfg.allocation} allocation)",
+        f"{len(plan.population)} strata ({cfg.allocation} allocation; {sized})",
     )
     seconds = {"count": time.perf_counter() - t0}
     if precounted is not None:
@@ -176,7 +179,8 @@ def run_sample(
     way = strategy(plan, spec, candidates, precounted, job.filter_cols)
     seconds["cuts"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    counts, hists = way.run(ds, spec, Target(job.out, tuple(ds.columns)), job.num_cpus, stats)
+    target = Target(job.out, tuple(ds.columns), job.row_weight)
+    counts, hists = way.run(ds, spec, target, job.num_cpus, stats)
     seconds["select"] = time.perf_counter() - t0
     _check_sizes(plan, counts)
     passes = [
@@ -185,6 +189,7 @@ def run_sample(
         way.name,
     ]
     report = _report(plan, cfg, job, spec, counted, hists, reference)
+    report["size"] = sized
     report["seconds"] = {k: round(v, 3) for k, v in seconds.items()}
     report["passes"] = passes
     return report

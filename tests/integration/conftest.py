@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -9,20 +11,41 @@ import sys
 import pytest
 
 
-def distml(*args: str, cwd=None, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the real CLI in a subprocess."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    p = subprocess.run(
-        [sys.executable, "-m", "distml", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=600,
-    )
+def distml(
+    *args: str, check: bool = True, subprocess_: bool = False
+) -> subprocess.CompletedProcess:
+    """Run the CLI: through the console entry in this process (on the session's Ray, whose
+    workers already hold the imports), or with ``subprocess_`` as ``python -m distml`` (for
+    another cluster, another environment, or the process's own exit)."""
+    if subprocess_:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        p = subprocess.run(
+            [sys.executable, "-m", "distml", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
+    else:
+        p = _in_process(list(args))
     if check and p.returncode != 0:
         raise AssertionError(f"exit {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-5000:]}")
     return p
+
+
+def _in_process(args: list[str]) -> subprocess.CompletedProcess:
+    from distml.cli import main
+
+    out, err, argv = io.StringIO(), io.StringIO(), sys.argv[:]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    finally:
+        sys.argv = argv
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture

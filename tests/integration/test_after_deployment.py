@@ -274,9 +274,7 @@ def test_retrain_on_rmse_promotes_the_lower_error(ray_local, tmp_path):
     assert os.readlink(models / "current") == "v0002"
 
 
-def test_evaluate_predict_and_retrain_score_the_same_rows_identically(
-    run_dir, ray_local, tmp_path
-):
+def test_evaluate_predict_and_retrain_score_the_same_rows_identically(run_dir, ray_local, tmp_path):
     """One scoring path: predict on the run's own sample rows gives the scores evaluation wrote
     for them, and retrain's scoring of the current model on the test rows gives metrics.json's
     test metrics exactly (the same scores, so the same AUC, log loss and confusion matrix)."""

@@ -3,9 +3,11 @@ raylets), through Ray's Jobs API, with token authentication where this machine h
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import time
 
 import pytest
 
@@ -50,28 +52,58 @@ def test_submit_runs_the_pipeline_on_both_nodes(small_data, two_nodes, tmp_path)
     assert "[evaluate] done" in logs.stdout
 
 
+def _drivers(run_dir) -> list:
+    """The processes of a job's driver: those whose command line names its run directory."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if any(str(run_dir) in a for a in proc.info["cmdline"] or []):
+                found.append(proc)
+    return found
+
+
+def _wait_for(job_id: str, address: str, state: str, seconds: float = 120) -> str:
+    deadline = time.time() + seconds
+    s = ""
+    while time.time() < deadline:
+        s = distml("submit", "status", job_id, f"cluster.address={address}").stdout
+        if state in s:
+            break
+        time.sleep(1)
+    return s
+
+
 def test_submit_stop_a_running_job(small_data, two_nodes, tmp_path):
+    """A running job stopped through the Jobs API ends: its status is STOPPED and its driver
+    process (and with it the training actors it owns) is gone."""
+    run = tmp_path / "stopped"
     p = distml(
         "submit",
         "--no-wait",
         f"cluster.address={two_nodes.dashboard}",
         f"data.path={small_data}",
-        f"hydra.run.dir={tmp_path / 'stopped'}",
+        f"hydra.run.dir={run}",
         "model.num_boost_round=100000",
         "model.early_stopping_rounds=null",
     )
     job_id = p.stdout.strip().splitlines()[-1]
+    assert "RUNNING" in _wait_for(job_id, two_nodes.dashboard, "RUNNING")
+    deadline = time.time() + 120
+    while not (run / "run.json").exists() and time.time() < deadline:  # the driver is at work
+        time.sleep(0.5)
     stop = distml("submit", "stop", job_id, f"cluster.address={two_nodes.dashboard}")
     assert "stopping" in stop.stdout
-    import time
-
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        s = distml("submit", "status", job_id, f"cluster.address={two_nodes.dashboard}").stdout
-        if "STOPPED" in s:
-            break
-        time.sleep(1)
-    assert "STOPPED" in s, s
+    assert "STOPPED" in _wait_for(job_id, two_nodes.dashboard, "STOPPED", 60)
+    deadline = time.time() + 30
+    while _drivers(run) and time.time() < deadline:
+        time.sleep(0.5)
+    left = _drivers(run)
+    for proc in left:  # this test's own driver: do not let it hold the cluster's CPUs
+        with contextlib.suppress(Exception):
+            proc.kill()
+    assert not left, f"the stopped job's driver still runs: {[p.pid for p in left]}"
 
 
 @pytest.mark.parametrize(

@@ -45,5 +45,5 @@ def test_plan_cuts_large_files_at_row_groups(tmp_path):
 def test_missing_path_and_empty_folder_are_user_errors(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         plan(str(tmp_path / "nope"))
-    with pytest.raises(UserError, match="No Parquet files"):
+    with pytest.raises(UserError, match="No files were found"):
         plan(str(tmp_path))

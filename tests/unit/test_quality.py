@@ -1,6 +1,7 @@
 """The data contract: every rule type, every gate, schema conformance across files."""
 
 import json
+from dataclasses import replace
 from datetime import datetime
 
 import polars as pl
@@ -188,41 +189,52 @@ def test_files_are_conformed_or_named(tmp_path):
     out, skipped = conform(ds, QualityConfig(), "error")
     assert skipped == []
     by = {s.path.rsplit("/", 1)[1]: s for s in out.shards}
-    assert by["a.parquet"].casts == ()
-    assert {c for c, _, _ in by["b.parquet"].casts} == {"id", "x"}
-    assert by["c.parquet"].select == ("id", "x", "t")
-    for s in out.shards:  # every file reads back with the reference types and columns
+    # naive timestamps are read in quality.timezone (UTC) and converted to UTC everywhere
+    assert {(c.column, c.how) for c in by["a.parquet"].casts} == {
+        ("t", "localize"),
+        ("extra", "fill"),
+    }
+    assert {c.column for c in by["b.parquet"].casts if c.how == "cast"} == {"id", "x"}
+    assert out.columns == ["id", "x", "t", "extra"]  # every file's columns
+    assert out.notes["missing_columns"] == {"extra": [str(d / "a.parquet"), str(d / "b.parquet")]}
+    for s in out.shards:  # every file reads back with the dataset's types and columns
         assert dict(read_shard(s).schema) == dict(read_shard(by["a.parquet"]).schema)
         assert scan_shard(s).collect().schema == read_shard(s).schema
+    assert read_shard(by["a.parquet"])["extra"].to_list() == [None, None]
 
     _write(d / "e.parquet", pl.DataFrame(base).with_columns(pl.Series("x", ["1.5", "oops"])))
     with pytest.raises(UserError) as exc:
         conform(plan(str(d)), QualityConfig(), "error")
     msg = str(exc.value)
-    assert (
-        "e.parquet" in msg and "'x' as String where Float64 is expected" in msg and "parse" in msg
-    )
-    out, skipped = conform(plan(str(d)), QualityConfig(), "skip")
-    assert [s["path"].rsplit("/", 1)[1] for s in skipped] == ["e.parquet"]
-    assert len(out.shards) == 3
+    assert "'x' is double in" in msg and "a.parquet' but string in" in msg and "e.parquet'" in msg
+    assert "quality.schema.x=float" in msg
 
-    out, skipped = conform(plan(str(d)), QualityConfig(coerce=["widen", "parse"]), "error")
+    declared = QualityConfig(schema={"x": "float"}, coerce=["widen", "parse"])
+    out, skipped = conform(plan(str(d)), declared, "error")
     e = next(s for s in out.shards if s.path.endswith("e.parquet"))
     got = read_shard(e, ["x", CAST_FAILED])
     assert got["x"].to_list() == [1.5, None] and got[CAST_FAILED].to_list() == [None, "x"]
     other = read_shard(out.shards[0], ["x", CAST_FAILED])
     assert other[CAST_FAILED].null_count() == other.height
+    with pytest.raises(UserError, match="e.parquet.*'x' as String where Float64 is expected"):
+        conform(plan(str(d)), QualityConfig(schema={"x": "float"}), "error")
+    out, skipped = conform(plan(str(d)), QualityConfig(schema={"x": "float"}), "skip")
+    assert [s["path"].rsplit("/", 1)[1] for s in skipped] == ["e.parquet"]
 
     _write(d / "f.parquet", pl.DataFrame({"id": [3], "t": [datetime(2024, 1, 1)]}))
+    (d / "c.parquet").unlink()
     with pytest.raises(
         UserError, match="f.parquet' does not match the data's schema: it lacks the column 'x'"
     ):
-        conform(plan(str(d)), QualityConfig(coerce=["widen", "parse"]), "error")
+        conform(plan(str(d)), replace(declared, missing_columns="error"), "error")
     d2 = tmp_path / "d2"
     _write(d2 / "a.parquet", pl.DataFrame(base))
     _write(d2 / "c.parquet", pl.DataFrame(base).with_columns(pl.lit(1).alias("extra")))
-    with pytest.raises(UserError, match="c.parquet.*extra columns"):
-        conform(plan(str(d2)), QualityConfig(allow_extra_columns=False), "error")
+    strict = QualityConfig(
+        schema={"id": "int", "x": "float", "t": "datetime"}, allow_extra_columns=False
+    )
+    with pytest.raises(UserError, match="c.parquet.*beyond quality.schema: \\['extra'\\]"):
+        conform(plan(str(d2)), strict, "error")
 
 
 def test_declared_schema_families(tmp_path):

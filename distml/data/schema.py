@@ -1,0 +1,132 @@
+"""The dataset's schema, unified from every file's footer before any data is read.
+
+Files written by different engines or on different days disagree: int32 here and int64 there, a
+column typed ``null`` in a file written from an empty frame, DECIMAL(7,5) beside DECIMAL(8,5),
+dictionary-encoded strings, timestamps naive in one file and zoned in another, a column missing
+from some files. Each non-empty file's types are normalized (dictionaries to their values, string
+views and large strings to strings, half floats to floats, timestamps to microseconds in UTC),
+then the types of every file are unified losslessly with pyarrow's permissive promotion (in any
+file order: integers and floats widen, decimals go to a common precision and scale, ``null``
+takes any type, list element types unify, integers meet floats as float64) and dates meet
+timestamps as timestamps. Empty files never decide a type. A pair of types that cannot be unified
+is reported with both files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+UTC = "UTC"
+MAX_DECIMAL_PRECISION = 38  # Polars' decimals
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Two files whose types of one column cannot be unified."""
+
+    column: str
+    first: tuple[str, pa.DataType]
+    second: tuple[str, pa.DataType]
+
+    def text(self) -> str:
+        (a, ta), (b, tb) = self.first, self.second
+        return f"'{self.column}' is {ta} in '{a}' but {tb} in '{b}'"
+
+
+def normalize(t: pa.DataType) -> pa.DataType:
+    """The type a file's column is read as, for unification."""
+    if pa.types.is_dictionary(t):
+        return normalize(t.value_type)
+    if pa.types.is_string_view(t) or pa.types.is_large_string(t):
+        return pa.string()
+    if pa.types.is_binary_view(t) or pa.types.is_large_binary(t):
+        return pa.binary()
+    if pa.types.is_float16(t):
+        return pa.float32()
+    if pa.types.is_timestamp(t):
+        return pa.timestamp("us", UTC)
+    if pa.types.is_date64(t):
+        return pa.date32()
+    if pa.types.is_large_list(t) or pa.types.is_list_view(t) or pa.types.is_large_list_view(t):
+        return pa.list_(normalize(t.value_type))
+    if pa.types.is_list(t):
+        return pa.list_(normalize(t.value_type))
+    return t
+
+
+def zone(t: pa.DataType) -> str | None:
+    """A timestamp column's zone in a file ('naive' when it has none); None for other types."""
+    if pa.types.is_dictionary(t):
+        return zone(t.value_type)
+    if pa.types.is_timestamp(t):
+        return t.tz or "naive"
+    return None
+
+
+def _unify2(a: pa.DataType, b: pa.DataType) -> pa.DataType:
+    """The lossless common type of two normalized types, or a pa.ArrowTypeError."""
+    if a == b:
+        return a
+    temporal = {pa.date32(), pa.timestamp("us", UTC)}
+    if {a, b} <= temporal:
+        return pa.timestamp("us", UTC)
+    if (
+        pa.types.is_unsigned_integer(a) != pa.types.is_unsigned_integer(b)
+        and (pa.types.is_uint64(a) or pa.types.is_uint64(b))
+        and pa.types.is_integer(a)
+        and pa.types.is_integer(b)
+    ):
+        raise pa.ArrowTypeError("uint64 has no lossless common integer type with a signed one")
+    out = (
+        pa.unify_schemas(
+            [pa.schema([("c", a)]), pa.schema([("c", b)])], promote_options="permissive"
+        )
+        .field("c")
+        .type
+    )
+    if pa.types.is_decimal(out) and out.precision > MAX_DECIMAL_PRECISION:
+        return pa.float64()
+    return out
+
+
+def unify_column(column: str, typed: Iterable[tuple[str, pa.DataType]]) -> pa.DataType:
+    """The column's type over ``(file, normalized type)`` pairs; a ``Conflict`` raised when two
+    files cannot meet (names the first file of the type seen so far and the one that differs)."""
+    out: pa.DataType | None = None
+    first: dict[pa.DataType, str] = {}
+    for path, t in typed:
+        first.setdefault(t, path)
+        if out is None:
+            out = t
+            continue
+        try:
+            out = _unify2(out, t)
+        except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            other = next(u for u in first if u != t and _conflicts(u, t))
+            raise ConflictError(Conflict(column, (first[other], other), (path, t))) from None
+    return out if out is not None else pa.null()
+
+
+def _conflicts(a: pa.DataType, b: pa.DataType) -> bool:
+    try:
+        _unify2(a, b)
+    except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return True
+    return False
+
+
+class ConflictError(Exception):
+    """Raised by ``unify_column``; carries the ``Conflict``."""
+
+    def __init__(self, conflict: Conflict) -> None:
+        super().__init__(conflict.text())
+        self.conflict = conflict
+
+
+def duplicated(schema: pa.Schema) -> list[str]:
+    """Column names that appear more than once in one file's schema."""
+    seen: set[str] = set()
+    return sorted({n for n in schema.names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
