@@ -23,6 +23,9 @@ commands:
              (exit 0 ok, 4 warn, 5 drift)
   submit     run the pipeline as a Ray Job: cluster.address=http://HEAD:8265 [overrides]
              [--env NAME]... [--no-wait]; `submit status|logs|stop JOB_ID cluster.address=...`
+  curve      how big must the sample be? models on nested training sets of growing size
+             (curve.sizes=[...] or a ladder up to the sample's train split), the learning curve
+             fitted and a size recommended: curve.json, plots/curve.png, report.html
   retrain    train a candidate on data.path and promote it to retrain.models_dir/current only if
              it passes eval.gates and is not worse than the current model (exit 3 if not)
 
@@ -31,17 +34,33 @@ Overrides are Hydra's: key=value, e.g. `distml run sampling.size=50000 model.par
 """
 
 
-def _run(s: Any, run_dir: str) -> Any:
-    from distml.data.fs import upload
-    from distml.pipeline import run_pipeline
-    from distml.progress import say
+def _uploaded(fn: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
+    """The command, then its run directory copied to pipeline.output_uri (when set)."""
 
-    try:
-        return run_pipeline(s, run_dir)
-    finally:
-        if s.pipeline.output_uri:
-            seconds = upload(run_dir, s.pipeline.output_uri)
-            say("upload", f"copied {run_dir} to {s.pipeline.output_uri} in {seconds:.1f} s")
+    def command(s: Any, run_dir: str) -> Any:
+        from distml.data.fs import upload
+        from distml.progress import say
+
+        try:
+            return fn(s, run_dir)
+        finally:
+            if s.pipeline.output_uri:
+                seconds = upload(run_dir, s.pipeline.output_uri)
+                say("upload", f"copied {run_dir} to {s.pipeline.output_uri} in {seconds:.1f} s")
+
+    return command
+
+
+def _run(s: Any, run_dir: str) -> Any:
+    from distml.pipeline import run_pipeline
+
+    return run_pipeline(s, run_dir)
+
+
+def _curve(s: Any, run_dir: str) -> Any:
+    from distml.curve.stage import run_curve
+
+    return run_curve(s, run_dir)
 
 
 def _generate(s: Any, run_dir: str) -> dict[str, Any]:
@@ -76,7 +95,8 @@ def _retrain(s: Any, run_dir: str) -> Any:
 
 
 COMMANDS: dict[str, Callable[[Any, str], Any]] = {
-    "run": _run,
+    "run": _uploaded(_run),
+    "curve": _uploaded(_curve),
     "generate": _generate,
     "predict": _predict,
     "monitor": _monitor,

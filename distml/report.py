@@ -9,6 +9,7 @@ import html
 import io
 import json
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import matplotlib
@@ -39,13 +40,13 @@ def _fmt(v: Any) -> str:
     return html.escape(str(v))
 
 
-def _table(rows: list[list[Any]], head: list[str]) -> str:
+def table(rows: list[list[Any]], head: list[str]) -> str:
     h = "".join(f"<th>{html.escape(x)}</th>" for x in head)
     body = "".join("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in r) + "</tr>" for r in rows)
     return f"<table><tr>{h}</tr>{body}</table>"
 
 
-def _png(fig) -> bytes:
+def png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
@@ -64,7 +65,7 @@ def plots(metrics: dict[str, Any]) -> dict[str, bytes]:
         ax.plot([0, 1], [0, 1], ":", color="#999")
         ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (test)")
         ax.legend(loc="lower right")
-        out["roc"] = _png(fig)
+        out["roc"] = png(fig)
     if c and c["pr"]:
         fig, ax = plt.subplots(figsize=(4.2, 4))
         x, y = zip(*c["pr"], strict=True)
@@ -72,7 +73,7 @@ def plots(metrics: dict[str, Any]) -> dict[str, bytes]:
         ax.axhline(test["positives"] / max(test["rows"], 1), ls=":", color="#999")
         ax.set(xlabel="recall", ylabel="precision", title="Precision-recall (test)", ylim=(0, 1.02))
         ax.legend(loc="upper right")
-        out["pr"] = _png(fig)
+        out["pr"] = png(fig)
     cal = test.get("calibration")
     if cal and cal["curve"]:
         fig, ax = plt.subplots(figsize=(4.2, 4))
@@ -86,7 +87,7 @@ def plots(metrics: dict[str, Any]) -> dict[str, bytes]:
             title="Calibration (test)",
         )
         ax.legend(loc="upper left")
-        out["calibration"] = _png(fig)
+        out["calibration"] = png(fig)
     cm = test.get("confusion_matrix")
     if cm:
         fig, ax = plt.subplots(figsize=(4.2, 4))
@@ -97,7 +98,7 @@ def plots(metrics: dict[str, Any]) -> dict[str, bytes]:
         ax.set(xlabel="predicted", ylabel="actual", title="Confusion matrix (test)")
         ax.set_xticks(range(len(cm)))
         ax.set_yticks(range(len(cm)))
-        out["confusion_matrix"] = _png(fig)
+        out["confusion_matrix"] = png(fig)
     return out
 
 
@@ -124,14 +125,14 @@ def _gate(metrics: dict[str, Any]) -> str:
         "<span class='ok'>passed</span>" if gate["passed"] else "<span class='bad'>FAILED</span>"
     )
     rows = [[g["gate"], g["value"], "yes" if g["passed"] else "no"] for g in gate["gates"]]
-    return f"<h2>Model gate: {status}</h2>" + _table(rows, ["gate", "value", "passed"])
+    return f"<h2>Model gate: {status}</h2>" + table(rows, ["gate", "value", "passed"])
 
 
 def _metrics(metrics: dict[str, Any]) -> str:
     splits = [s for s in ("valid", "test") if s in metrics]
     test = metrics.get("test", {})
     keys = [k for k, v in test.items() if (v is None or isinstance(v, int | float)) and k != "beta"]
-    out = "<h2>Metrics</h2>" + _table(
+    out = "<h2>Metrics</h2>" + table(
         [[k, *[metrics[s].get(k) for s in splits]] for k in keys], ["metric", *splits]
     )
     if metrics.get("threshold"):
@@ -139,12 +140,12 @@ def _metrics(metrics: dict[str, Any]) -> str:
     if test.get("intervals"):
         method = html.escape(test.get("intervals_method", ""))
         out += f"<h3>95% intervals (test)</h3><p class='note'>{method}</p>"
-        out += _table(
+        out += table(
             [[k, lo, hi] for k, (lo, hi) in test["intervals"].items()], ["metric", "low", "high"]
         )
     if test.get("population"):
         rows = [[k, v] for k, v in test["population"].items() if not isinstance(v, dict | list)]
-        out += "<h3>Population-weighted (test)</h3>" + _table(rows, ["metric", "value"])
+        out += "<h3>Population-weighted (test)</h3>" + table(rows, ["metric", "value"])
     return out
 
 
@@ -164,7 +165,7 @@ def _thresholds_and_slices(test: dict[str, Any]) -> str:
     rows = curves.get("threshold_precision_recall")
     if rows:
         step = max(1, len(rows) // 15)
-        out += "<h2>Thresholds (test)</h2>" + _table(
+        out += "<h2>Thresholds (test)</h2>" + table(
             rows[::step], ["threshold", "precision", "recall"]
         )
     if test.get("slices"):
@@ -174,7 +175,7 @@ def _thresholds_and_slices(test: dict[str, Any]) -> str:
             rows = [
                 [v, *(m.get(k) for k in head[1:-1]), m.get("skipped", "")] for v, m in vals.items()
             ]
-            out += f"<h3>{html.escape(col)}</h3>" + _table(rows, head)
+            out += f"<h3>{html.escape(col)}</h3>" + table(rows, head)
     return out
 
 
@@ -184,7 +185,7 @@ def _importance(run_dir: str) -> str:
         return ""
     top = sorted(imp["gain"].items(), key=lambda kv: -kv[1])[:25]
     rows = [[k, v, imp.get("cover", {}).get(k)] for k, v in top]
-    return "<h2>Feature importance (gain, cover)</h2>" + _table(rows, ["feature", "gain", "cover"])
+    return "<h2>Feature importance (gain, cover)</h2>" + table(rows, ["feature", "gain", "cover"])
 
 
 def _quality(run_dir: str) -> str:
@@ -202,13 +203,13 @@ def _quality(run_dir: str) -> str:
         *[[f"skipped file {f['path']}", f["reason"]] for f in prof.get("skipped_files", [])],
         *([[f"newest {fresh['column']}", fresh.get("newest")]] if fresh else []),
     ]
-    out = "<h2>Data quality</h2>" + _table(rows, ["", "rows"])
+    out = "<h2>Data quality</h2>" + table(rows, ["", "rows"])
     gates = [
         [g["gate"], g["column"] or "", g["value"], g["limit"], "pass" if g["passed"] else "FAIL"]
         for g in prof.get("gates") or []
     ]
     if gates:
-        out += _table(gates, ["gate", "column", "value", "limit", "result"])
+        out += table(gates, ["gate", "column", "value", "limit", "result"])
     stats = ("type", "nulls", "null_rate", "distinct", "mean", "std", "min", "max")
     cols = [
         [
@@ -218,7 +219,7 @@ def _quality(run_dir: str) -> str:
         ]
         for c, v in prof["columns"].items()
     ]
-    return out + _table(cols, ["column", *(k.replace("_", " ") for k in stats), "top values"])
+    return out + table(cols, ["column", *(k.replace("_", " ") for k in stats), "top values"])
 
 
 def _sampling(run_dir: str) -> str:
@@ -233,18 +234,22 @@ def _sampling(run_dir: str) -> str:
     return (
         f"<h2>Sampling</h2><p>{samp['sample_rows']:,} of {samp['population_rows']:,} rows, "
         f"strata {strata}, seed {samp['seed']}.</p>"
-        + _table(rows, ["stratum", "N_h", "n_h", "weight", "train", "valid", "test"])
+        + table(rows, ["stratum", "N_h", "n_h", "weight", "train", "valid", "test"])
     )
 
 
-def build_html(run_dir: str, metrics: dict[str, Any], pngs: dict[str, bytes]) -> str:
-    """The report page: gate, metrics, plots, thresholds, slices, importance, quality, sampling."""
+def build_html(
+    run_dir: str, metrics: dict[str, Any], pngs: dict[str, bytes], sections: Sequence[str] = ()
+) -> str:
+    """The report page: ``sections`` (e.g. the learning curve), then gate, metrics, plots,
+    thresholds, slices, importance, quality, sampling."""
     head = (
         "<!doctype html><html><head><meta charset='utf-8'><title>distml report</title>"
         f"<style>{CSS}</style></head><body><h1>distml run report</h1>"
         f"<p class='note'>{html.escape(os.path.abspath(run_dir))}</p>"
     )
-    sections = [
+    parts = [
+        *sections,
         _gate(metrics),
         _metrics(metrics),
         _plots(pngs),
@@ -253,10 +258,10 @@ def build_html(run_dir: str, metrics: dict[str, Any], pngs: dict[str, bytes]) ->
         _quality(run_dir),
         _sampling(run_dir),
     ]
-    return head + "".join(sections) + "</body></html>"
+    return head + "".join(parts) + "</body></html>"
 
 
-def write_report(run_dir: str, metrics: dict[str, Any]) -> str:
+def write_report(run_dir: str, metrics: dict[str, Any], sections: Sequence[str] = ()) -> str:
     pngs = plots(metrics) if metrics.get("task", "binary") == "binary" else {}
     os.makedirs(os.path.join(run_dir, "plots"), exist_ok=True)
     for name, data in pngs.items():
@@ -264,7 +269,7 @@ def write_report(run_dir: str, metrics: dict[str, Any]) -> str:
             f.write(data)
     path = os.path.join(run_dir, "report.html")
     with open(path, "w") as f:
-        f.write(build_html(run_dir, metrics, pngs))
+        f.write(build_html(run_dir, metrics, pngs, sections))
     return path
 
 

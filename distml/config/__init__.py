@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from distml.config.cache import CacheConfig
 from distml.config.cluster import ClusterConfig
+from distml.config.curve import CurveConfig
 from distml.config.data import DataConfig
 from distml.config.eval import EvalConfig
 from distml.config.model import ModelConfig
@@ -39,6 +40,8 @@ __all__ = [
     "STAGES",
     "CacheConfig",
     "ClusterConfig",
+    "CurveConfig",
+    "CurveSettings",
     "ColumnSteps",
     "ConfigError",
     "DataConfig",
@@ -104,6 +107,13 @@ class RetrainSettings(RunSettings):
 
 
 @dataclass
+class CurveSettings(RunSettings):
+    """``distml curve``: the pipeline's data stages once, then models on nested training sets."""
+
+    curve: CurveConfig = field(default_factory=CurveConfig)
+
+
+@dataclass
 class PredictSettings:
     """``distml predict``: new data scored with a training run's preprocessor and model.
 
@@ -138,6 +148,7 @@ class GenerateSettings:
 ROOTS = {
     "run": RunSettings,
     "retrain": RetrainSettings,
+    "curve": CurveSettings,
     "predict": PredictSettings,
     "monitor": MonitorSettings,
     "generate": GenerateSettings,

@@ -101,12 +101,13 @@ def fit(
     storage: str,
     resume_from: str | None = None,
     progress_every: float = 10.0,
+    name: str = "train",
 ) -> tuple[xgb.Booster, dict[str, Any]]:
     """Train on ``res.num_workers`` workers; return the final booster and what happened.
 
     Starts from the newest checkpoint under ``resume_from`` (a stopped run's train folder) if
     given; checkpoints go to ``storage``, and a group restarted after a failure starts from the
-    newest one there.
+    newest one there. ``name`` labels the progress lines.
     """
     storage = storage if "://" in storage else os.path.abspath(storage)  # actors' cwd differs
     first = newest_checkpoint(resume_from) if resume_from else None
@@ -115,7 +116,7 @@ def fit(
     t0 = time.perf_counter()
     keeper = actors.start_keeper(Keeper, storage)
     try:
-        tick = _progress(job, keeper, t0, progress_every)
+        tick = _progress(job, keeper, t0, progress_every, name)
         while True:
             try:
                 results, nodes = _run_group(job, res, start_raw, keeper, tick)
@@ -123,7 +124,7 @@ def fit(
             except Exception as err:
                 lost = getattr(err, "lost", False)
                 if lost and att.failures < res.max_failures:
-                    start_raw = _restart(att, storage, res, start_raw, type(err).__name__)
+                    start_raw = _restart(att, storage, res, start_raw, type(err).__name__, name)
                     continue
                 if lost or isinstance(getattr(err, "cause", err), xgb.core.XGBoostError):
                     raise _user_error(err, storage, res, att.failures) from err
@@ -153,7 +154,7 @@ def fit(
 
 
 def _restart(
-    att: _Attempts, storage: str, res: Resources, start_raw: bytes | None, why: str
+    att: _Attempts, storage: str, res: Resources, start_raw: bytes | None, why: str, name: str
 ) -> bytes | None:
     """After a lost worker: wait for Ray to settle, then the newest checkpoint on storage."""
     actors.settle()
@@ -163,14 +164,14 @@ def _restart(
     resumed = ckpt[0] if ckpt else att.started_from_rounds
     att.resumed_from_rounds.append(resumed)
     say(
-        "train",
+        name,
         f"a worker was lost ({why}); restarting {res.num_workers} workers from the checkpoint "
         f"at round {resumed} (failure {att.failures} of cluster.max_failures={res.max_failures})",
     )
     return ckpt[1] if ckpt else start_raw
 
 
-def _progress(job: TrainJob, keeper: actors.KeeperClient, t0: float, every: float):
+def _progress(job: TrainJob, keeper: actors.KeeperClient, t0: float, every: float, name: str):
     """A tick printing rounds, rows, row-rounds/s, elapsed time and the valid metrics."""
     total_rows = sum(s.num_rows for s in job.train)
     last = [time.perf_counter()]
@@ -184,7 +185,7 @@ def _progress(job: TrainJob, keeper: actors.KeeperClient, t0: float, every: floa
             el = time.perf_counter() - t0
             metrics = "  ".join(f"{k}={v:.5g}" for k, v in p.items() if k != "rounds")
             say(
-                "train",
+                name,
                 f"round {p['rounds']}/{job.num_boost_round}  {human(total_rows)} rows  "
                 f"{human(total_rows * p['rounds'] / el)} row-rounds/s  {clock(el)}  {metrics}",
             )

@@ -120,12 +120,12 @@ def _data_stages(ctx: RunContext) -> bool:
     for name in DATA_STAGES:
         with ctx.record.stage(name) as st:
             getattr(stages, name)(ctx, st)
-        if until == name:
-            return False
+        if until == name:  # stopped before the end, unless preprocess was the last asked for
+            return name == DATA_STAGES[-1]
     return True
 
 
-def _cached_data_stages(ctx: RunContext) -> bool:
+def cached_data_stages(ctx: RunContext) -> bool:
     """The data stages, or their outputs from an earlier run with the same key (cache.*)."""
     s = ctx.settings
     if not s.cache.enabled or s.pipeline.until in ("profile", "sample"):
@@ -161,14 +161,14 @@ def _cached_data_stages(ctx: RunContext) -> bool:
         dc.release()
 
 
-def run_pipeline(s: RunSettings, run_dir: str) -> dict[str, Any]:
-    """Run the pipeline into ``run_dir`` on the current Ray session; run.json's content."""
+def prepare(s: RunSettings, run_dir: str) -> RunContext:
+    """The run's context: its directory cleared of earlier part files, the data planned and
+    checked (metadata only), the label's classes and the contract."""
     os.makedirs(run_dir, exist_ok=True)
     rec = RunRecord(run_dir)
     # Stages write part files; parts left by an earlier run in the same directory would mix in.
     for d in ("quarantine", "sample", "features", "predictions"):
         data_cache.clear(os.path.join(run_dir, d))
-    resume_from = check_resume(s.model.resume_from)
     check_gpus(s.cluster)
     uri = s.data.path
     if uri and s.synthetic != SyntheticConfig():
@@ -191,8 +191,15 @@ def run_pipeline(s: RunSettings, run_dir: str) -> dict[str, Any]:
         s.quality, polars_schema(ds.schema), s.data.label, classes, s.data.weight_column
     )
     contract = replace(contract, parse_marker=any(sh.marker for sh in ds.shards))
-    ctx = RunContext(s, run_dir, rec, ds, contract, target)
-    if not _cached_data_stages(ctx) or s.pipeline.until == "preprocess":
+    return RunContext(s, run_dir, rec, ds, contract, target)
+
+
+def run_pipeline(s: RunSettings, run_dir: str) -> dict[str, Any]:
+    """Run the pipeline into ``run_dir`` on the current Ray session; run.json's content."""
+    resume_from = check_resume(s.model.resume_from)
+    ctx = prepare(s, run_dir)
+    s, rec = ctx.settings, ctx.record
+    if not cached_data_stages(ctx) or s.pipeline.until == "preprocess":
         return rec.data
     with rec.stage("train") as st:
         stages.train(ctx, st, resume_from)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Sequence
 
 from distml.cluster.tasks import map_merge
 from distml.data.columns import SPLITS, WEIGHT, row_weight_column
 from distml.data.fs import join
-from distml.data.shards import plan, polars_schema, without_files
+from distml.data.shards import Shard, plan, polars_schema, without_files
 from distml.errors import GateFailed, UserError
 from distml.eval.evaluate import evaluate as evaluate_samples
 from distml.model.train import MODEL_FILE, Resources, fit, importance
@@ -166,6 +167,31 @@ def _params(ctx: RunContext) -> dict:
     return params
 
 
+def train_job(ctx: RunContext, train: Sequence[Shard], valid: Sequence[Shard]) -> TrainJob:
+    """The training job of the run's settings on the given feature shards."""
+    s = ctx.settings
+    assert ctx.spec is not None
+    return TrainJob(
+        train=tuple(train),
+        valid=tuple(valid),
+        features=tuple(ctx.spec["output_columns"]),
+        label=s.data.label,
+        weight=WEIGHT if s.model.use_sample_weights else row_weight_column(s.data.weight_column),
+        params=_params(ctx),
+        num_boost_round=s.model.num_boost_round,
+        early_stopping_rounds=s.model.early_stopping_rounds,
+        checkpoint_every=s.model.checkpoint_every,
+        batch_rows=s.model.batch_rows,
+        nthread=max(1, int(s.cluster.cpus_per_worker)),
+        external_memory=s.model.external_memory,
+    )
+
+
+def resources(ctx: RunContext, num_workers: int) -> Resources:
+    c = ctx.settings.cluster
+    return Resources(num_workers, c.cpus_per_worker, c.use_gpu, c.max_failures)
+
+
 def train(ctx: RunContext, st: Stage, resume_from: str | None) -> None:
     """model.ubj, feature_importance.json and train/checkpoints/."""
     s = ctx.settings
@@ -180,22 +206,8 @@ def train(ctx: RunContext, st: Stage, resume_from: str | None) -> None:
     # checkpoints of an earlier run in this directory are not this run's (unless resumed)
     if resume_from is None or os.path.abspath(resume_from) != os.path.abspath(ctx.out("train")):
         shutil.rmtree(ctx.out("train"), ignore_errors=True)
-    job = TrainJob(
-        train=fplan["train"].shards,
-        valid=fplan["valid"].shards if "valid" in fplan else (),
-        features=tuple(ctx.spec["output_columns"]),
-        label=s.data.label,
-        weight=WEIGHT if s.model.use_sample_weights else row_weight_column(s.data.weight_column),
-        params=_params(ctx),
-        num_boost_round=s.model.num_boost_round,
-        early_stopping_rounds=s.model.early_stopping_rounds,
-        checkpoint_every=s.model.checkpoint_every,
-        batch_rows=s.model.batch_rows,
-        nthread=max(1, int(s.cluster.cpus_per_worker)),
-        external_memory=s.model.external_memory,
-    )
-    c = s.cluster
-    res = Resources(c.num_workers, c.cpus_per_worker, c.use_gpu, c.max_failures)
+    job = train_job(ctx, fplan["train"].shards, fplan["valid"].shards if "valid" in fplan else ())
+    res = resources(ctx, s.cluster.num_workers)
     out = s.pipeline.output_uri
     storage = join(out, "train") if out else ctx.out("train")
     booster, info = fit(job, res, storage, resume_from)

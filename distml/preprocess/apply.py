@@ -9,7 +9,7 @@ Datetimes: date parts. Derived features are SQL row expressions over raw columns
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import polars as pl
@@ -149,17 +149,29 @@ def load(path: str) -> dict[str, Any]:
 
 
 def apply_shard(
-    shard: Shard, spec: dict[str, Any], out: str, keep: tuple[str, ...]
+    shard: Shard,
+    spec: dict[str, Any],
+    out: str,
+    keep: tuple[str, ...],
+    parts: Callable[[Shard, pl.DataFrame], pl.DataFrame] | None = None,
 ) -> tuple[dict[str, int], int]:
     """Transform one sample shard and write its rows (with the ``keep`` columns, the label as
-    XGBoost's codes) to ``out/<split>/part-NNNNN.parquet``; the rows written per split."""
-    df = read_shard(shard, list(dict.fromkeys([*keep, *input_columns(spec), SPLIT])))
+    XGBoost's codes) to ``out/<split>/part-NNNNN.parquet``; the rows written per split.
+
+    ``parts`` instead maps the shard's rows (every column) to the rows to write with their
+    folder in ``_band`` (the learning curve's nested training sets, distml/curve/nested.py);
+    they go to ``out/band-BB/``."""
+    if parts is None:
+        df, by = read_shard(shard, list(dict.fromkeys([*keep, *input_columns(spec), SPLIT]))), SPLIT
+    else:
+        df, by = parts(shard, read_shard(shard)), "_band"
     target = Target.from_json(spec["target"]) if "target" in spec else None
     rows: dict[str, int] = {}
-    for (split,), part in df.group_by(SPLIT, maintain_order=True):
+    for (key,), part in df.group_by(by, maintain_order=True):
+        name = str(key) if parts is None else f"band-{int(key):02d}"
         feats = apply(spec, part, keep)
         if target is not None and target.column in feats.columns:
             feats = feats.with_columns(target.encode_expr())  # XGBoost's codes
-        write_parquet(feats, join(out, str(split), f"part-{shard.index:05d}.parquet"))
-        rows[str(split)] = feats.height
+        write_parquet(feats, join(out, str(name), f"part-{shard.index:05d}.parquet"))
+        rows[str(name)] = feats.height
     return rows, shard.num_rows

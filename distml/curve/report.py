@@ -1,0 +1,221 @@
+"""The learning curve's outputs: curve.json, plots/curve.png, a section at the top of report.html
+(the rest of the page is the largest size's model) and the table printed when it ends."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+from typing import Any
+
+import numpy as np
+
+from distml.config import CurveConfig
+from distml.curve.fit import fit_power_law, recommend
+from distml.errors import UserError
+from distml.objective import LOWER_IS_BETTER, default_metric
+from distml.report import plt, png, table, write_report
+
+EXTRAPOLATE = (2, 5, 10)
+"""The fitted curve is extrapolated to these multiples of the largest size."""
+Z95 = 1.959964
+
+
+def _g(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2g}"
+
+
+def _scalar(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def check_metric(metrics: dict[str, Any], task: str, metric: str | None) -> None:
+    """A UserError unless the test split has the metric ``curve.metric`` names."""
+    name = metric or default_metric(task)
+    test = metrics.get("test") or {}
+    if not test.get("rows"):
+        raise UserError(
+            "The sample has no test rows, so the models cannot be compared: set "
+            "sampling.split.test above 0 (and a sampling.size that leaves test rows)."
+        )
+    if not _scalar(test.get(name)):
+        names = sorted(k for k, v in test.items() if _scalar(v) and k not in ("rows", "beta"))
+        raise UserError(
+            f"curve.metric '{name}' is not among the test metrics of a {task} model; pick one of: "
+            f"{', '.join(names)}."
+        )
+
+
+def summarize(
+    points: list[dict[str, Any]], task: str, cfg: CurveConfig, counts: dict[str, int]
+) -> dict[str, Any]:
+    """curve.json's content from the scored sizes (ascending), the fit and the recommendation."""
+    name = cfg.metric or default_metric(task)
+    lower = name in LOWER_IS_BETTER
+    n = np.array([p["train_rows"] for p in points], dtype=float)
+    y = np.array([p["metrics"]["test"][name] for p in points], dtype=float)
+    iv = [p["metrics"]["test"].get("intervals", {}).get(name) for p in points]
+    sigma = np.array([(b - a) / (2 * Z95) for a, b in iv]) if all(iv) else None
+    law = fit_power_law(n, y, lower, sigma)
+    plateau = law.a if law is not None else None
+    size, why = recommend([int(x) for x in n], list(y), cfg.tolerance, lower, plateau)
+    if law is None:
+        why += " (no fitted curve: it needs at least 4 sizes and a fit that converges)"
+    elif law.plateau_stderr is not None:
+        why += f" (the plateau's standard error is {law.plateau_stderr:.2g})"
+    rec = points[[p["train_rows"] for p in points].index(size)]
+    out_points = [
+        {
+            "train_rows": p["train_rows"],
+            "rows_by_stratum": p["rows_by_stratum"],
+            name: float(v),
+            "interval": i,
+            "fitted": float(law(p["train_rows"])) if law is not None else None,
+            "test_rows": p["metrics"]["test"]["rows"],
+            **{
+                k: p[k]
+                for k in (
+                    "rank_rows",
+                    "train_seconds",
+                    "wall_seconds",
+                    "score_seconds",
+                    "rounds",
+                    "best_iteration",
+                )
+            },
+            "model": p["model"],
+        }
+        for p, v, i in zip(points, y, iv, strict=True)
+    ]
+    fit = None
+    if law is not None:
+        fit = {
+            **law.to_json(),
+            "plateau": law.a,
+            "weights": "bootstrap" if sigma is not None else "none",
+        }
+    extrapolated = [
+        {"train_rows": int(f * n[-1]), name: float(law(f * n[-1])), "stderr": law.stderr(f * n[-1])}
+        for f in EXTRAPOLATE
+        if law is not None
+    ]
+    return {
+        "metric": name,
+        "lower_is_better": lower,
+        "task": task,
+        "tolerance": cfg.tolerance,
+        "train_rows_by_stratum": counts,
+        "points": out_points,
+        "fit": fit,
+        "extrapolated": extrapolated,
+        "recommendation": {
+            "train_rows": size,
+            name: float(y[[int(x) for x in n].index(size)]),
+            "reason": why,
+            "train_seconds": rec["train_seconds"],
+            "train_seconds_saved": round(points[-1]["train_seconds"] - rec["train_seconds"], 3),
+            "largest_train_rows": int(n[-1]),
+        },
+    }
+
+
+def plot(c: dict[str, Any]) -> bytes:
+    """The metric (with its 95% intervals) against training rows on a log scale, the fitted
+    curve and its extrapolation, and the training seconds on a second axis."""
+    name, pts = c["metric"], c["points"]
+    n = np.array([p["train_rows"] for p in pts], dtype=float)
+    y = np.array([p[name] for p in pts])
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    if all(p["interval"] for p in pts):
+        lo = y - np.array([p["interval"][0] for p in pts])
+        hi = np.array([p["interval"][1] for p in pts]) - y
+        ax.errorbar(n, y, yerr=[np.clip(lo, 0, None), np.clip(hi, 0, None)], fmt="o", capsize=3,
+                    color="C0", label=f"test {name} (95% interval)")  # fmt: skip
+    else:
+        ax.plot(n, y, "o", color="C0", label=f"test {name}")
+    if c["fit"]:
+        f = c["fit"]
+        xs = np.geomspace(n[0], n[-1] * EXTRAPOLATE[-1], 200)
+        sign = 1.0 if c["lower_is_better"] else -1.0
+        ax.plot(xs, f["a"] + sign * f["b"] * xs ** -f["c"], "--", color="C0", alpha=0.7,
+                label=f"fit {f['model']}, plateau {f['a']:.4g}")  # fmt: skip
+    ax.axvline(c["recommendation"]["train_rows"], color="C2", lw=1, label="recommended size")
+    ax.set_xscale("log")
+    ax.set_xlabel("training rows")
+    ax.set_ylabel(f"test {name}")
+    ax2 = ax.twinx()
+    ax2.plot(n, [p["train_seconds"] for p in pts], "s:", color="C3", label="training seconds")
+    ax2.set_ylabel("training seconds")
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="best")
+    ax.set_title("Learning curve")
+    return png(fig)
+
+
+def section(c: dict[str, Any], image: bytes) -> str:
+    """report.html's learning-curve section."""
+    name, r = c["metric"], c["recommendation"]
+    rows = [
+        [p["train_rows"], p[name], p["interval"], p["fitted"], p["train_seconds"], p["rounds"]]
+        for p in c["points"]
+    ]
+    img = base64.b64encode(image).decode()
+    fit = c["fit"]
+    fit_text = (
+        f"Fitted {html.escape(fit['model'])}: a={fit['a']:.4g} (the plateau; standard errors "
+        f"{html.escape(json.dumps(fit['stderr']))}), b={fit['b']:.4g}, c={fit['c']:.3g}."
+        if fit
+        else "No fitted curve (fewer than 4 sizes, or the fit did not converge)."
+    )
+    ext = table(
+        [[e["train_rows"], e[name], e["stderr"]] for e in c["extrapolated"]],
+        ["training rows", f"extrapolated {name}", "stderr"],
+    )
+    return (
+        f"<h2>Learning curve</h2><p>Recommended: <b>{r['train_rows']:,}</b> training rows "
+        f"({html.escape(r['reason'])}); it trains in {r['train_seconds']:.1f} s, "
+        f"{r['train_seconds_saved']:.1f} s less than the largest size.</p>"
+        f"<img style='width:640px' alt='learning curve' src='data:image/png;base64,{img}'>"
+        + table(
+            rows, ["training rows", f"test {name}", "95% interval", "fitted", "train s", "rounds"]
+        )
+        + f"<p class='note'>{fit_text}</p>"
+        + (ext if c["extrapolated"] else "")
+        + "<p class='note'>The metrics below are the largest size's model.</p>"
+    )
+
+
+def text(c: dict[str, Any], run_dir: str) -> str:
+    """The table printed when the curve ends."""
+    name, r = c["metric"], c["recommendation"]
+    lines = [f"{'train rows':>12}  {name:>18}  {'95% interval':>21}  {'train s':>8}  rounds"]
+    for p in c["points"]:
+        iv = f"[{p['interval'][0]:.4f}, {p['interval'][1]:.4f}]" if p["interval"] else "n/a"
+        mark = "  <- recommended" if p["train_rows"] == r["train_rows"] else ""
+        lines.append(
+            f"{p['train_rows']:>12,}  {p[name]:>18.4f}  {iv:>21}  {p['train_seconds']:>8.1f}  "
+            f"{p['rounds']:>6}{mark}"
+        )
+    for e in c["extrapolated"]:
+        lines.append(
+            f"{e['train_rows']:>12,}  {e[name]:>18.4f}  {'(fitted, +/- ' + _g(e['stderr']) + ')':>21}"
+        )
+    lines.append(f"recommended: {r['train_rows']:,} training rows: {r['reason']}")
+    lines.append(
+        f"curve: {os.path.join(run_dir, 'curve.json')}  plot: {os.path.join(run_dir, 'plots', 'curve.png')}"
+    )
+    return "\n".join(["", f"distml curve finished: {run_dir}", *lines])
+
+
+def write_outputs(run_dir: str, c: dict[str, Any], metrics: dict[str, Any]) -> None:
+    """curve.json, plots/curve.png and report.html (``metrics``: the largest size's)."""
+    with open(os.path.join(run_dir, "curve.json"), "w") as f:
+        json.dump(c, f, indent=2)
+    image = plot(c)
+    os.makedirs(os.path.join(run_dir, "plots"), exist_ok=True)
+    with open(os.path.join(run_dir, "plots", "curve.png"), "wb") as f:
+        f.write(image)
+    write_report(run_dir, metrics, [section(c, image)])
+    print(text(c, run_dir), flush=True)

@@ -1,0 +1,211 @@
+"""``distml curve``: the data stages of a run once, then one model per training size.
+
+    profile -> sample -> preprocess (cached like a run's) -> curve
+
+The curve stage: (1) a map over the sample's shards returns every train row's stratum and key
+(small: four numbers a row, bounded by the sample); (2) the cut of each stratum at each size;
+(3) a map over the sample's shards writes the nested training sets as bands
+(``curve/train/band-BB``, the fitted preprocessor applied); (4) the models are trained at most
+``curve.max_concurrent`` at once, each on its own gang-scheduled worker group (the sweep
+launcher's scheduling: all of a trial's workers or none); (5) each is scored on the sample's
+valid (threshold) and test rows, the same rows for every size.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
+
+import polars as pl
+
+from distml.cluster.tasks import map_merge
+from distml.config import CurveConfig, CurveSettings
+from distml.curve import nested
+from distml.curve.report import check_metric, summarize, write_outputs
+from distml.data.columns import STRATUM, WEIGHT, row_weight_column
+from distml.data.shards import Shard, plan
+from distml.errors import UserError
+from distml.eval.evaluate import evaluate
+from distml.model.train import MODEL_FILE, fit
+from distml.pipeline.context import RunContext, Stage
+from distml.pipeline.runner import cached_data_stages, prepare
+from distml.pipeline.stages import resources, train_job
+from distml.preprocess.apply import apply_shard
+from distml.progress import say
+from distml.sampling.first_pass import add_counts
+from distml.scoring import Model
+
+ORDER_SCHEMA = {STRATUM: pl.String, "_key": pl.UInt64, "_shard": pl.Int64, "_row": pl.Int64}
+SIZE_MARGIN = 100
+"""Rows added to the sample sized from curve.sizes: the split's rounding per stratum."""
+
+
+def sized(s: CurveSettings) -> CurveSettings:
+    """With curve.sizes and no sample size set, a sample whose train split holds the largest."""
+    sm = s.sampling
+    if s.curve.sizes is None or any(x is not None for x in (sm.size, sm.fraction, sm.max_memory)):
+        return s
+    size = math.ceil(max(s.curve.sizes) / sm.split.train) + SIZE_MARGIN
+    return replace(s, sampling=replace(sm, size=size))
+
+
+def run_curve(s: CurveSettings, run_dir: str) -> dict[str, Any]:
+    """The learning curve into ``run_dir``; curve.json's content."""
+    for key, value in (
+        ("pipeline.until", s.pipeline.until),
+        ("model.resume_from", s.model.resume_from),
+    ):
+        if value is not None:
+            raise UserError(
+                f"{key}={value} does not apply to `distml curve`, which runs the data stages "
+                f"once and then trains one model per size. Drop {key}."
+            )
+    ctx = prepare(sized(s), run_dir)
+    cached_data_stages(ctx)
+    shutil.rmtree(ctx.out("curve"), ignore_errors=True)
+    with ctx.record.stage("curve") as st:
+        result, largest = curve(ctx, s.curve, st)
+    write_outputs(run_dir, result, largest)
+    ctx.record.data["curve"] = {k: result[k] for k in ("metric", "recommendation")}
+    ctx.record.save()
+    return result
+
+
+def _order(ctx: RunContext, sample: list[Shard], st: Stage) -> pl.DataFrame:
+    """Every train row of the sample as (stratum, _key, _shard, _row)."""
+    s = ctx.settings
+    return map_merge(
+        nested.order_task,
+        sample,
+        lambda a, b: pl.concat([a, b], rechunk=False),
+        pl.DataFrame(schema=ORDER_SCHEMA),
+        args=(s.data.id_column, s.seed),
+        label="curve: order",
+        num_cpus=ctx.num_cpus,
+        stats=st.stats,
+    )
+
+
+def _sizes(ctx: RunContext, train_rows: int) -> list[int]:
+    c = ctx.settings.curve
+    if c.sizes is None:
+        return nested.ladder(train_rows, c.steps, c.smallest)
+    sizes = sorted({int(n) for n in c.sizes})
+    if sizes[-1] > train_rows:
+        raise UserError(
+            f"curve.sizes asks for {sizes[-1]:,} training rows, but the sample's train split holds "
+            f"{train_rows:,} (sampling.size={ctx.settings.sampling.size}, sampling.split.train="
+            f"{ctx.settings.sampling.split.train}). Raise sampling.size, or drop it and distml sizes "
+            "the sample from curve.sizes."
+        )
+    return sizes
+
+
+def _bands(
+    ctx: RunContext, sample: list[Shard], cuts, sizes: list[int], st: Stage
+) -> list[list[Shard]]:
+    """Write the nested training sets as bands; each size's feature shards (bands 0..i)."""
+    s = ctx.settings
+    rw = row_weight_column(s.data.weight_column)
+    keep = tuple(c for c in (s.data.id_column, s.data.label, WEIGHT, rw, STRATUM) if c)
+    parts = nested.banding(cuts, s.data.id_column, s.seed)
+    rows = map_merge(
+        apply_shard,
+        sample,
+        add_counts,
+        {},
+        args=(ctx.spec, ctx.out("curve", "train"), keep, parts),
+        label="curve: training sets",
+        num_cpus=ctx.num_cpus,
+        stats=st.stats,
+    )
+    want = [b - a for a, b in zip([0, *sizes], sizes, strict=False)]
+    got = [rows.get(f"band-{b:02d}", 0) for b in range(len(sizes))]
+    if got != want:  # a broken invariant, not a user error
+        raise RuntimeError(f"curve bands hold {got} rows, expected {want}")
+    bands = [
+        plan(
+            ctx.out("curve", "train", f"band-{b:02d}"), s.data.shard_rows, what="curve band"
+        ).shards
+        for b in range(len(sizes))
+    ]
+    return [[sh for band in bands[: i + 1] for sh in band] for i in range(len(sizes))]
+
+
+def curve(ctx: RunContext, cfg: CurveConfig, st: Stage) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Train and score one model per size; curve.json's content and the largest's metrics."""
+    s = ctx.settings
+    assert ctx.spec is not None
+    sample = plan(ctx.out("sample"), s.data.shard_rows, what="sample folder")
+    order = _order(ctx, list(sample.shards), st)
+    sizes = _sizes(ctx, order.height)
+    counts = {str(k): int(v) for k, v in order.group_by(STRATUM).len().iter_rows()}
+    cuts = nested.cuts(order, sizes)
+    del order
+    train_sets = _bands(ctx, list(sample.shards), cuts, sizes, st)
+    valid_dir = ctx.out("features", "valid")
+    valid = plan(valid_dir, s.data.shard_rows).shards if os.path.isdir(valid_dir) else ()
+    say("curve", f"{len(sizes)} sizes {sizes}, at most {cfg.max_concurrent} trained at once")
+    res = resources(ctx, cfg.workers_per_trial)
+
+    def trial(i: int) -> tuple[Any, dict[str, Any]]:
+        n = sizes[i]
+        job = train_job(ctx, train_sets[i], valid)
+        storage = ctx.out("curve", str(n), "train")
+        return fit(job, res, storage, name=f"curve {n:,}")
+
+    points: list[dict[str, Any]] = []
+    pool = ThreadPoolExecutor(max_workers=cfg.max_concurrent)
+    try:
+        futures = [pool.submit(trial, i) for i in range(len(sizes))]
+        for n, fut in zip(sizes, futures, strict=True):  # scored in size order as they finish
+            booster, info = fut.result()
+            points.append(_score(ctx, sample, n, booster, info, st))
+            points[-1]["rows_by_stratum"] = nested.sizes_by_stratum(counts, n)
+            check_metric(points[-1]["metrics"], ctx.task, cfg.metric)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    st.entry["rows"] = sample.num_rows
+    st.entry["sizes"] = sizes
+    return summarize(points, ctx.task, cfg, counts), points[-1]["metrics"]
+
+
+def _score(ctx: RunContext, sample, n: int, booster, info: dict, st: Stage) -> dict[str, Any]:
+    """One size's model saved and scored on the sample's valid and test rows."""
+    s = ctx.settings
+    out = ctx.out("curve", str(n))
+    os.makedirs(out, exist_ok=True)
+    booster.save_model(os.path.join(out, MODEL_FILE))
+    t0 = time.perf_counter()
+    metrics = evaluate(
+        Model(bytes(booster.save_raw("ubj")), ctx.task, ctx.spec),
+        sample,
+        label=s.data.label,
+        id_column=s.data.id_column,
+        row_weight=row_weight_column(s.data.weight_column),
+        cfg=s.eval,
+        seed=s.seed,
+        out=out,
+        num_cpus=ctx.num_cpus,
+        stats=st.stats,
+    )
+    with open(os.path.join(out, "metrics.json"), "w") as f:
+        json.dump(metrics, f, indent=2)
+    return {
+        "train_rows": n,
+        # building the matrices and boosting; waiting for CPUs while others train is not counted
+        "train_seconds": round(info["matrix_seconds"] + info["boost_seconds"], 3),
+        "wall_seconds": round(info["seconds"], 3),
+        "score_seconds": round(time.perf_counter() - t0, 3),
+        "rank_rows": info["rank_rows"],
+        "rounds": booster.num_boosted_rounds(),
+        "best_iteration": info["best_iteration"],
+        "metrics": metrics,
+        "model": os.path.join(out, MODEL_FILE),
+    }

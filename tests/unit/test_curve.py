@@ -1,0 +1,191 @@
+"""Learning curves: nested training sets (exact sizes per stratum, bottom-k by the sampling key,
+the same for any sharding), the inverse power law and the recommendation. Expected values come
+from independent computations: pure-Python SplitMix64 keys, a seat-by-seat Sainte-Laguë loop,
+known curve parameters and hand-made curves."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from distml.curve.fit import fit_power_law, recommend
+from distml.curve.nested import BAND, assign_bands, cuts, ladder, order_task, sizes_by_stratum
+from distml.data.columns import SPLIT, STRATUM, WEIGHT
+from distml.data.shards import plan
+
+M64 = (1 << 64) - 1
+
+
+def _splitmix64(x: int) -> int:
+    """SplitMix64's finalizer (Steele, Lea & Flood 2014), in Python integers."""
+    x = (x + 0x9E3779B97F4A7C15) & M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
+    return x ^ (x >> 31)
+
+
+def _key(row_id: int, seed: int) -> int:
+    return _splitmix64(_splitmix64(row_id & M64) ^ _splitmix64(seed & M64))
+
+
+def _sainte_lague_seats(counts: dict[str, int]) -> list[dict[str, int]]:
+    """Seat by seat: the next row to the stratum with the largest N_h / (2 s_h + 1) among those
+    with rows left, ties to the first stratum by name; the seats after 0, 1, ..., N rows."""
+    names = sorted(counts)
+    seats = dict.fromkeys(names, 0)
+    out = [dict(seats)]
+    for _ in range(sum(counts.values())):
+        best = max(
+            (h for h in names if seats[h] < counts[h]),
+            key=lambda h: (counts[h] / (2 * seats[h] + 1), -names.index(h)),
+        )
+        seats[best] += 1
+        out.append(dict(seats))
+    return out
+
+
+def _sample(tmp_path, layout: list[int], seed: int = 0) -> tuple[str, pl.DataFrame]:
+    """A sample folder as the sample stage writes it (stratum, split, weight, id, a feature),
+    cut into files of the given row counts."""
+    rng = np.random.default_rng(seed)
+    n = sum(layout)
+    df = pl.DataFrame(
+        {
+            "id": rng.permutation(10 * n)[:n].astype(np.int64),
+            "x": rng.normal(size=n),
+            "y": rng.integers(0, 2, n),
+            STRATUM: rng.choice(["a", "b", "c"], n, p=[0.7, 0.25, 0.05]),
+            SPLIT: rng.choice(["train", "valid", "test"], n, p=[0.7, 0.15, 0.15]),
+            WEIGHT: np.ones(n),
+        }
+    )
+    root = tmp_path / "sample"
+    root.mkdir(parents=True)
+    start = 0
+    for i, rows in enumerate(layout):
+        df[start : start + rows].write_parquet(root / f"part-{i:05d}.parquet")
+        start += rows
+    return str(root), df
+
+
+def _training_sets(root: str, sizes: list[int], seed: int) -> list[pl.DataFrame]:
+    """Each size's rows: the order pass, the cuts and the band pass over every shard."""
+    from distml.data.shards import read_shard
+
+    ds = plan(root, shard_rows=10_000_000)
+    order = pl.concat([order_task(sh, "id", seed)[0] for sh in ds.shards])
+    c = cuts(order, sizes)
+    banded = pl.concat(
+        [assign_bands(sh, read_shard(sh), cuts=c, id_column="id", seed=seed) for sh in ds.shards]
+    )
+    return [banded.filter(pl.col(BAND) <= b) for b in range(len(sizes))]
+
+
+@pytest.mark.parametrize("layout", [[3000], [1000, 700, 1300], [250] * 12])
+def test_nested_sets_are_the_smallest_keys_per_stratum_with_exact_sizes(tmp_path, layout):
+    seed, sizes = 7, [50, 120, 400, 1111, 2000]
+    root, df = _sample(tmp_path, layout)
+    sets = _training_sets(root, sizes, seed)
+    train = df.filter(pl.col(SPLIT) == "train")
+    counts = {h: train.filter(pl.col(STRATUM) == h).height for h in ("a", "b", "c")}
+    keys = {int(i): _key(int(i), seed) for i in train["id"]}
+    seats = _sainte_lague_seats(counts)
+    for m, got in zip(sizes, sets, strict=True):
+        want_sizes = seats[m]
+        assert got.height == m
+        for h, m_h in want_sizes.items():
+            ids = set(got.filter(pl.col(STRATUM) == h)["id"].to_list())
+            pool = sorted(train.filter(pl.col(STRATUM) == h)["id"].to_list(), key=keys.get)
+            assert ids == set(pool[:m_h]), (m, h)
+    for small, big in zip(sets, sets[1:], strict=False):  # nested
+        assert set(small["id"].to_list()) <= set(big["id"].to_list())
+    assert set(sets[0]["id"]) - set(train["id"]) == set()  # train rows only
+
+
+def test_any_sharding_gives_the_same_sets(tmp_path):
+    sizes = [30, 300, 900]
+    a = _training_sets(_sample(tmp_path / "one", [2000])[0], sizes, 3)
+    b = _training_sets(_sample(tmp_path / "many", [100] * 20)[0], sizes, 3)
+    for x, y in zip(a, b, strict=True):
+        assert sorted(x["id"].to_list()) == sorted(y["id"].to_list())
+
+
+def test_sizes_match_seat_by_seat_sainte_lague_and_never_shrink():
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        counts = {f"s{i}": int(rng.integers(1, 400)) for i in range(int(rng.integers(1, 6)))}
+        total = sum(counts.values())
+        prev = dict.fromkeys(counts, 0)
+        want = _sainte_lague_seats(counts)
+        for m in range(total + 1):
+            got = sizes_by_stratum(counts, m)
+            assert got == want[m]
+            assert all(got[h] >= prev[h] for h in counts)  # house monotone
+            prev = got
+
+
+def _hamilton(counts: dict[str, int], m: int) -> dict[str, int]:
+    """Largest-remainder rounding of the proportional quotas."""
+    total = sum(counts.values())
+    q = {h: m * n / total for h, n in counts.items()}
+    seats = {h: int(v) for h, v in q.items()}
+    for h in sorted(q, key=lambda h: q[h] - seats[h], reverse=True)[: m - sum(seats.values())]:
+        seats[h] += 1
+    return seats
+
+
+def test_largest_remainder_would_drop_a_row_where_sainte_lague_does_not():
+    # The Alabama paradox: with strata of 6, 6 and 2 rows, largest remainder gives the small
+    # stratum 2 rows of 10 but 1 row of 11, so a nested set would lose a row.
+    counts = {"a": 6, "b": 6, "c": 2}
+    assert _hamilton(counts, 10)["c"] == 2 and _hamilton(counts, 11)["c"] == 1
+    for m in range(14):
+        small, big = sizes_by_stratum(counts, m), sizes_by_stratum(counts, m + 1)
+        assert all(small[h] <= big[h] for h in counts)
+
+
+def test_ladder_is_geometric_distinct_and_ends_at_the_largest():
+    assert ladder(1_000_000, 6, 10_000) == [10_000, 25_119, 63_096, 158_489, 398_107, 1_000_000]
+    assert ladder(50_000, 4, 1000) == [1000, 3684, 13572, 50000]
+    assert ladder(500, 6, 1000) == [500]
+
+
+@pytest.mark.parametrize("lower", [False, True])
+def test_power_law_recovers_known_parameters(lower):
+    rng = np.random.default_rng(5)
+    a, b, c = (0.85, 3.0, 0.45) if not lower else (0.20, 5.0, 0.35)
+    n = np.geomspace(1e3, 1e6, 8)
+    sign = 1.0 if lower else -1.0
+    y = a + sign * b * n**-c + rng.normal(0, 1e-4, n.size)
+    law = fit_power_law(n, y, lower_is_better=lower, sigma=np.full(n.size, 1e-4))
+    assert law is not None
+    assert law.a == pytest.approx(a, abs=3e-3)
+    assert law.c == pytest.approx(c, abs=0.03)
+    assert abs(law.a - a) < 4 * law.plateau_stderr
+    # extrapolation to 10x the largest size, within 4 standard errors of the truth
+    truth = a + sign * b * 1e7**-c
+    assert abs(law(1e7) - truth) < max(4 * law.stderr(1e7), 1e-4)
+
+
+def test_power_law_needs_four_points():
+    assert fit_power_law(np.array([1e3, 1e4, 1e5]), np.array([0.5, 0.6, 0.65]), False) is None
+
+
+def test_recommend_on_hand_made_curves():
+    sizes = [1000, 2000, 4000, 8000, 16000]
+    # flat from 4000 on (higher is better)
+    assert recommend(sizes, [0.70, 0.78, 0.801, 0.803, 0.804], 0.005, False)[0] == 4000
+    # flat everywhere: the smallest
+    assert recommend(sizes, [0.80, 0.80, 0.80, 0.80, 0.80], 0.005, False)[0] == 1000
+    # the largest size is best by a margin: the largest
+    assert recommend(sizes, [0.5, 0.6, 0.7, 0.75, 0.8], 0.005, False)[0] == 16000
+    # RMSE, lower is better: 8000 is within 0.01 of 16000's
+    assert recommend(sizes, [2.0, 1.5, 1.2, 1.109, 1.1], 0.01, True)[0] == 8000
+    # the measured curve looks flat, but the plateau is far: more rows help
+    size, why = recommend(sizes, [0.80, 0.801, 0.802, 0.803, 0.804], 0.005, False, plateau=0.9)
+    assert size == 16000 and "not flattened" in why
+    # a plateau close to the largest: the first size within tolerance of both
+    assert recommend(sizes, [0.7, 0.79, 0.8, 0.803, 0.804], 0.005, False, plateau=0.806)[0] == 8000
+    # the order of the points does not matter
+    assert recommend(sizes[::-1], [0.804, 0.803, 0.801, 0.78, 0.70], 0.005, False)[0] == 4000
