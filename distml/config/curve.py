@@ -38,7 +38,9 @@ class CurveConfig:
         check(self.steps >= 2, "curve.steps", "an int >= 2", self.steps)
         check(self.smallest >= 1, "curve.smallest", "a positive int", self.smallest)
         check(self.tolerance >= 0, "curve.tolerance", ">= 0", self.tolerance)
-        check(self.max_concurrent >= 1, "curve.max_concurrent", "a positive int", self.max_concurrent)
+        check(
+            self.max_concurrent >= 1, "curve.max_concurrent", "a positive int", self.max_concurrent
+        )
         check(
             self.workers_per_trial >= 1,
             "curve.workers_per_trial",

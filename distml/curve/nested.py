@@ -80,11 +80,20 @@ def keyed_train_rows(
     )
 
 
-def order_task(shard: Shard, id_column: str | None, seed: int) -> tuple[pl.DataFrame, int]:
-    """A map task: the shard's train rows as (stratum, _key, _shard, _row)."""
-    from distml.data.shards import read_shard
+def order_task(
+    shard: Shard, id_column: str | None, seed: int, holdout: str
+) -> tuple[pl.DataFrame, int]:
+    """A map task: the shard's train rows as (stratum, _key, _shard, _row); its valid and test
+    rows (every column) written to ``holdout/part-NNNNN.parquet``, where every size's model is
+    scored without reading the train rows again."""
+    from distml.data.fs import join
+    from distml.data.shards import read_shard, write_parquet
 
-    df = keyed_train_rows(shard, read_shard(shard), id_column, seed)
+    raw = read_shard(shard)
+    rest = raw.filter(pl.col(SPLIT) != "train")
+    if rest.height:
+        write_parquet(rest, join(holdout, f"part-{shard.index:05d}.parquet"))
+    df = keyed_train_rows(shard, raw, id_column, seed)
     return df.select(STRATUM, "_key", "_shard", "_row"), shard.num_rows
 
 

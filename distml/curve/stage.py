@@ -3,12 +3,13 @@
     profile -> sample -> preprocess (cached like a run's) -> curve
 
 The curve stage: (1) a map over the sample's shards returns every train row's stratum and key
-(small: four numbers a row, bounded by the sample); (2) the cut of each stratum at each size;
+(small: four numbers a row, bounded by the sample) and writes the valid and test rows to
+``curve/holdout/``; (2) the cut of each stratum at each size;
 (3) a map over the sample's shards writes the nested training sets as bands
 (``curve/train/band-BB``, the fitted preprocessor applied); (4) the models are trained at most
 ``curve.max_concurrent`` at once, each on its own gang-scheduled worker group (the sweep
 launcher's scheduling: all of a trial's workers or none); (5) each is scored on the sample's
-valid (threshold) and test rows, the same rows for every size.
+valid (threshold) and test rows in curve/holdout/, the same rows for every size.
 """
 
 from __future__ import annotations
@@ -66,7 +67,18 @@ def run_curve(s: CurveSettings, run_dir: str) -> dict[str, Any]:
                 f"{key}={value} does not apply to `distml curve`, which runs the data stages "
                 f"once and then trains one model per size. Drop {key}."
             )
-    ctx = prepare(sized(s), run_dir)
+    ss = sized(s)
+    try:
+        ctx = prepare(ss, run_dir)
+    except UserError as err:
+        if ss is s or "larger than the population" not in str(err):
+            raise
+        assert s.curve.sizes is not None and ss.sampling.size is not None
+        raise UserError(
+            f"curve.sizes asks for up to {max(s.curve.sizes):,} training rows, which needs a "
+            f"sample of {ss.sampling.size:,} rows (sampling.split.train={s.sampling.split.train}); "
+            f"{err} Lower the largest of curve.sizes."
+        ) from None
     cached_data_stages(ctx)
     shutil.rmtree(ctx.out("curve"), ignore_errors=True)
     with ctx.record.stage("curve") as st:
@@ -78,14 +90,15 @@ def run_curve(s: CurveSettings, run_dir: str) -> dict[str, Any]:
 
 
 def _order(ctx: RunContext, sample: list[Shard], st: Stage) -> pl.DataFrame:
-    """Every train row of the sample as (stratum, _key, _shard, _row)."""
+    """Every train row of the sample as (stratum, _key, _shard, _row); the valid and test rows
+    written to curve/holdout/."""
     s = ctx.settings
     return map_merge(
         nested.order_task,
         sample,
         lambda a, b: pl.concat([a, b], rechunk=False),
         pl.DataFrame(schema=ORDER_SCHEMA),
-        args=(s.data.id_column, s.seed),
+        args=(s.data.id_column, s.seed, ctx.out("curve", "holdout")),
         label="curve: order",
         num_cpus=ctx.num_cpus,
         stats=st.stats,
@@ -149,6 +162,13 @@ def curve(ctx: RunContext, cfg: CurveConfig, st: Stage) -> tuple[dict[str, Any],
     cuts = nested.cuts(order, sizes)
     del order
     train_sets = _bands(ctx, list(sample.shards), cuts, sizes, st)
+    holdout_dir = ctx.out("curve", "holdout")
+    if not os.path.isdir(holdout_dir):
+        raise UserError(
+            "The sample has no valid or test rows, so the models cannot be compared: set "
+            "sampling.split.test above 0 (and a sampling.size that leaves test rows)."
+        )
+    holdout = plan(holdout_dir, s.data.shard_rows, what="curve holdout")
     valid_dir = ctx.out("features", "valid")
     valid = plan(valid_dir, s.data.shard_rows).shards if os.path.isdir(valid_dir) else ()
     say("curve", f"{len(sizes)} sizes {sizes}, at most {cfg.max_concurrent} trained at once")
@@ -166,7 +186,7 @@ def curve(ctx: RunContext, cfg: CurveConfig, st: Stage) -> tuple[dict[str, Any],
         futures = [pool.submit(trial, i) for i in range(len(sizes))]
         for n, fut in zip(sizes, futures, strict=True):  # scored in size order as they finish
             booster, info = fut.result()
-            points.append(_score(ctx, sample, n, booster, info, st))
+            points.append(_score(ctx, holdout, n, booster, info, st))
             points[-1]["rows_by_stratum"] = nested.sizes_by_stratum(counts, n)
             check_metric(points[-1]["metrics"], ctx.task, cfg.metric)
     finally:
@@ -176,8 +196,8 @@ def curve(ctx: RunContext, cfg: CurveConfig, st: Stage) -> tuple[dict[str, Any],
     return summarize(points, ctx.task, cfg, counts), points[-1]["metrics"]
 
 
-def _score(ctx: RunContext, sample, n: int, booster, info: dict, st: Stage) -> dict[str, Any]:
-    """One size's model saved and scored on the sample's valid and test rows."""
+def _score(ctx: RunContext, holdout, n: int, booster, info: dict, st: Stage) -> dict[str, Any]:
+    """One size's model saved and scored on the sample's valid and test rows (``holdout``)."""
     s = ctx.settings
     out = ctx.out("curve", str(n))
     os.makedirs(out, exist_ok=True)
@@ -185,7 +205,7 @@ def _score(ctx: RunContext, sample, n: int, booster, info: dict, st: Stage) -> d
     t0 = time.perf_counter()
     metrics = evaluate(
         Model(bytes(booster.save_raw("ubj")), ctx.task, ctx.spec),
-        sample,
+        holdout,
         label=s.data.label,
         id_column=s.data.id_column,
         row_weight=row_weight_column(s.data.weight_column),

@@ -149,6 +149,10 @@ def test_curve_user_errors_are_one_paragraph(on_session_ray, tmp_path):
             ["sampling.size=2000", "curve.sizes=[500,5000]"],
             "curve.sizes asks for 5,000 training rows",
         ),
+        (
+            ["curve.sizes=[1000,100000]"],
+            "curve.sizes asks for up to 100,000 training rows, which needs a sample of 142,958 rows",
+        ),
         (["pipeline.until=sample"], "pipeline.until=sample does not apply to `distml curve`"),
         (["curve.sizes=[0,10]"], "curve.sizes"),
         (

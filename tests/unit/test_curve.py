@@ -5,6 +5,8 @@ known curve parameters and hand-made curves."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 import pytest
@@ -74,7 +76,8 @@ def _training_sets(root: str, sizes: list[int], seed: int) -> list[pl.DataFrame]
     from distml.data.shards import read_shard
 
     ds = plan(root, shard_rows=10_000_000)
-    order = pl.concat([order_task(sh, "id", seed)[0] for sh in ds.shards])
+    holdout = str(Path(root).parent / "holdout")
+    order = pl.concat([order_task(sh, "id", seed, holdout)[0] for sh in ds.shards])
     c = cuts(order, sizes)
     banded = pl.concat(
         [assign_bands(sh, read_shard(sh), cuts=c, id_column="id", seed=seed) for sh in ds.shards]
@@ -101,6 +104,10 @@ def test_nested_sets_are_the_smallest_keys_per_stratum_with_exact_sizes(tmp_path
     for small, big in zip(sets, sets[1:], strict=False):  # nested
         assert set(small["id"].to_list()) <= set(big["id"].to_list())
     assert set(sets[0]["id"]) - set(train["id"]) == set()  # train rows only
+    # the valid and test rows, where every size is scored: exactly the sample's, every column
+    holdout = pl.read_parquet(tmp_path / "holdout" / "*.parquet")
+    rest = df.filter(pl.col(SPLIT) != "train")
+    assert holdout.sort("id").equals(rest.sort("id"))
 
 
 def test_any_sharding_gives_the_same_sets(tmp_path):
