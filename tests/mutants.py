@@ -359,6 +359,44 @@ MUTANTS = [
         ),
         "ours",
     ),
+    M(
+        "curve-shares-by-dhondt",
+        "curve",
+        "nested training sets share rows by D'Hondt (s_h + 1) instead of Sainte-Laguë (2 s_h + 1)",
+        (("distml/curve/nested.py", "(2.0 * within + 1.0)", "(within + 1.0)"),),
+        ("tests/unit/test_curve.py",),
+        "issue #18",
+    ),
+    M(
+        "curve-sets-not-nested",
+        "curve",
+        "each size trains on its own band only, not on every smaller set's rows too",
+        (
+            (
+                "distml/curve/stage.py",
+                "for band in bands[: i + 1]",
+                "for band in bands[i : i + 1]",
+            ),
+        ),
+        (
+            "tests/integration/test_curve.py::test_curve_nested_sets_same_test_rows_and_cached_data_stages",
+        ),
+        "issue #18",
+    ),
+    M(
+        "curve-fit-sign-flipped",
+        "curve",
+        "the power law is fitted with the wrong direction (a + b n^-c for higher-is-better)",
+        (
+            (
+                "distml/curve/fit.py",
+                "sign = 1.0 if lower_is_better else -1.0",
+                "sign = -1.0 if lower_is_better else 1.0",
+            ),
+        ),
+        ("tests/unit/test_curve.py",),
+        "issue #18",
+    ),
 ]
 
 
