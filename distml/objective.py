@@ -50,3 +50,42 @@ def task_of(params: dict[str, Any]) -> str:
 def default_metric(task: str) -> str:
     """The test metric a retraining compares when ``retrain.metric`` is null."""
     return {"binary": "average_precision", "multiclass": "f1_macro"}.get(task, "rmse")
+
+
+QUALITY_METRICS = {
+    "binary": (
+        "average_precision",
+        "roc_auc",
+        "log_loss",
+        "brier",
+        "accuracy",
+        "balanced_accuracy",
+        "precision",
+        "recall",
+        "specificity",
+        "f1",
+        "fbeta",
+        "mcc",
+    ),
+    "multiclass": (
+        "f1_macro",
+        "accuracy",
+        "log_loss",
+        "precision_macro",
+        "recall_macro",
+        "f1_weighted",
+        "precision_weighted",
+        "recall_weighted",
+        "roc_auc_ovr_macro",
+    ),
+    "regression": ("rmse", "mae", "r2", "mape"),
+}
+"""The test metrics that measure a model's quality (not counts or the threshold), by task."""
+
+
+def metric_range(name: str) -> tuple[float, float]:
+    """The values a quality metric can take: [0, inf) for errors, [-1, 1] for MCC, (-inf, 1]
+    for R², else [0, 1]."""
+    if name in LOWER_IS_BETTER:
+        return 0.0, float("inf")
+    return {"mcc": (-1.0, 1.0), "r2": (float("-inf"), 1.0)}.get(name, (0.0, 1.0))

@@ -217,8 +217,8 @@ MUTANTS = [
         (
             (
                 "distml/pipeline/stages.py",
-                "weight=WEIGHT if s.model.use_sample_weights else None,",
-                "weight=None,",
+                "weight=WEIGHT if s.model.use_sample_weights else row_weight_column(",
+                "weight=None if s.model.use_sample_weights else row_weight_column(",
             ),
         ),
         (

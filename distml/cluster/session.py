@@ -72,12 +72,32 @@ def ensure() -> None:
     configure_auth()
     if cluster.address is None and not os.environ.get("RAY_ADDRESS"):
         ray.init(num_cpus=cluster.num_cpus, logging_level=logging.WARNING)
+        _session["local"] = True  # a fixed size: no autoscaler will add nodes
     else:
         ray.init(
             address=cluster.address or os.environ.get("RAY_ADDRESS"),
             logging_level=logging.WARNING,
         )
     _session["started"] = True
+
+
+def check_fits(workers: int, cpus_per_worker: float, key: str) -> None:
+    """On a local Ray that distml started (no autoscaler), a group of ``workers`` workers of
+    ``cpus_per_worker`` CPUs must fit, or it would wait forever: a UserError naming ``key``.
+    On a cluster the group waits for nodes (an autoscaler may add them)."""
+    import ray
+
+    ensure()
+    if not _session.get("local"):
+        return
+    have = float(ray.cluster_resources().get("CPU", 0))
+    if workers * cpus_per_worker > have:
+        raise UserError(
+            f"{key}={workers} workers of cluster.cpus_per_worker={cpus_per_worker:g} CPUs need "
+            f"{workers * cpus_per_worker:g} CPUs, but the local Ray has {have:g}. Lower {key} or "
+            "cluster.cpus_per_worker, raise cluster.num_cpus, or set cluster.address to a larger "
+            "cluster."
+        )
 
 
 def check_gpus(cluster: ClusterConfig) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 from distml.config import CurveConfig
 from distml.curve.fit import fit_power_law, recommend
 from distml.errors import UserError
-from distml.objective import LOWER_IS_BETTER, default_metric
+from distml.objective import LOWER_IS_BETTER, QUALITY_METRICS, default_metric, metric_range
 from distml.report import plt, png, table, write_report
 
 EXTRAPOLATE = (2, 5, 10)
@@ -30,9 +30,19 @@ def _scalar(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def check_metric(metrics: dict[str, Any], task: str, metric: str | None) -> None:
-    """A UserError unless the test split has the metric ``curve.metric`` names."""
+def metric_name(task: str, metric: str | None) -> str:
+    """curve.metric, or the task's default; a UserError unless it measures quality."""
     name = metric or default_metric(task)
+    if name not in QUALITY_METRICS[task]:
+        raise UserError(
+            f"curve.metric '{name}' is not a quality metric of a {task} model; pick one of: "
+            f"{', '.join(QUALITY_METRICS[task])}."
+        )
+    return name
+
+
+def check_metric(metrics: dict[str, Any], name: str) -> None:
+    """A UserError unless the test split has rows and a value of the metric."""
     test = metrics.get("test") or {}
     if not test.get("rows"):
         raise UserError(
@@ -40,84 +50,122 @@ def check_metric(metrics: dict[str, Any], task: str, metric: str | None) -> None
             "sampling.split.test above 0 (and a sampling.size that leaves test rows)."
         )
     if not _scalar(test.get(name)):
-        names = sorted(k for k, v in test.items() if _scalar(v) and k not in ("rows", "beta"))
         raise UserError(
-            f"curve.metric '{name}' is not among the test metrics of a {task} model; pick one of: "
-            f"{', '.join(names)}."
+            f"curve.metric '{name}' has no value on the sample's {test['rows']:,} test rows "
+            "(e.g. a single class there). Pick another curve.metric, or a larger sampling.size."
         )
 
 
+def _fit(n: np.ndarray, y: np.ndarray, iv: list, name: str) -> tuple[Any, list[str]]:
+    """The power law (weighted by the intervals when every size has one) and why its plateau
+    is not trusted (empty: it is)."""
+    sigma = np.array([(b - a) / (2 * Z95) for a, b in iv]) if all(iv) else None
+    law = fit_power_law(n, y, name in LOWER_IS_BETTER, sigma, metric_range(name))
+    if law is None:
+        return None, ["no fitted curve: it needs at least 4 sizes and a fit that converges"]
+    return law, law.problems(y)
+
+
+def _warnings(c: dict[str, Any], population: int) -> list[str]:
+    """What makes the curve less telling than it looks."""
+    out, pts, tol = [], c["points"], c["tolerance"]
+    half = [(p["interval"][1] - p["interval"][0]) / 2 for p in pts if p["interval"]]
+    if half and float(np.median(half)) > tol:
+        out.append(
+            f"the test metric's 95% intervals (median half-width {float(np.median(half)):.3g}) "
+            f"are wider than curve.tolerance={tol:g}: sizes closer than that cannot be told apart "
+            f"on {pts[-1]['test_rows']:,} test rows; a larger sampling.size gives more test rows"
+        )
+    for p in pts:
+        empty = [h for h, m in p["rows_by_stratum"].items() if m == 0]
+        if empty:
+            out.append(f"at {p['train_rows']:,} training rows the strata {empty} have no rows")
+    beyond = [e["train_rows"] for e in c["extrapolated"] if e["train_rows"] > population]
+    if beyond:
+        out.append(
+            f"the extrapolation to {', '.join(f'{b:,}' for b in beyond)} training rows goes "
+            f"beyond the {population:,} rows of the data"
+        )
+    return out
+
+
+POINT_KEYS = ("rank_rows", "train_seconds", "wall_seconds", "score_seconds", "rounds")
+
+
 def summarize(
-    points: list[dict[str, Any]], task: str, cfg: CurveConfig, counts: dict[str, int]
+    points: list[dict[str, Any]],
+    task: str,
+    cfg: CurveConfig,
+    counts: dict[str, int],
+    population: int,
 ) -> dict[str, Any]:
-    """curve.json's content from the scored sizes (ascending), the fit and the recommendation."""
-    name = cfg.metric or default_metric(task)
+    """curve.json's content from the scored sizes (ascending), the fit and the recommendation;
+    ``population``: the rows of the data."""
+    name = metric_name(task, cfg.metric)
     lower = name in LOWER_IS_BETTER
     n = np.array([p["train_rows"] for p in points], dtype=float)
     y = np.array([p["metrics"]["test"][name] for p in points], dtype=float)
     iv = [p["metrics"]["test"].get("intervals", {}).get(name) for p in points]
-    sigma = np.array([(b - a) / (2 * Z95) for a, b in iv]) if all(iv) else None
-    law = fit_power_law(n, y, lower, sigma)
-    plateau = law.a if law is not None else None
+    law, problems = _fit(n, y, iv, name)
+    plateau = law.a if law is not None and not problems else None
     size, why = recommend([int(x) for x in n], list(y), cfg.tolerance, lower, plateau)
-    if law is None:
-        why += " (no fitted curve: it needs at least 4 sizes and a fit that converges)"
-    elif law.plateau_stderr is not None:
+    if problems:
+        why += f" (the fitted plateau is not used: {'; '.join(problems)})"
+    elif law is not None and law.plateau_stderr is not None:
         why += f" (the plateau's standard error is {law.plateau_stderr:.2g})"
     rec = points[[p["train_rows"] for p in points].index(size)]
-    out_points = [
-        {
-            "train_rows": p["train_rows"],
-            "rows_by_stratum": p["rows_by_stratum"],
-            name: float(v),
-            "interval": i,
-            "fitted": float(law(p["train_rows"])) if law is not None else None,
-            "test_rows": p["metrics"]["test"]["rows"],
-            **{
-                k: p[k]
-                for k in (
-                    "rank_rows",
-                    "train_seconds",
-                    "wall_seconds",
-                    "score_seconds",
-                    "rounds",
-                    "best_iteration",
-                )
-            },
-            "model": p["model"],
-        }
-        for p, v, i in zip(points, y, iv, strict=True)
-    ]
-    fit = None
-    if law is not None:
-        fit = {
-            **law.to_json(),
-            "plateau": law.a,
-            "weights": "bootstrap" if sigma is not None else "none",
-        }
-    extrapolated = [
-        {"train_rows": int(f * n[-1]), name: float(law(f * n[-1])), "stderr": law.stderr(f * n[-1])}
-        for f in EXTRAPOLATE
-        if law is not None
-    ]
-    return {
+    c: dict[str, Any] = {
         "metric": name,
         "lower_is_better": lower,
         "task": task,
         "tolerance": cfg.tolerance,
+        "population_rows": population,
         "train_rows_by_stratum": counts,
-        "points": out_points,
-        "fit": fit,
-        "extrapolated": extrapolated,
+        "points": [
+            {
+                "train_rows": p["train_rows"],
+                "rows_by_stratum": p["rows_by_stratum"],
+                name: float(v),
+                "interval": i,
+                "fitted": float(law(p["train_rows"])) if law is not None else None,
+                "test_rows": p["metrics"]["test"]["rows"],
+                **{k: p[k] for k in POINT_KEYS},
+                "best_iteration": p["best_iteration"],
+                "model": p["model"],
+            }
+            for p, v, i in zip(points, y, iv, strict=True)
+        ],
+        "fit": None
+        if law is None
+        else {
+            **law.to_json(),
+            "plateau": law.a,
+            "trusted": not problems,
+            "weights": "bootstrap" if all(iv) else "none",
+        },
+        "extrapolated": [
+            {
+                "train_rows": int(f * n[-1]),
+                name: float(law(f * n[-1])),
+                "stderr": law.stderr(f * n[-1]),
+            }
+            for f in EXTRAPOLATE
+            if law is not None
+        ],
         "recommendation": {
             "train_rows": size,
             name: float(y[[int(x) for x in n].index(size)]),
             "reason": why,
             "train_seconds": rec["train_seconds"],
-            "train_seconds_saved": round(points[-1]["train_seconds"] - rec["train_seconds"], 3),
+            # noisy at small sizes: a smaller model is never reported as costing more
+            "train_seconds_saved": round(
+                max(0.0, points[-1]["train_seconds"] - rec["train_seconds"]), 3
+            ),
             "largest_train_rows": int(n[-1]),
         },
     }
+    c["warnings"] = _warnings(c, population)
+    return c
 
 
 def plot(c: dict[str, Any]) -> bytes:
@@ -138,8 +186,14 @@ def plot(c: dict[str, Any]) -> bytes:
         f = c["fit"]
         xs = np.geomspace(n[0], n[-1] * EXTRAPOLATE[-1], 200)
         sign = 1.0 if c["lower_is_better"] else -1.0
+        trust = "" if f["trusted"] else " (not trusted)"
         ax.plot(xs, f["a"] + sign * f["b"] * xs ** -f["c"], "--", color="C0", alpha=0.7,
-                label=f"fit {f['model']}, plateau {f['a']:.4g}")  # fmt: skip
+                label=f"fit {f['model']}, plateau {f['a']:.4g}{trust}")  # fmt: skip
+        ext = [e for e in c["extrapolated"] if e["stderr"] is not None]
+        if ext:
+            ax.errorbar([e["train_rows"] for e in ext], [e[name] for e in ext],
+                        yerr=[Z95 * e["stderr"] for e in ext], fmt="D", mfc="none", color="C0",
+                        capsize=3, alpha=0.7, label="extrapolated (95%)")  # fmt: skip
     ax.axvline(c["recommendation"]["train_rows"], color="C2", lw=1, label="recommended size")
     ax.set_xscale("log")
     ax.set_xlabel("training rows")
@@ -149,7 +203,8 @@ def plot(c: dict[str, Any]) -> bytes:
     ax2.set_ylabel("training seconds")
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="best")
+    # below the axes: the legend never hides a point
+    ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     ax.set_title("Learning curve")
     return png(fig)
 
@@ -165,7 +220,8 @@ def section(c: dict[str, Any], image: bytes) -> str:
     fit = c["fit"]
     fit_text = (
         f"Fitted {html.escape(fit['model'])}: a={fit['a']:.4g} (the plateau; standard errors "
-        f"{html.escape(json.dumps(fit['stderr']))}), b={fit['b']:.4g}, c={fit['c']:.3g}."
+        f"{html.escape(json.dumps(fit['stderr']))}), b={fit['b']:.4g}, c={fit['c']:.3g}"
+        + ("." if fit["trusted"] else "; the plateau is not trusted (see the reason above).")
         if fit
         else "No fitted curve (fewer than 4 sizes, or the fit did not converge)."
     )
@@ -183,6 +239,7 @@ def section(c: dict[str, Any], image: bytes) -> str:
         )
         + f"<p class='note'>{fit_text}</p>"
         + (ext if c["extrapolated"] else "")
+        + "".join(f"<p class='bad'>Warning: {html.escape(w)}.</p>" for w in c["warnings"])
         + "<p class='note'>The metrics below are the largest size's model.</p>"
     )
 
@@ -203,6 +260,7 @@ def text(c: dict[str, Any], run_dir: str) -> str:
             f"{e['train_rows']:>12,}  {e[name]:>18.4f}  {'(fitted, +/- ' + _g(e['stderr']) + ')':>21}"
         )
     lines.append(f"recommended: {r['train_rows']:,} training rows: {r['reason']}")
+    lines.extend(f"warning: {w}" for w in c["warnings"])
     lines.append(
         f"curve: {os.path.join(run_dir, 'curve.json')}  plot: {os.path.join(run_dir, 'plots', 'curve.png')}"
     )

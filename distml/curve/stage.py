@@ -25,10 +25,11 @@ from typing import Any
 
 import polars as pl
 
+from distml.cluster.session import check_fits
 from distml.cluster.tasks import map_merge
 from distml.config import CurveConfig, CurveSettings
 from distml.curve import nested
-from distml.curve.report import check_metric, summarize, write_outputs
+from distml.curve.report import check_metric, metric_name, summarize, write_outputs
 from distml.data.columns import STRATUM, WEIGHT, row_weight_column
 from distml.data.shards import Shard, plan
 from distml.errors import UserError
@@ -40,6 +41,7 @@ from distml.pipeline.stages import resources, train_job
 from distml.preprocess.apply import apply_shard
 from distml.progress import say
 from distml.sampling.first_pass import add_counts
+from distml.sampling.plan import size_note
 from distml.scoring import Model
 
 ORDER_SCHEMA = {STRATUM: pl.String, "_key": pl.UInt64, "_shard": pl.Int64, "_row": pl.Int64}
@@ -67,22 +69,25 @@ def run_curve(s: CurveSettings, run_dir: str) -> dict[str, Any]:
                 f"{key}={value} does not apply to `distml curve`, which runs the data stages "
                 f"once and then trains one model per size. Drop {key}."
             )
+    if s.sampling.split.test <= 0:
+        raise UserError(
+            "`distml curve` compares the models on the sample's test rows, and "
+            "sampling.split.test is 0: set it above 0 (e.g. 0.15)."
+        )
     ss = sized(s)
     try:
         ctx = prepare(ss, run_dir)
     except UserError as err:
         if ss is s or "larger than the population" not in str(err):
             raise
-        assert s.curve.sizes is not None and ss.sampling.size is not None
-        raise UserError(
-            f"curve.sizes asks for up to {max(s.curve.sizes):,} training rows, which needs a "
-            f"sample of {ss.sampling.size:,} rows (sampling.split.train={s.sampling.split.train}); "
-            f"{err} Lower the largest of curve.sizes."
-        ) from None
+        # the largest size needs about every row: the sample takes them all (checked below)
+        ctx = prepare(replace(s, sampling=replace(s.sampling, fraction=1.0)), run_dir)
+    name = metric_name(ctx.task, s.curve.metric)  # before any stage runs
+    check_fits(s.curve.workers_per_trial, s.cluster.cpus_per_worker, "curve.workers_per_trial")
     cached_data_stages(ctx)
     shutil.rmtree(ctx.out("curve"), ignore_errors=True)
     with ctx.record.stage("curve") as st:
-        result, largest = curve(ctx, s.curve, st)
+        result, largest = curve(ctx, s.curve, name, st)
     write_outputs(run_dir, result, largest)
     ctx.record.data["curve"] = {k: result[k] for k in ("metric", "recommendation")}
     ctx.record.save()
@@ -106,16 +111,21 @@ def _order(ctx: RunContext, sample: list[Shard], st: Stage) -> pl.DataFrame:
 
 
 def _sizes(ctx: RunContext, train_rows: int) -> list[int]:
-    c = ctx.settings.curve
+    s, c = ctx.settings, ctx.settings.curve
     if c.sizes is None:
         return nested.ladder(train_rows, c.steps, c.smallest)
     sizes = sorted({int(n) for n in c.sizes})
     if sizes[-1] > train_rows:
+        how = size_note(s.sampling, ctx.dataset.num_rows)
+        fix = (
+            "Lower the largest of curve.sizes (the sample already holds every row)."
+            if s.sampling.fraction == 1.0
+            else "Raise sampling.size, or drop it and distml sizes the sample from curve.sizes."
+        )
         raise UserError(
             f"curve.sizes asks for {sizes[-1]:,} training rows, but the sample's train split holds "
-            f"{train_rows:,} (sampling.size={ctx.settings.sampling.size}, sampling.split.train="
-            f"{ctx.settings.sampling.split.train}). Raise sampling.size, or drop it and distml sizes "
-            "the sample from curve.sizes."
+            f"{train_rows:,} (the sample: {how}; sampling.split.train={s.sampling.split.train}). "
+            + fix
         )
     return sizes
 
@@ -151,7 +161,9 @@ def _bands(
     return [[sh for band in bands[: i + 1] for sh in band] for i in range(len(sizes))]
 
 
-def curve(ctx: RunContext, cfg: CurveConfig, st: Stage) -> tuple[dict[str, Any], dict[str, Any]]:
+def curve(
+    ctx: RunContext, cfg: CurveConfig, metric: str, st: Stage
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Train and score one model per size; curve.json's content and the largest's metrics."""
     s = ctx.settings
     assert ctx.spec is not None
@@ -188,12 +200,13 @@ def curve(ctx: RunContext, cfg: CurveConfig, st: Stage) -> tuple[dict[str, Any],
             booster, info = fut.result()
             points.append(_score(ctx, holdout, n, booster, info, st))
             points[-1]["rows_by_stratum"] = nested.sizes_by_stratum(counts, n)
-            check_metric(points[-1]["metrics"], ctx.task, cfg.metric)
+            check_metric(points[-1]["metrics"], metric)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     st.entry["rows"] = sample.num_rows
     st.entry["sizes"] = sizes
-    return summarize(points, ctx.task, cfg, counts), points[-1]["metrics"]
+    c = summarize(points, ctx.task, cfg, counts, ctx.dataset.num_rows)
+    return c, points[-1]["metrics"]
 
 
 def _score(ctx: RunContext, holdout, n: int, booster, info: dict, st: Stage) -> dict[str, Any]:

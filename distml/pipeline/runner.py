@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from distml import cache as data_cache
-from distml.cluster.session import check_gpus
+from distml.cluster.session import check_fits, check_gpus
 from distml.config import RunSettings, SyntheticConfig
 from distml.data.columns import MEANING, RESERVED, WEIGHT
 from distml.data.shards import Dataset, plan, polars_schema, without_columns
@@ -199,6 +199,8 @@ def run_pipeline(s: RunSettings, run_dir: str) -> dict[str, Any]:
     resume_from = check_resume(s.model.resume_from)
     ctx = prepare(s, run_dir)
     s, rec = ctx.settings, ctx.record
+    if s.pipeline.until not in DATA_STAGES:
+        check_fits(s.cluster.num_workers, s.cluster.cpus_per_worker, "cluster.num_workers")
     if not cached_data_stages(ctx) or s.pipeline.until == "preprocess":
         return rec.data
     with rec.stage("train") as st:

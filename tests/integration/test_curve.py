@@ -143,27 +143,21 @@ def test_curve_for_multiclass_and_regression(kind, ray_local, tmp_path):
         )
 
 
-def test_curve_user_errors_are_one_paragraph(on_session_ray, tmp_path):
+def test_curve_user_errors_are_one_paragraph(on_session_ray, small_data, tmp_path):
     cases = [
         (
             ["sampling.size=2000", "curve.sizes=[500,5000]"],
-            "curve.sizes asks for 5,000 training rows",
+            "curve.sizes asks for 5,000 training rows, but the sample's train split holds 1,400",
         ),
-        (
+        (  # no size fits: the sample takes every row (60,000), and says so
             ["curve.sizes=[1000,100000]"],
-            "curve.sizes asks for up to 100,000 training rows, which needs a sample of 142,958 rows",
+            "curve.sizes asks for 100,000 training rows, but the sample's train split holds 42,000 "
+            "(the sample: sampling.fraction=1",
         ),
         (["pipeline.until=sample"], "pipeline.until=sample does not apply to `distml curve`"),
         (["curve.sizes=[0,10]"], "curve.sizes"),
-        (
-            [
-                "sampling.size=3000",
-                "curve.sizes=[300,600]",
-                "curve.metric=auc",
-                "model.num_boost_round=5",
-            ],
-            "curve.metric 'auc' is not among",
-        ),
+        (["sampling.split.test=0", "sampling.split.valid=0.3"], "sampling.split.test is 0"),
+        (["curve.metric=threshold"], "curve.metric 'threshold' is not a quality metric"),
     ]
     for i, (overrides, text) in enumerate(cases):
         p = distml(
@@ -173,3 +167,18 @@ def test_curve_user_errors_are_one_paragraph(on_session_ray, tmp_path):
         assert text in p.stderr and "Traceback" not in p.stderr, p.stderr[-2000:]
         err = [ln for ln in p.stderr.strip().splitlines() if ln.startswith("distml:")]
         assert len(err) == 1, p.stderr[-2000:]
+        if i >= 2:  # config errors come before any stage runs
+            assert "[profile] start" not in p.stderr, overrides
+    # a trial group larger than the local Ray distml starts would wait forever: said at once
+    p = distml(
+        "curve",
+        f"data.path={small_data}",
+        "cluster.num_cpus=2",
+        "curve.workers_per_trial=3",
+        f"hydra.run.dir={tmp_path / 'big'}",
+        check=False,
+        subprocess_=True,
+    )
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr[-2000:]
+    assert "curve.workers_per_trial=3 workers of cluster.cpus_per_worker=1 CPUs need 3" in p.stderr
+    assert "the local Ray has 2" in p.stderr and "[profile] start" not in p.stderr

@@ -175,6 +175,19 @@ def test_power_law_recovers_known_parameters(lower):
     assert abs(law(1e7) - truth) < max(4 * law.stderr(1e7), 1e-4)
 
 
+def test_a_plateau_outside_the_metric_or_on_a_bound_is_not_trusted():
+    # average precision rising linearly in log n: no power law, and the free plateau would be >1
+    n = np.geomspace(1e3, 1e5, 6)
+    y = 0.3 + 0.05 * np.log10(n)
+    law = fit_power_law(n, y, lower_is_better=False, a_range=(0.0, 1.0))
+    assert law is not None and law.a <= 1.0
+    assert law.problems(y)  # on a bound, or less certain than the measured spread
+    # a clean power law is trusted
+    good = 0.8 - 2.0 * n**-0.5
+    law = fit_power_law(n, good, False, np.full(n.size, 1e-4), (0.0, 1.0))
+    assert law is not None and law.problems(good) == []
+
+
 def test_power_law_needs_four_points():
     assert fit_power_law(np.array([1e3, 1e4, 1e5]), np.array([0.5, 0.6, 0.65]), False) is None
 
@@ -186,12 +199,16 @@ def test_recommend_on_hand_made_curves():
     # flat everywhere: the smallest
     assert recommend(sizes, [0.80, 0.80, 0.80, 0.80, 0.80], 0.005, False)[0] == 1000
     # the largest size is best by a margin: the largest
-    assert recommend(sizes, [0.5, 0.6, 0.7, 0.75, 0.8], 0.005, False)[0] == 16000
+    size, why = recommend(sizes, [0.5, 0.6, 0.7, 0.75, 0.8], 0.005, False)
+    assert size == 16000 and why.startswith("every smaller size is worse")
     # RMSE, lower is better: 8000 is within 0.01 of 16000's
     assert recommend(sizes, [2.0, 1.5, 1.2, 1.109, 1.1], 0.01, True)[0] == 8000
     # the measured curve looks flat, but the plateau is far: more rows help
     size, why = recommend(sizes, [0.80, 0.801, 0.802, 0.803, 0.804], 0.005, False, plateau=0.9)
     assert size == 16000 and "not flattened" in why
+    # a smaller size that scores better than the largest is "no worse", and says so
+    size, why = recommend(sizes, [0.9, 0.7, 0.7, 0.7, 0.7], 0.005, False)
+    assert size == 1000 and "no worse than the largest size's 0.7 by more than 0.005" in why
     # a plateau close to the largest: the first size within tolerance of both
     assert recommend(sizes, [0.7, 0.79, 0.8, 0.803, 0.804], 0.005, False, plateau=0.806)[0] == 8000
     # the order of the points does not matter
