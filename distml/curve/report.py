@@ -74,7 +74,8 @@ def _warnings(c: dict[str, Any], population: int) -> list[str]:
         out.append(
             f"the test metric's 95% intervals (median half-width {float(np.median(half)):.3g}) "
             f"are wider than curve.tolerance={tol:g}: sizes closer than that cannot be told apart "
-            f"on {pts[-1]['test_rows']:,} test rows; a larger sampling.size gives more test rows"
+            f"on {pts[-1]['test_rows']:,} test rows; a larger sample (sampling.size, or more data "
+            "when it holds every row already) gives more test rows"
         )
     for p in pts:
         empty = [h for h, m in p["rows_by_stratum"].items() if m == 0]
@@ -145,6 +146,7 @@ def summarize(
         },
         "extrapolated": [
             {
+                "trusted": not problems,
                 "train_rows": int(f * n[-1]),
                 name: float(law(f * n[-1])),
                 "stderr": law.stderr(f * n[-1]),
@@ -186,15 +188,20 @@ def plot(c: dict[str, Any]) -> bytes:
         f = c["fit"]
         xs = np.geomspace(n[0], n[-1] * EXTRAPOLATE[-1], 200)
         sign = 1.0 if c["lower_is_better"] else -1.0
-        trust = "" if f["trusted"] else " (not trusted)"
+        trust = "" if f["trusted"] else " (not trusted)"  # and so its extrapolation
         ax.plot(xs, f["a"] + sign * f["b"] * xs ** -f["c"], "--", color="C0", alpha=0.7,
                 label=f"fit {f['model']}, plateau {f['a']:.4g}{trust}")  # fmt: skip
         ext = [e for e in c["extrapolated"] if e["stderr"] is not None]
         if ext:
             ax.errorbar([e["train_rows"] for e in ext], [e[name] for e in ext],
                         yerr=[Z95 * e["stderr"] for e in ext], fmt="D", mfc="none", color="C0",
-                        capsize=3, alpha=0.7, label="extrapolated (95%)")  # fmt: skip
-    ax.axvline(c["recommendation"]["train_rows"], color="C2", lw=1, label="recommended size")
+                        capsize=3, alpha=0.7, label=f"extrapolated (95%){trust}")  # fmt: skip
+    ax.axvline(c["recommendation"]["train_rows"], color="C2", lw=1, ls="--", alpha=0.6, zorder=0,
+               label="recommended size")  # fmt: skip
+    if c["extrapolated"] and c["extrapolated"][-1]["train_rows"] > c["population_rows"]:
+        ax.axvline(
+            c["population_rows"], color="0.5", lw=1, ls=":", zorder=0, label="rows of the data"
+        )
     ax.set_xscale("log")
     ax.set_xlabel("training rows")
     ax.set_ylabel(f"test {name}")
@@ -217,6 +224,12 @@ def section(c: dict[str, Any], image: bytes) -> str:
         for p in c["points"]
     ]
     img = base64.b64encode(image).decode()
+    saves = (
+        "it is the largest size"
+        if r["train_rows"] == r["largest_train_rows"]
+        else f"it trains in {r['train_seconds']:.3g} s, {r['train_seconds_saved']:.3g} s less than "
+        "the largest size"
+    )
     fit = c["fit"]
     fit_text = (
         f"Fitted {html.escape(fit['model'])}: a={fit['a']:.4g} (the plateau; standard errors "
@@ -227,12 +240,15 @@ def section(c: dict[str, Any], image: bytes) -> str:
     )
     ext = table(
         [[e["train_rows"], e[name], e["stderr"]] for e in c["extrapolated"]],
-        ["training rows", f"extrapolated {name}", "stderr"],
+        [
+            "training rows",
+            f"extrapolated {name}" + ("" if fit and fit["trusted"] else " (untrusted fit)"),
+            "stderr",
+        ],
     )
     return (
         f"<h2>Learning curve</h2><p>Recommended: <b>{r['train_rows']:,}</b> training rows "
-        f"({html.escape(r['reason'])}); it trains in {r['train_seconds']:.1f} s, "
-        f"{r['train_seconds_saved']:.1f} s less than the largest size.</p>"
+        f"({html.escape(r['reason'])}); {saves}.</p>"
         f"<img style='width:640px' alt='learning curve' src='data:image/png;base64,{img}'>"
         + table(
             rows, ["training rows", f"test {name}", "95% interval", "fitted", "train s", "rounds"]
@@ -255,10 +271,9 @@ def text(c: dict[str, Any], run_dir: str) -> str:
             f"{p['train_rows']:>12,}  {p[name]:>18.4f}  {iv:>21}  {p['train_seconds']:>8.1f}  "
             f"{p['rounds']:>6}{mark}"
         )
+    fitted = "fitted" if c["fit"] and c["fit"]["trusted"] else "untrusted fit"
     for e in c["extrapolated"]:
-        lines.append(
-            f"{e['train_rows']:>12,}  {e[name]:>18.4f}  {'(fitted, +/- ' + _g(e['stderr']) + ')':>21}"
-        )
+        lines.append(f"{e['train_rows']:>12,}  {e[name]:>18.4f}  ({fitted}, +/- {_g(e['stderr'])})")
     lines.append(f"recommended: {r['train_rows']:,} training rows: {r['reason']}")
     lines.extend(f"warning: {w}" for w in c["warnings"])
     lines.append(
