@@ -14,7 +14,6 @@ valid (threshold) and test rows in curve/holdout/, the same rows for every size.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -33,11 +32,10 @@ from distml.curve.report import check_metric, metric_name, summarize, write_outp
 from distml.data.columns import STRATUM, WEIGHT, row_weight_column
 from distml.data.shards import Shard, plan
 from distml.errors import UserError
-from distml.eval.evaluate import evaluate
 from distml.model.train import MODEL_FILE, fit
 from distml.pipeline.context import RunContext, Stage
 from distml.pipeline.runner import cached_data_stages, prepare
-from distml.pipeline.stages import resources, train_job
+from distml.pipeline.stages import resources, score_model, train_job
 from distml.preprocess.apply import apply_shard
 from distml.progress import say
 from distml.sampling.first_pass import add_counts
@@ -211,25 +209,12 @@ def curve(
 
 def _score(ctx: RunContext, holdout, n: int, booster, info: dict, st: Stage) -> dict[str, Any]:
     """One size's model saved and scored on the sample's valid and test rows (``holdout``)."""
-    s = ctx.settings
     out = ctx.out("curve", str(n))
     os.makedirs(out, exist_ok=True)
     booster.save_model(os.path.join(out, MODEL_FILE))
     t0 = time.perf_counter()
-    metrics = evaluate(
-        Model(bytes(booster.save_raw("ubj")), ctx.task, ctx.spec),
-        holdout,
-        label=s.data.label,
-        id_column=s.data.id_column,
-        row_weight=row_weight_column(s.data.weight_column),
-        cfg=s.eval,
-        seed=s.seed,
-        out=out,
-        num_cpus=ctx.num_cpus,
-        stats=st.stats,
-    )
-    with open(os.path.join(out, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=2)
+    model = Model(bytes(booster.save_raw("ubj")), ctx.task, ctx.spec)
+    metrics = score_model(ctx, model, holdout, out, st)
     return {
         "train_rows": n,
         # building the matrices and boosting; waiting for CPUs while others train is not counted

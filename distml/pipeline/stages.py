@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from distml.cluster.tasks import map_merge
 from distml.data.columns import SPLITS, WEIGHT, row_weight_column
 from distml.data.fs import join
-from distml.data.shards import Shard, plan, polars_schema, without_files
+from distml.data.shards import Dataset, Shard, plan, polars_schema, without_files
 from distml.errors import GateFailed, UserError
 from distml.eval.evaluate import evaluate as evaluate_samples
 from distml.model.train import MODEL_FILE, Resources, fit, importance
@@ -229,26 +229,34 @@ def train(ctx: RunContext, st: Stage, resume_from: str | None) -> None:
     ctx.model = Model(bytes(booster.save_raw("ubj")), ctx.task, ctx.spec)
 
 
-def evaluate(ctx: RunContext, st: Stage) -> None:
-    """predictions/, metrics.json, threshold.json; the score reference in reference.json."""
+def score_model(ctx: RunContext, model: Model, sample: Dataset, out: str, st: Stage) -> dict:
+    """The model scored on the sample's valid and test rows with the run's eval.* settings:
+    ``out``/predictions/ and ``out``/metrics.json; metrics.json's content."""
     s = ctx.settings
-    assert ctx.model is not None
-    sds = plan(ctx.out("sample"), s.data.shard_rows, what="sample folder")
     metrics = evaluate_samples(
-        ctx.model,
-        sds,
+        model,
+        sample,
         label=s.data.label,
         id_column=s.data.id_column,
         row_weight=row_weight_column(s.data.weight_column),
         cfg=s.eval,
         seed=s.seed,
-        out=ctx.run_dir,
+        out=out,
         num_cpus=ctx.num_cpus,
         stats=st.stats,
     )
-    st.entry["rows"] = sum(metrics[sp]["rows"] for sp in ("valid", "test") if sp in metrics)
-    with open(ctx.out("metrics.json"), "w") as f:
+    with open(os.path.join(out, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
+    return metrics
+
+
+def evaluate(ctx: RunContext, st: Stage) -> None:
+    """predictions/, metrics.json, threshold.json; the score reference in reference.json."""
+    s = ctx.settings
+    assert ctx.model is not None
+    sds = plan(ctx.out("sample"), s.data.shard_rows, what="sample folder")
+    metrics = score_model(ctx, ctx.model, sds, ctx.run_dir, st)
+    st.entry["rows"] = sum(metrics[sp]["rows"] for sp in ("valid", "test") if sp in metrics)
     if "threshold" in metrics:
         with open(ctx.out("threshold.json"), "w") as f:
             json.dump(metrics["threshold"], f, indent=2)
