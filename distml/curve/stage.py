@@ -47,13 +47,15 @@ SIZE_MARGIN = 100
 """Rows added to the sample sized from curve.sizes: the split's rounding per stratum."""
 
 
-def sized(s: CurveSettings) -> CurveSettings:
-    """With curve.sizes and no sample size set, a sample whose train split holds the largest."""
+def sized(s: CurveSettings, population: int) -> CurveSettings:
+    """With curve.sizes and no sample size set, a sample whose train split holds the largest:
+    every row when that is about all of the ``population`` rows."""
     sm = s.sampling
     if s.curve.sizes is None or any(x is not None for x in (sm.size, sm.fraction, sm.max_memory)):
         return s
     size = math.ceil(max(s.curve.sizes) / sm.split.train) + SIZE_MARGIN
-    return replace(s, sampling=replace(sm, size=size))
+    fit = replace(sm, size=size) if size < population else replace(sm, fraction=1.0)
+    return replace(s, sampling=fit)
 
 
 def run_curve(s: CurveSettings, run_dir: str) -> dict[str, Any]:
@@ -72,14 +74,8 @@ def run_curve(s: CurveSettings, run_dir: str) -> dict[str, Any]:
             "`distml curve` compares the models on the sample's test rows, and "
             "sampling.split.test is 0: set it above 0 (e.g. 0.15)."
         )
-    ss = sized(s)
-    try:
-        ctx = prepare(ss, run_dir)
-    except UserError as err:
-        if ss is s or "larger than the population" not in str(err):
-            raise
-        # the largest size needs about every row: the sample takes them all (checked below)
-        ctx = prepare(replace(s, sampling=replace(s.sampling, fraction=1.0)), run_dir)
+    ctx = prepare(s, run_dir)
+    ctx.settings = sized(ctx.settings, ctx.dataset.num_rows)
     name = metric_name(ctx.task, s.curve.metric)  # before any stage runs
     check_fits(s.curve.workers_per_trial, s.cluster.cpus_per_worker, "curve.workers_per_trial")
     cached_data_stages(ctx)
