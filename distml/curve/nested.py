@@ -29,11 +29,12 @@ import polars as pl
 
 from distml.data.columns import SPLIT, STRATUM, WEIGHT
 from distml.data.shards import Shard
+from distml.sampling.plan import Cut
+from distml.sampling.select import upto
 from distml.stats.keys import row_ids, sample_keys
 
 BAND = "_band"
-Cut = tuple[int, int, int]
-"""(key, shard, row): the last row of a stratum in a training set."""
+# a Cut here is (key, shard, row): the last row of a stratum in a training set
 
 
 def interleave(counts: dict[str, int]) -> np.ndarray:
@@ -112,14 +113,6 @@ def cuts(order: pl.DataFrame, sizes: list[int]) -> dict[str, list[Cut | None]]:
     return out
 
 
-def _upto(cut: Cut | None) -> pl.Expr:
-    if cut is None:
-        return pl.lit(False)
-    k, s, r = pl.lit(cut[0], dtype=pl.UInt64), cut[1], cut[2]
-    key, sh, row = pl.col("_key"), pl.col("_shard"), pl.col("_row")
-    return (key < k) | ((key == k) & ((sh < s) | ((sh == s) & (row <= r))))
-
-
 def assign_bands(
     shard: Shard,
     df: pl.DataFrame,
@@ -135,7 +128,7 @@ def assign_bands(
     for (name,), g in rows.group_by(STRATUM, maintain_order=True):
         cs = cuts.get(str(name), [])
         # cuts ascend (the sets are nested): the band is the number of sets that miss the row
-        band = pl.sum_horizontal([~_upto(c) for c in cs]) if cs else pl.lit(0)
+        band = pl.sum_horizontal([~upto(c, "_shard") for c in cs]) if cs else pl.lit(0)
         parts.append(g.with_columns(band.cast(pl.Int64).alias(BAND)))
     out = pl.concat(parts) if parts else rows.with_columns(pl.lit(0, dtype=pl.Int64).alias(BAND))
     n_sets = len(next(iter(cuts.values()), []))

@@ -86,25 +86,26 @@ def _emit(shard: Shard, picked: pl.DataFrame, spec: PassSpec, out: str) -> Selec
     return counts, _sample_hists(picked, spec.compare)
 
 
-def _upto(cut: Cut | None) -> pl.Expr:
-    """(key, file, row) <= cut, for the rows of one stratum (None: no row)."""
+def upto(cut: Cut | None, place: str = "_file") -> pl.Expr:
+    """(_key, ``place``, _row) <= cut in that order, for the rows of one stratum (None: no row).
+    ``place`` orders ties on the key: the file (the sample) or the shard (the curve's sets)."""
     if cut is None:
         return pl.lit(False)
     k, f, r = pl.lit(cut[0], dtype=pl.UInt64), cut[1], cut[2]
-    key, fil, row = pl.col("_key"), pl.col("_file"), pl.col("_row")
-    return (key < k) | ((key == k) & ((fil < f) | ((fil == f) & (row <= r))))
+    key, pos, row = pl.col("_key"), pl.col(place), pl.col("_row")
+    return (key < k) | ((key == k) & ((pos < f) | ((pos == f) & (row <= r))))
 
 
 def pick(g: pl.DataFrame, plan: Plan, s: str, keep: Sequence[str]) -> pl.DataFrame:
     """The rows of stratum ``s`` among ``g`` (with _key, _file, _row) that the sample takes:
     ``keep`` columns, with their stratum, split and weight."""
     c0, c1, c2 = plan.cuts[s]
-    return g.filter(_upto(c2)).select(
+    return g.filter(upto(c2)).select(
         *keep,
         pl.lit(s, dtype=pl.String).alias(STRATUM),
-        pl.when(_upto(c0))
+        pl.when(upto(c0))
         .then(pl.lit("train"))
-        .when(_upto(c1))
+        .when(upto(c1))
         .then(pl.lit("valid"))
         .otherwise(pl.lit("test"))
         .alias(SPLIT),
