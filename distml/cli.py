@@ -17,6 +17,8 @@ USAGE = """usage: distml <command> [overrides...]
 
 commands:
   run        the whole pipeline: profile, sample, preprocess, train, evaluate (-m for a sweep)
+  ingest     CSV/TSV/NDJSON files or a PostgreSQL table into sharded Parquet:
+             source=<files or postgresql://host/db> out=<folder> [ingest.table=...]
   generate   write the synthetic dataset (synthetic.rows, synthetic.shards, ..., seed)
   predict    score new data with a trained run: model_run=<run or model dir> data.path=<data>
   monitor    drift of new data against a run's reference: model_run=... data.path=...
@@ -76,6 +78,12 @@ def _generate(s: Any, run_dir: str) -> dict[str, Any]:
     return info
 
 
+def _ingest(s: Any, run_dir: str) -> Any:
+    from distml.ingest.stage import run_ingest
+
+    return run_ingest(s, run_dir)
+
+
 def _predict(s: Any, run_dir: str) -> Any:
     from distml.predict import run_predict
 
@@ -98,6 +106,7 @@ COMMANDS: dict[str, Callable[[Any, str], Any]] = {
     "run": _uploaded(_run),
     "curve": _uploaded(_curve),
     "generate": _generate,
+    "ingest": _ingest,
     "predict": _predict,
     "monitor": _monitor,
     "retrain": _retrain,
@@ -209,6 +218,16 @@ def _need_optuna() -> None:
         )
 
 
+def _no_secrets(overrides: list[str]) -> None:
+    """A password in a database URI is refused before Hydra saves the overrides of the run."""
+    from distml.ingest.postgres import check_uri
+
+    for o in overrides:
+        key, _, value = o.partition("=")
+        if key.lstrip("+~") == "source":
+            check_uri(value.strip("'\""))
+
+
 def _submit(rest: list[str]) -> int:
     from distml.cluster import jobs
 
@@ -240,6 +259,8 @@ def main(argv: list[str] | None = None) -> None:
             raise UserError(
                 f"unknown command '{cmd}'. Commands: {', '.join([*COMMANDS, 'submit'])}.\n\n{USAGE}"
             )
+        if cmd == "ingest":
+            _no_secrets(rest)
         if any(a.replace(" ", "") == "hydra/sweeper=optuna" for a in rest):
             _need_optuna()
         check_overrides(cmd, rest)

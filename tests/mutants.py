@@ -397,6 +397,73 @@ MUTANTS = [
         ("tests/unit/test_curve.py",),
         "issue #18",
     ),
+    # -- distml ingest (issue #20) -----------------------------------------------------------------
+    M(
+        "ingest-line-numbers-shifted",
+        "ingest",
+        "valid CSV rows are numbered one line too far (the header not counted as line 1)",
+        (("distml/ingest/files.py", "start = header + 1", "start = header + 2"),),
+        (
+            "tests/integration/test_ingest.py::test_every_line_accounted_for_mixed_headers_compression_and_malformed_lines",
+        ),
+        "issue #20",
+    ),
+    M(
+        "ingest-types-merged-as-union",
+        "ingest",
+        "text types of two batches merged as a union (one int batch makes a text column int)",
+        (("distml/ingest/types.py", "self.mask & other.mask", "self.mask | other.mask"),),
+        ("tests/unit/test_ingest_types.py",),
+        "issue #20",
+    ),
+    M(
+        "ingest-null-keys-dropped",
+        "ingest",
+        "rows whose partition key is null are read by no partition",
+        (
+            (
+                "distml/ingest/postgres.py",
+                'where = f"({where} OR {col} IS NULL)"',
+                "where = where",
+            ),
+        ),
+        (
+            "tests/integration/test_ingest.py::test_a_postgres_table_in_four_partitions_equals_the_table",
+        ),
+        "issue #20",
+    ),
+    M(
+        "ingest-declared-failures-written",
+        "ingest",
+        "rows whose value fails its declared type are written (as null) instead of quarantined",
+        (
+            (
+                "distml/ingest/pieces.py",
+                "if failed is not None and field.name in declared:",
+                "if False:",
+            ),
+        ),
+        (
+            "tests/integration/test_ingest.py::test_a_declared_type_quarantines_the_values_that_do_not_parse",
+        ),
+        "issue #20",
+    ),
+    M(
+        "ingest-failed-run-leaves-staging",
+        "ingest",
+        "a run that fails leaves its half-written staging folder beside out",
+        (
+            (
+                "distml/ingest/stage.py",
+                "        if sfs.get_file_info(sroot).type != pafs.FileType.NotFound:\n            sfs.delete_dir(sroot)\n",
+                "",
+            ),
+        ),
+        (
+            "tests/integration/test_ingest.py::test_rerun_refuses_or_replaces_atomically_and_a_failed_run_leaves_nothing",
+        ),
+        "issue #20",
+    ),
 ]
 
 

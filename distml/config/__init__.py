@@ -24,6 +24,7 @@ from distml.config.cluster import ClusterConfig
 from distml.config.curve import CurveConfig
 from distml.config.data import DataConfig
 from distml.config.eval import EvalConfig
+from distml.config.ingest import IngestConfig
 from distml.config.model import ModelConfig
 from distml.config.monitor import MonitorConfig
 from distml.config.pipeline import STAGES, PipelineConfig
@@ -48,6 +49,8 @@ __all__ = [
     "EvalConfig",
     "GateConfig",
     "GenerateSettings",
+    "IngestConfig",
+    "IngestSettings",
     "ModelConfig",
     "MonitorConfig",
     "MonitorSettings",
@@ -145,6 +148,20 @@ class GenerateSettings:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
 
+@dataclass
+class IngestSettings:
+    """``distml ingest``: files or a PostgreSQL table or query into sharded Parquet at ``out``."""
+
+    source: str | None = None
+    """Files (a file, folder or glob, local or a pyarrow URI) or postgresql://host:port/db
+    (credentials from PGPASSWORD, ~/.pgpass or a libpq service file, never in the URI)."""
+    out: str | None = None
+    """The Parquet dataset to write (a folder, local or a URI)."""
+    seed: int = 0
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+
+
 ROOTS = {
     "run": RunSettings,
     "retrain": RetrainSettings,
@@ -152,6 +169,7 @@ ROOTS = {
     "predict": PredictSettings,
     "monitor": MonitorSettings,
     "generate": GenerateSettings,
+    "ingest": IngestSettings,
 }
 
 RENAMED = {

@@ -137,7 +137,13 @@ def _hidden(rel: str) -> bool:
     return any(part.startswith(("_", ".")) for part in rel.split("/"))
 
 
-def list_files(uri: str, what: str = "data.path") -> Listing:
+READ_PARQUET = (
+    "distml reads every Parquet file below a folder (local path or a URI such as "
+    "s3://bucket/prefix); leave data.path null to use the generated synthetic dataset."
+)
+
+
+def list_files(uri: str, what: str = "data.path", advice: str = READ_PARQUET) -> Listing:
     """Every file of a folder (whatever its extension), the files a glob matches, or one file.
 
     A path that exists is never read as a glob (folders named like ``run[1]`` are common); files
@@ -152,9 +158,8 @@ def list_files(uri: str, what: str = "data.path") -> Listing:
     if info.type == pafs.FileType.NotFound:
         if not any(c in path for c in "*?["):
             raise UserError(
-                f"The {what} '{uri}' does not exist. Point {what} at a folder, a glob or a file "
-                "of Parquet files (local path or a URI such as s3://bucket/prefix), or leave "
-                "data.path null to use the generated synthetic dataset."
+                f"The {what} '{uri}' does not exist. Point {what} at a folder, a glob or a "
+                f"file. {advice}"
             )
         pattern = path
         base = path.split("*")[0].split("?")[0].split("[")[0]
@@ -174,7 +179,7 @@ def list_files(uri: str, what: str = "data.path") -> Listing:
         raise UserError(
             f"No files were found at {what} '{uri}'"
             + (f" ({len(ignored)} hidden or metadata files left out)" if ignored else "")
-            + ". Check the path or glob; distml reads every Parquet file below a folder."
+            + f". Check the path or glob; {advice}"
         )
     return Listing(fs, base, files, ignored)
 

@@ -54,8 +54,9 @@ _DATE_PARTS = {
     "month": lambda e: e.dt.month(),
     "day": lambda e: e.dt.day(),
     "weekday": lambda e: e.dt.weekday(),
-    "hour": lambda e: e.dt.hour(),
-    "minute": lambda e: e.dt.minute(),
+    # a date column has no time of day: its hour and minute are 0 (timestamps are UTC here)
+    "hour": lambda e: e.cast(pl.Datetime("us")).dt.hour(),
+    "minute": lambda e: e.cast(pl.Datetime("us")).dt.minute(),
     "day_of_year": lambda e: e.dt.ordinal_day(),
     "epoch_days": lambda e: e.dt.epoch("d"),
 }

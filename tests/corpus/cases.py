@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +171,13 @@ def _date_and_timestamp(d: Path) -> dict:
     return _ok(df.height, d)
 
 
+def _date_feature(d: Path) -> dict:
+    df = frame()
+    day = pl.lit(date(2024, 1, 1)) + pl.duration(days=pl.int_range(pl.len()) % 300)
+    write(df.with_columns(day.alias("day")), d / "a.parquet")
+    return _ok(df.height, d)
+
+
 def _check_nulls(run: Path, facts: dict) -> None:
     cols = _json(run, "profile.json")["columns"]
     for c, n in facts.get("nulls", {}).items():
@@ -264,6 +271,13 @@ SCHEMA = [
         _date_and_timestamp,
         features=[*FEATS, "t"],
         check=_check_types(t="Datetime(time_unit='us', time_zone='UTC')"),
+    ),
+    Case(
+        "a date column (no time of day) as a feature",
+        "schema",
+        _date_feature,
+        features=[*FEATS, "day"],
+        check=_check_types(day="Date"),
     ),
 ]
 

@@ -1,0 +1,90 @@
+"""``ingest.*``: CSV/TSV/NDJSON exports and PostgreSQL tables into sharded Parquet (distml/ingest/)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from distml.config._check import check
+
+TYPES = ("int", "float", "string", "bool", "date", "datetime")
+
+
+@dataclass
+class IngestConfig:
+    format: str = "auto"
+    """csv, tsv, ndjson, or auto: from each file's extension (.csv, .tsv/.tab, .json/.jsonl/
+    .ndjson, then a compression suffix .gz/.zst/.bz2/.lz4)."""
+    delimiter: str | None = None
+    """CSV field delimiter (null: ',' for csv, tab for tsv)."""
+    encoding: str = "utf8"
+    """Text encoding of the files, a Python codec name (latin1, cp1252, utf-16, ...)."""
+    null_values: list[str] = field(default_factory=lambda: ["", "NA", "N/A", "NULL", "null", "\\N"])
+    """Field values read as null (CSV); also JSON null."""
+    column_names: list[str] | None = None
+    """CSV files without a header line: their column names (null: the first line is the header)."""
+    newlines_in_values: bool = True
+    """Quoted CSV values may hold line breaks (set false only to read a little faster)."""
+    schema: dict[str, str] = field(default_factory=dict)
+    """Declared column types, which win over inference: int, float, string, bool, date, datetime
+    (timezone-aware, UTC). A value that does not parse as its declared type is quarantined."""
+    timezone: str = "UTC"
+    """The time zone of naive values in a column declared datetime."""
+    block_bytes: int = 8 << 20
+    """Bytes of a file read and parsed at a time (a task holds a few blocks in memory)."""
+    shard_rows: int = 1_000_000
+    """Rows per output Parquet file (small input files are combined up to this)."""
+    row_group_rows: int = 250_000
+    """Rows per Parquet row group: the unit later stages cut shards at."""
+    compression: str = "zstd"
+    """Parquet compression of the output."""
+    overwrite: bool = False
+    """Replace an existing ``out`` (atomically, once the new dataset is complete); false: refuse."""
+    table: str | None = None
+    """PostgreSQL: the table (or schema.table) to read."""
+    query: str | None = None
+    """PostgreSQL: a SELECT to read instead of a table."""
+    partition_column: str | None = None
+    """PostgreSQL: a numeric, date or timestamp column; its min..max range is cut into
+    ``partitions`` equal ranges read in parallel (null keys go to the first)."""
+    partitions: int | None = None
+    """PostgreSQL: parallel reads (each a Ray task and a connection) with partition_column
+    (null: one per cluster CPU; without partition_column: 1)."""
+
+    def __post_init__(self) -> None:
+        check(
+            self.format in ("auto", "csv", "tsv", "ndjson"),
+            "ingest.format",
+            "one of auto, csv, tsv, ndjson",
+            self.format,
+        )
+        check(
+            self.delimiter is None or len(self.delimiter) == 1,
+            "ingest.delimiter",
+            "one character",
+            self.delimiter,
+        )
+        for col, t in self.schema.items():
+            check(t in TYPES, f"ingest.schema.{col}", f"one of {', '.join(TYPES)}", t)
+        check(self.block_bytes >= 1024, "ingest.block_bytes", "an int >= 1024", self.block_bytes)
+        check(self.shard_rows > 0, "ingest.shard_rows", "a positive int", self.shard_rows)
+        check(
+            self.row_group_rows > 0, "ingest.row_group_rows", "a positive int", self.row_group_rows
+        )
+        check(
+            self.partitions is None or self.partitions > 0,
+            "ingest.partitions",
+            "a positive int",
+            self.partitions,
+        )
+        check(
+            not (self.table and self.query),
+            "ingest.table",
+            "null when ingest.query is set (read a table or a query, not both)",
+            self.table,
+        )
+        check(
+            self.partitions in (None, 1) or self.partition_column is not None,
+            "ingest.partitions",
+            "1 unless ingest.partition_column names the key whose range is cut into partitions",
+            self.partitions,
+        )

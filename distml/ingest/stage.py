@@ -1,0 +1,328 @@
+"""``distml ingest``: files or a PostgreSQL table into one sharded Parquet dataset, atomically.
+
+Two passes, both maps over small work items (distml/cluster/tasks.py):
+
+1. read: one task per file (or database partition) writes its rows as staged pieces and returns
+   its column types and line accounting (distml/ingest/files.py, distml/ingest/postgres.py);
+2. write: the driver unifies the types (a declared ``ingest.schema`` type wins), groups the
+   pieces into shards of about ``ingest.shard_rows`` rows, and one task per shard converts and
+   writes it (distml/ingest/pieces.py).
+
+Everything is written to a hidden folder beside ``out`` (``.<name>.ingest-<id>``, which no stage
+reads: names starting with . or _ are left out), then moved into place: a run that dies leaves no
+half-written dataset at ``out``, and ``ingest.overwrite=true`` replaces an old one only once the
+new one is complete. ``out/_ingest/ingest.json`` accounts for every line or row
+(in = written + quarantined, per file and in all), ``out/_ingest/quarantine/`` holds the
+quarantined lines with their file, line number and reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import time
+import uuid
+from collections import Counter
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+from distml.cluster.session import ensure
+from distml.cluster.tasks import MapStats, cluster_cpus, map_shards
+from distml.config import IngestSettings
+from distml.data.fs import filesystem
+from distml.data.shards import list_files
+from distml.errors import UserError
+from distml.ingest import postgres
+from distml.ingest.files import kind_of, stage_file
+from distml.ingest.pieces import Piece, convert_pieces
+from distml.ingest.types import DECLARED, TextType
+from distml.progress import say
+
+NOT_TEXT = (
+    "not a .csv, .tsv, .json/.jsonl/.ndjson name (ingest.format=csv|tsv|ndjson reads it as one)"
+)
+
+
+def _staging_uri(out: str, tag: str) -> str:
+    out = out.rstrip("/")
+    if "://" not in out:
+        out = os.path.abspath(out)
+    parent, name = out.rsplit("/", 1)
+    return f"{parent}/.{name}.{tag}-{uuid.uuid4().hex[:8]}"
+
+
+def _check_out(s: IngestSettings) -> None:
+    if not s.source:
+        raise UserError(
+            "distml ingest needs source=<files or postgresql://host/db>: a CSV/TSV/NDJSON file, "
+            "folder or glob (compressed or not), or a PostgreSQL URI with ingest.table or "
+            "ingest.query."
+        )
+    if not s.out:
+        raise UserError("distml ingest needs out=<folder>: where the Parquet dataset is written.")
+    fs, path = filesystem(s.out)
+    if fs.get_file_info(path).type != pafs.FileType.NotFound and not s.ingest.overwrite:
+        raise UserError(
+            f"out '{s.out}' already exists. Set ingest.overwrite=true to replace it (the old "
+            "dataset stays until the new one is complete, then is swapped out), or choose "
+            "another out."
+        )
+
+
+def run_ingest(s: IngestSettings, run_dir: str) -> dict[str, Any]:
+    """Ingest ``s.source`` into ``s.out``; returns the ingest.json record."""
+    _check_out(s)
+    staging = _staging_uri(s.out, "ingest")
+    sfs, sroot = filesystem(staging)
+    sfs.create_dir(posixpath.join(sroot, "_ingest", "quarantine"), recursive=True)
+    sfs.create_dir(posixpath.join(sroot, "_staged"), recursive=True)
+    t_start = time.perf_counter()
+    ensure()  # Ray's start, timed apart from the passes
+    t0 = time.perf_counter()
+    try:
+        if postgres.is_postgres(s.source):
+            record, pieces, schema, names = _read_database(s, staging)
+        else:
+            record, pieces, schema, names = _read_files(s, staging)
+        t1 = time.perf_counter()
+        shards = _write(s, staging, pieces, schema, names, record)
+        record["seconds"] = {
+            "ray_start": round(t0 - t_start, 3),
+            "read": round(t1 - t0, 3),
+            "write": round(time.perf_counter() - t1, 3),
+        }
+        sfs.delete_dir(posixpath.join(sroot, "_staged"))
+        record["shards"] = shards
+        _account(record)
+        with sfs.open_output_stream(posixpath.join(sroot, "_ingest", "ingest.json")) as f:
+            f.write(json.dumps(record, indent=2, default=str).encode())
+        _commit(s.out, staging)
+    except BaseException:
+        if sfs.get_file_info(sroot).type != pafs.FileType.NotFound:
+            sfs.delete_dir(sroot)
+        raise
+    record["seconds"]["total"] = round(time.perf_counter() - t_start, 3)
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, "ingest.json"), "w") as f:
+        json.dump(record, f, indent=2, default=str)
+    _summary(record, s.out)
+    return record
+
+
+def _read_files(s: IngestSettings, staging: str):
+    cfg = s.ingest
+    listing = list_files(
+        s.source,
+        what="source",
+        advice="distml ingest reads .csv, .tsv and .json/.jsonl/.ndjson files, compressed or not.",
+    )
+    files, not_read = [], [{"path": p, "reason": why} for p, why in listing.ignored]
+    for p in listing.files:
+        if kind_of(p, cfg.format)[0] is None:
+            not_read.append({"path": p, "reason": NOT_TEXT})
+        else:
+            files.append(p)
+    if not files:
+        raise UserError(
+            f"source '{s.source}' holds no CSV, TSV or NDJSON file ({len(not_read)} other files: "
+            f"{', '.join(posixpath.basename(n['path']) for n in not_read[:3])}). Name such files, "
+            "or set ingest.format=csv|tsv|ndjson to read these as one."
+        )
+    say("ingest", f"reading {len(files)} files from {s.source}")
+    stats = MapStats()
+    records = map_shards(
+        stage_file,
+        list(enumerate(files)),
+        args=(cfg, s.source, staging),
+        label="ingest: read",
+        num_cpus=s.cluster.task_cpus,
+        stats=stats,
+    )
+    types: dict[str, TextType] = {}
+    for r in records:
+        for c in r["columns"]:
+            types[c] = types.get(c, TextType()).merge(r["types"][c])
+    _check_declared(cfg.schema, list(types))
+    schema = pa.schema(
+        [(c, DECLARED[cfg.schema[c]] if c in cfg.schema else t.arrow()) for c, t in types.items()]
+    )
+    columns = [
+        {
+            "name": c,
+            "type": str(schema.field(c).type),
+            "declared": c in cfg.schema,
+            "files_without": [r["path"] for r in records if c not in r["columns"]],
+        }
+        for c in types
+    ]
+    empty = [r["path"] for r in records if not r["columns"] and not r["in"]]
+    record = {
+        "source": s.source,
+        "out": s.out,
+        "files": [
+            {k: v for k, v in r.items() if k not in ("types", "pieces", "index", "columns")}
+            for r in records
+        ],
+        "files_not_read": not_read,
+        "empty_files": empty,
+        "columns": columns,
+        "peak_rss_bytes": stats.peak_rss_bytes,
+        "notes": [],
+    }
+    pieces = [p for r in records for p in r["pieces"]]
+    return record, pieces, schema, [r["path"] for r in records]
+
+
+def _check_declared(declared: dict[str, str], columns: list[str]) -> None:
+    unknown = sorted(set(declared) - set(columns))
+    if unknown:
+        raise UserError(
+            f"ingest.schema declares {', '.join(map(repr, unknown))}, which no file has (the "
+            f"columns are: {', '.join(columns[:20])}{' ...' if len(columns) > 20 else ''}). "
+            "Check the names."
+        )
+
+
+def _read_database(s: IngestSettings, staging: str):
+    cfg = s.ingest
+    postgres.check_uri(s.source)
+    n = cfg.partitions or (cluster_cpus() if cfg.partition_column else 1)
+    with postgres.snapshot(s.source, cfg, n) as (snap, count, parts):
+        say("ingest", f"reading {count:,} rows from {s.source} in {len(parts)} partitions")
+        stats = MapStats()
+        records = map_shards(
+            postgres.stage_partition,
+            parts,
+            args=(s.source, cfg, snap, staging),
+            label="ingest: read",
+            num_cpus=s.cluster.task_cpus,
+            stats=stats,
+        )
+    types, notes = postgres.output_types(records[0]["schema"])
+    _check_declared(cfg.schema, list(types))
+    schema = pa.schema(
+        [(c, DECLARED[cfg.schema[c]] if c in cfg.schema else t) for c, t in types.items()]
+    )
+    names = [f"partition {r['index']} ({r['where']})" for r in records]
+    record = {
+        "source": postgres.safe_uri(s.source),
+        "out": s.out,
+        "relation": cfg.query or cfg.table,
+        "rows_in_snapshot": count,
+        "partitions": [
+            {
+                "where": r["where"],
+                "in": r["rows"],
+                "staged": r["rows"],
+                "quarantined": {},
+                "seconds": r["seconds"],
+            }
+            for n, r in zip(names, records, strict=True)
+        ],
+        "columns": [
+            {"name": f.name, "type": str(f.type), "declared": f.name in cfg.schema} for f in schema
+        ],
+        "peak_rss_bytes": stats.peak_rss_bytes,
+        "notes": notes,
+    }
+    read = sum(r["rows"] for r in records)
+    if read != count:  # not expected: the partitions share the count's snapshot
+        raise RuntimeError(f"read {read} rows from the partitions, the snapshot counted {count}")
+    pieces = [p for r in records for p in r["pieces"]]
+    return record, pieces, schema, names
+
+
+def _groups(pieces: list[Piece], shard_rows: int) -> list[list[Piece]]:
+    """Consecutive pieces, at most ``shard_rows`` rows a group (a piece is never split)."""
+    groups: list[list[Piece]] = []
+    rows = 0
+    for p in pieces:
+        if not groups or rows + p.rows > shard_rows:
+            groups.append([])
+            rows = 0
+        groups[-1].append(p)
+        rows += p.rows
+    return groups
+
+
+def _write(s, staging, pieces, schema, names, record) -> list[dict]:
+    cfg = s.ingest
+    groups = _groups([p for p in pieces if p.rows], cfg.shard_rows)
+    options = {
+        "timezone": cfg.timezone,
+        "row_group_rows": cfg.row_group_rows,
+        "compression": cfg.compression,
+        "declared": dict(cfg.schema),
+    }
+    results = map_shards(
+        convert_pieces,
+        list(enumerate(groups)),
+        args=(schema, set(cfg.schema), names, staging, options),
+        label="ingest: write",
+        num_cpus=s.cluster.task_cpus,
+    )
+    written: Counter[int] = Counter()
+    bad: Counter[int] = Counter()
+    for counts in results:
+        for src, (w, q) in counts.items():
+            written[src] += w
+            bad[src] += q
+    for i, f in enumerate(record.get("files") or record["partitions"]):
+        f["written"] = written[i]
+        if bad[i]:
+            f["quarantined"]["declared type"] = bad[i]
+    return [
+        {"path": f"part-{i:05d}.parquet", "rows": sum(w for w, _ in counts.values())}
+        for i, counts in enumerate(results)
+    ]
+
+
+def _account(record: dict) -> None:
+    """in = written + quarantined, per file and in all; a mismatch is a bug, never a silent loss."""
+    reasons: Counter[str] = Counter()
+    inputs = record.get("files") or record["partitions"]
+    for f in inputs:
+        q = sum(f["quarantined"].values())
+        f.pop("staged", None)
+        if f["in"] != f["written"] + q:
+            raise RuntimeError(f"{f}: in != written + quarantined")
+        reasons.update(f["quarantined"])
+    record["rows"] = {
+        "in": sum(f["in"] for f in inputs),
+        "written": sum(f["written"] for f in inputs),
+        "quarantined": sum(reasons.values()),
+    }
+    record["quarantined_by_reason"] = dict(reasons)
+
+
+def _commit(out: str, staging: str) -> None:
+    """Move the complete dataset into place; an old one is moved aside first and removed after."""
+    fs, path = filesystem(out)
+    _, spath = filesystem(staging)
+    old = None
+    if fs.get_file_info(path).type != pafs.FileType.NotFound:
+        _, old = filesystem(_staging_uri(out, "replaced"))
+        fs.move(path, old)
+    else:
+        fs.create_dir(posixpath.dirname(path), recursive=True)
+    fs.move(spath, path)
+    if old is not None:
+        fs.delete_dir(old)
+
+
+def _summary(record: dict, out: str) -> None:
+    r = record["rows"]
+    say(
+        "ingest",
+        f"wrote {r['written']:,} rows in {len(record['shards'])} Parquet files to {out} "
+        f"({r['quarantined']:,} quarantined of {r['in']:,} in; {record['seconds']['total']:.1f} s)",
+    )
+    for reason, n in sorted(record["quarantined_by_reason"].items()):
+        say("ingest", f"  quarantined: {n:,} {reason} (see {out}/_ingest/quarantine/)")
+    for n in record.get("notes", []):
+        say("ingest", f"  note: {n}")
+    for f in record.get("files_not_read", []):
+        say("ingest", f"  not read: {f['path']}: {f['reason']}")
