@@ -402,7 +402,13 @@ MUTANTS = [
         "ingest-line-numbers-shifted",
         "ingest",
         "valid CSV rows are numbered one line too far (the header not counted as line 1)",
-        (("distml/ingest/files.py", "start = header + 1", "start = header + 2"),),
+        (
+            (
+                "distml/ingest/files.py",
+                "start, yielded = header + 1, False",
+                "start, yielded = header + 2, False",
+            ),
+        ),
         (
             "tests/integration/test_ingest.py::test_every_line_accounted_for_mixed_headers_compression_and_malformed_lines",
         ),
@@ -435,11 +441,11 @@ MUTANTS = [
     M(
         "ingest-declared-failures-written",
         "ingest",
-        "rows whose value fails its declared type are written (as null) instead of quarantined",
+        "rows whose value does not parse as its column's type are written (as null), not quarantined",
         (
             (
                 "distml/ingest/pieces.py",
-                "if failed is not None and field.name in declared:",
+                "if failed is not None:",
                 "if False:",
             ),
         ),
@@ -463,6 +469,36 @@ MUTANTS = [
             "tests/integration/test_ingest.py::test_rerun_refuses_or_replaces_atomically_and_a_failed_run_leaves_nothing",
         ),
         "issue #20",
+    ),
+    M(
+        "ingest-overwrite-deletes-any-folder",
+        "ingest",
+        "ingest.overwrite=true replaces an out folder that ingest did not write",
+        (
+            (
+                "distml/ingest/stage.py",
+                "if kind != pafs.FileType.Directory or fs.get_file_info(marker).type != pafs.FileType.File:",
+                "if False:",
+            ),
+        ),
+        (
+            "tests/integration/test_ingest.py::test_rerun_refuses_or_replaces_atomically_and_a_failed_run_leaves_nothing",
+        ),
+        "issue #20 (review)",
+    ),
+    M(
+        "ingest-long-ints-only-where-int-fails",
+        "ingest",
+        "integers of 16+ digits noticed only in batches that are not all integers (digits lost in float64)",
+        (
+            (
+                "distml/ingest/types.py",
+                'if mask & bits["float"] and not long_int:',
+                'if mask & bits["float"] and not mask & bits["int"] and not long_int:',
+            ),
+        ),
+        ("tests/integration/test_ingest.py::test_types_across_files_folders_and_odd_headers",),
+        "issue #20 (review)",
     ),
 ]
 

@@ -38,7 +38,8 @@ class IngestConfig:
     compression: str = "zstd"
     """Parquet compression of the output."""
     overwrite: bool = False
-    """Replace an existing ``out`` (atomically, once the new dataset is complete); false: refuse."""
+    """Replace an existing ``out`` that ingest wrote (it holds _ingest/ingest.json), atomically,
+    once the new dataset is complete; false: refuse. Never a folder ingest did not write."""
     table: str | None = None
     """PostgreSQL: the table (or schema.table) to read."""
     query: str | None = None

@@ -32,6 +32,7 @@ import pyarrow.fs as pafs
 
 from distml.config import IngestConfig
 from distml.data.fs import filesystem
+from distml.data.shards import hive_partitions
 from distml.errors import UserError
 from distml.ingest.pieces import LINE, PieceWriter, write_quarantine
 from distml.ingest.types import TextType, infer
@@ -40,13 +41,14 @@ COMPRESSION = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd", 
 COMPRESSION[".lz4"] = "lz4"
 FORMATS = {
     ".csv": "csv",
-    ".txt": "csv",
     ".tsv": "tsv",
     ".tab": "tsv",
     ".json": "ndjson",
     ".jsonl": "ndjson",
     ".ndjson": "ndjson",
 }
+UNNAMED = "unnamed_"
+"""A column without a name (an empty header field, an empty JSON key) is named unnamed_<i>."""
 Bad = tuple[int | None, str, str]
 """A line that is not a row: (line number, reason, its text)."""
 
@@ -86,7 +88,8 @@ def _names(fs, path, compression, cfg: IngestConfig, delimiter: str) -> list[str
                 return None
             raise
         names = list(reader.schema.names)
-    renamed = [n.strip() or f"unnamed_{i}" for i, n in enumerate(names)]
+    renamed = [n.strip() or f"{UNNAMED}{i}" for i, n in enumerate(names)]
+    _check_reserved(renamed, path)
     dup = sorted({n for n in renamed if renamed.count(n) > 1})
     if dup:
         raise UserError(
@@ -95,6 +98,14 @@ def _names(fs, path, compression, cfg: IngestConfig, delimiter: str) -> list[str
             "ingest.column_names=[...] (the first line is then read as data)."
         )
     return renamed
+
+
+def _check_reserved(names: list[str], path: str) -> None:
+    if LINE in names:
+        raise UserError(
+            f"'{path}' has a column named {LINE}, a name distml ingest uses for line numbers. "
+            "Rename the column in the file (or give ingest.column_names)."
+        )
 
 
 def read_csv(
@@ -143,7 +154,7 @@ def read_csv(
                 quoted_strings_can_be_null=True,
             ),
         )
-        start = header + 1
+        start, yielded = header + 1, False
         for batch in reader:
             # the reader parses a block ahead of the batch it returns: the invalid rows of this
             # batch's records are those numbered inside its range, which the valid rows extend
@@ -158,8 +169,9 @@ def read_csv(
             start = end
             table = pa.Table.from_batches([batch]).append_column(LINE, pa.array(numbers))
             table, again = _repeated_header(table, names)
+            yielded = True
             yield table, block + again
-        if bads:
+        if bads or not yielded:  # lines left over, or a header and no row: the columns
             yield (
                 pa.table(
                     {
@@ -198,6 +210,26 @@ def _render(value: Any, nulls: frozenset[str]) -> str | None:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+class DuplicateKey(ValueError):
+    pass
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        raise DuplicateKey(next(k for k, _ in pairs if k in seen or seen.add(k)))
+    return obj
+
+
+def _renamed(obj: dict[str, Any], columns: dict[str, None], path: str) -> dict[str, Any]:
+    """An empty top-level key named as CSV names an empty header field (its position among the
+    file's columns); the line-number column's name is refused."""
+    _check_reserved(list(obj), path)
+    order = list(columns) + [k for k in obj if k not in columns]
+    return {(k or f"{UNNAMED}{order.index(k)}"): v for k, v in obj.items()}
+
+
 def read_ndjson(fs, path, compression, cfg: IngestConfig) -> Iterator[tuple[pa.Table, list[Bad]]]:
     """One JSON object a line; scalars as their text, nested values as JSON text."""
     decoder = codecs.getincrementaldecoder(cfg.encoding)(errors="strict")
@@ -223,13 +255,18 @@ def read_ndjson(fs, path, compression, cfg: IngestConfig) -> Iterator[tuple[pa.T
                     bads.append((line_no, NO_VALUES, line))
                     continue
                 try:
-                    obj = json.loads(line)
+                    obj = json.loads(line, object_pairs_hook=_object)
                 except json.JSONDecodeError as exc:
                     bads.append((line_no, f"not JSON: {exc.msg} at column {exc.colno}", line))
+                    continue
+                except DuplicateKey as exc:
+                    bads.append((line_no, f"the key {exc.args[0]!r} twice in one object", line))
                     continue
                 if not isinstance(obj, dict):
                     bads.append((line_no, f"a JSON {type(obj).__name__}, not an object", line))
                     continue
+                if "" in obj or LINE in obj:
+                    obj = _renamed(obj, columns, path)
                 columns.update(dict.fromkeys(obj))
                 rows.append(obj)
                 numbers.append(line_no)
@@ -255,16 +292,19 @@ def _encoding_error(path: str, cfg: IngestConfig, exc: Exception) -> UserError:
 
 
 def stage_file(
-    item: tuple[int, str], cfg: IngestConfig, source: str, staging: str
+    item: tuple[int, str], cfg: IngestConfig, source: str, staging: str, base: str
 ) -> tuple[dict, int]:
-    """Read one file into staged pieces; its record: types, pieces, accounting."""
+    """Read one file into staged pieces; its record: types, pieces, accounting. Hive-style
+    ``key=value`` folders between ``base`` and the file add columns, as for Parquet."""
     index, path = item
+    hive = hive_partitions(base, path)
     fs, _ = filesystem(source)
     sfs, root = filesystem(staging)
     fmt, compression = kind_of(path, cfg.format)
     t0 = time.perf_counter()
     writer = PieceWriter(sfs, posixpath.join(root, "_staged"), index, cfg.shard_rows)
     types: dict[str, TextType] = {}
+    line_breaks: dict[str, tuple[int, int]] = {}  # column -> (values, first line)
     quarantine: list[tuple] = []
     reasons: Counter[str] = Counter()
     rows = 0
@@ -276,9 +316,19 @@ def stage_file(
     for table, bads in _prefetch(_guarded(reader, path, fmt or "csv", compression, cfg)):
         table, empty = _without_empty_rows(table)
         bads = bads + empty
+        for key, value in hive.items():
+            if key not in table.column_names:
+                table = table.append_column(key, pa.array([value] * table.num_rows, pa.string()))
         for col in table.column_names:
             if col != LINE:
                 types[col] = infer(table[col], types.get(col, TextType()))
+                if types[col].arrow() == pa.string():
+                    has = pc.fill_null(pc.match_substring(table[col], "\n"), False)
+                    n = pc.sum(has).as_py() or 0
+                    if n:
+                        first = table[LINE].filter(has)[0].as_py()
+                        before = line_breaks.get(col, (0, first))
+                        line_breaks[col] = (before[0] + n, before[1])
         writer.write(table)
         rows += table.num_rows
         for line, reason, text in bads:
@@ -298,6 +348,13 @@ def stage_file(
         "quarantined": dict(reasons),
         "columns": [c for c in types],
         "types": types,
+        "line_breaks": {c: n for c, (n, _) in line_breaks.items()},
+        "notes": [
+            f"{path}: {n:,} value(s) of column '{c}' hold line breaks (quoted), the first at line "
+            f"{first}; if that is unexpected, a quote left open there joined the lines after it "
+            "into one value: close the quote in the file"
+            for c, (n, first) in line_breaks.items()
+        ],
         "pieces": pieces,
         "seconds": round(time.perf_counter() - t0, 3),
     }, rows + len(quarantine)

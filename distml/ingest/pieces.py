@@ -95,14 +95,14 @@ def convert_pieces(
     group: tuple[int, list[Piece]],
     schema: pa.Schema,
     declared: set[str],
-    names: list[str],
+    names: list[str],  # the files' (or partitions') names, by source index
     staging: str,
     options: dict,
 ) -> tuple[dict, int]:
     """One output shard from a group of staged pieces (the second pass's task).
 
-    Returns ``({source: [written, quarantined]}, rows written)``; rows whose declared-type value
-    does not parse go to ``_ingest/quarantine/types-<shard>.parquet``."""
+    Returns ``({source: [written, quarantined]}, rows written)``; rows with a value that does not
+    parse as its column's type go to ``_ingest/quarantine/types-<shard>.parquet``."""
     index, pieces = group
     fs, root = filesystem(staging)
     parts, bad_rows, counts = [], [], {}
@@ -118,12 +118,17 @@ def convert_pieces(
                 continue
             values, failed = cast_or_fail(table[field.name], field.type, options["timezone"])
             arrays.append(values)
-            if failed is not None and field.name in declared:
+            if failed is not None:
+                # declared types; an inferred type parsed every value, so never, but a value
+                # that fails is still a row to account for, not a silent null
                 bad = failed if bad is None else pc.or_(bad, failed)
                 for i in pc.indices_nonzero(failed).to_pylist():
+                    v = table[field.name][i].as_py()
                     reasons.setdefault(i, []).append(
-                        f"column '{field.name}': {table[field.name][i].as_py()!r} is not a "
-                        f"valid {options['declared'][field.name]} (ingest.schema.{field.name})"
+                        f"column '{field.name}': {v!r} is not a valid "
+                        f"{options['declared'][field.name]} (ingest.schema.{field.name})"
+                        if field.name in declared
+                        else f"column '{field.name}': {v!r} does not convert to {field.type}"
                     )
         for i, why in sorted(reasons.items()):
             row = {c: table[c][i].as_py() for c in table.column_names if c != LINE}

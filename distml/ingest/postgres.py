@@ -21,6 +21,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -39,7 +40,7 @@ def is_postgres(source: str) -> bool:
 def check_uri(source: str) -> None:
     """Refuse a URI that holds a password: it would end up in configs, logs and shell history."""
     parts = urlsplit(source)
-    if parts.password or "password" in parse_qs(parts.query):
+    if parts.password or any("password" in k.lower() for k in parse_qs(parts.query)):
         raise UserError(
             "The source URI holds a password. distml never takes credentials from the command "
             "line or a config (they would be saved with the run): remove it from the URI and "
@@ -144,6 +145,39 @@ def plan_partitions(lo: Any, hi: Any, n: int, key: str) -> list[Partition]:
     return parts
 
 
+AS_TEXT = {"interval", "money"}
+
+
+def select_list(cur: Any, rel: str) -> tuple[str, list[str]]:
+    """The columns to read, with those Parquet and distml cannot use as they arrive (uuid, json,
+    inet, xml, bit, geometric and other opaque types, interval) read as their text, money as
+    numeric; and notes naming them. Duplicate column names are an error."""
+    cur.execute(f"SELECT * FROM {rel} LIMIT 0")
+    schema = cur.fetch_arrow_table().schema
+    dup = sorted({n for n in schema.names if schema.names.count(n) > 1})
+    if dup:
+        raise UserError(
+            f"The query returns the column(s) {', '.join(map(repr, dup))} more than once; "
+            "name each column once in ingest.query (e.g. SELECT a.id AS a_id, b.id AS b_id)."
+        )
+    cols, notes = [], []
+    for f in schema:
+        meta = {k.decode(): v.decode() for k, v in (f.metadata or {}).items()}
+        pg = meta.get("POSTGRESQL:type", "")
+        q = quote_ident(f.name) if not f.name.startswith('"') else f.name
+        if pg == "money":
+            cols.append(f"{q}::numeric AS {q}")
+            notes.append(f"column '{f.name}' (money) read as numeric")
+        elif pg == "numeric" or not (
+            isinstance(f.type, pa.BaseExtensionType) or pa.types.is_interval(f.type)
+        ):
+            cols.append(q)
+        else:
+            cols.append(f"{q}::text AS {q}")
+            notes.append(f"column '{f.name}' ({pg or f.type}) read as text")
+    return ", ".join(cols) or "*", notes
+
+
 @contextmanager
 def snapshot(source: str, cfg: IngestConfig, partitions: int):
     """The driver's transaction: (snapshot id, row count, partitions), held open while the
@@ -156,12 +190,20 @@ def snapshot(source: str, cfg: IngestConfig, partitions: int):
         cur.execute("SELECT pg_export_snapshot()")
         snap = cur.fetchone()[0]
         try:
+            select, notes = select_list(cur, rel)
             cur.execute(f"SELECT count(*) FROM {rel}")
             count = int(cur.fetchone()[0])
             if cfg.partition_column and partitions > 1:
                 col = quote_ident(cfg.partition_column)
                 cur.execute(f"SELECT min({col}), max({col}) FROM {rel}")
-                lo, hi = cur.fetchone()
+                lo, hi = _key(cur.fetchone())
+                if isinstance(lo, float) and not (math.isfinite(lo) and math.isfinite(hi)):
+                    # +-Infinity and NaN sort at the ends: they fall in the first or last range
+                    cur.execute(
+                        f"SELECT min({col}), max({col}) FROM {rel} "
+                        f"WHERE {col} > '-Infinity' AND {col} < 'Infinity'"
+                    )
+                    lo, hi = _key(cur.fetchone())
                 parts = plan_partitions(lo, hi, partitions, cfg.partition_column)
             else:
                 parts = [Partition(0, "TRUE")]
@@ -169,9 +211,25 @@ def snapshot(source: str, cfg: IngestConfig, partitions: int):
             if isinstance(exc, UserError):
                 raise
             raise _sql_error(exc, cfg) from None
-        yield snap, count, parts
+        yield snap, count, parts, select, notes
     finally:
         conn.close()
+
+
+def _key(row: tuple) -> tuple[Any, Any]:
+    """min and max of the key; numeric arrives as text, read as an int or float."""
+    out = []
+    for v in row:
+        if isinstance(v, str):
+            try:
+                d = Decimal(v)
+            except InvalidOperation:
+                out.append(v)
+                continue
+            out.append(int(d) if d == d.to_integral_value() else float(d))
+        else:
+            out.append(v)
+    return out[0], out[1]
 
 
 def _sql_error(exc: Exception, cfg: IngestConfig) -> UserError:
@@ -182,7 +240,7 @@ def _sql_error(exc: Exception, cfg: IngestConfig) -> UserError:
 
 
 def stage_partition(
-    part: Partition, source: str, cfg: IngestConfig, snap: str, staging: str
+    part: Partition, source: str, cfg: IngestConfig, snap: str, staging: str, select: str
 ) -> tuple[dict, int]:
     """Read one partition in the exported snapshot into staged pieces (a Ray task)."""
     t0 = time.perf_counter()
@@ -195,7 +253,7 @@ def stage_partition(
         cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         cur.execute(f"SET TRANSACTION SNAPSHOT '{snap}'")
         try:
-            cur.execute(f"SELECT * FROM {relation(cfg)} WHERE {part.where}")
+            cur.execute(f"SELECT {select} FROM {relation(cfg)} WHERE {part.where}")
             reader = cur.fetch_record_batch()
         except Exception as exc:
             raise _sql_error(exc, cfg) from None
@@ -220,7 +278,7 @@ def storage_table(table: pa.Table) -> pa.Table:
     """Extension columns (PostgreSQL numeric arrives as opaque text) as their storage; field
     metadata dropped."""
     cols = [
-        c.combine_chunks().storage if isinstance(c.type, pa.ExtensionType) else c
+        c.combine_chunks().storage if isinstance(c.type, pa.BaseExtensionType) else c
         for c in table.columns
     ]
     return pa.Table.from_arrays(cols, names=table.column_names)
@@ -241,7 +299,8 @@ def output_types(schema: pa.Schema) -> tuple[dict[str, pa.DataType], list[str]]:
                     f"{f.name}=string to keep its exact text"
                 )
         else:
-            out[f.name] = f.type.storage_type if isinstance(f.type, pa.ExtensionType) else f.type
+            ext = isinstance(f.type, pa.BaseExtensionType)
+            out[f.name] = f.type.storage_type if ext else f.type
     return out, notes
 
 

@@ -36,7 +36,7 @@ from distml.data.fs import filesystem
 from distml.data.shards import list_files
 from distml.errors import UserError
 from distml.ingest import postgres
-from distml.ingest.files import kind_of, stage_file
+from distml.ingest.files import UNNAMED, kind_of, stage_file
 from distml.ingest.pieces import Piece, convert_pieces
 from distml.ingest.types import DECLARED, TextType
 from distml.progress import say
@@ -64,25 +64,54 @@ def _check_out(s: IngestSettings) -> None:
     if not s.out:
         raise UserError("distml ingest needs out=<folder>: where the Parquet dataset is written.")
     fs, path = filesystem(s.out)
-    if fs.get_file_info(path).type != pafs.FileType.NotFound and not s.ingest.overwrite:
+    if not postgres.is_postgres(s.source):
+        _, src = filesystem(s.source.split("*")[0].split("?")[0])
+        a, b = path.rstrip("/"), src.rstrip("/")
+        if a == b or a.startswith(b + "/") or b.startswith(a + "/"):
+            raise UserError(
+                f"out '{s.out}' and source '{s.source}' overlap: the dataset would be written "
+                "over or inside the files it is read from. Choose an out outside the source "
+                "folder (e.g. a sibling folder)."
+            )
+    kind = fs.get_file_info(path).type
+    if kind == pafs.FileType.NotFound:
+        return
+    if not s.ingest.overwrite:
         raise UserError(
             f"out '{s.out}' already exists. Set ingest.overwrite=true to replace it (the old "
             "dataset stays until the new one is complete, then is swapped out), or choose "
             "another out."
         )
+    marker = posixpath.join(path, "_ingest", "ingest.json")
+    if kind != pafs.FileType.Directory or fs.get_file_info(marker).type != pafs.FileType.File:
+        raise UserError(
+            f"out '{s.out}' exists and is not a dataset written by distml ingest (it has no "
+            "_ingest/ingest.json), so ingest.overwrite=true will not delete it. Remove it "
+            "yourself if it should go, or choose another out."
+        )
+
+
+def _stale(out: str) -> list[str]:
+    """Staging folders beside ``out`` left by runs that died (killed, out of memory)."""
+    fs, path = filesystem(out)
+    parent, name = posixpath.split(path.rstrip("/"))
+    found = fs.get_file_info(pafs.FileSelector(parent or "/", allow_not_found=True))
+    return [i.path for i in found if posixpath.basename(i.path).startswith(f".{name}.ingest-")]
 
 
 def run_ingest(s: IngestSettings, run_dir: str) -> dict[str, Any]:
     """Ingest ``s.source`` into ``s.out``; returns the ingest.json record."""
     _check_out(s)
+    for old in _stale(s.out):
+        say("ingest", f"note: {old} was left by an ingest that died; remove it when none runs")
     staging = _staging_uri(s.out, "ingest")
     sfs, sroot = filesystem(staging)
-    sfs.create_dir(posixpath.join(sroot, "_ingest", "quarantine"), recursive=True)
-    sfs.create_dir(posixpath.join(sroot, "_staged"), recursive=True)
     t_start = time.perf_counter()
     ensure()  # Ray's start, timed apart from the passes
     t0 = time.perf_counter()
     try:
+        sfs.create_dir(posixpath.join(sroot, "_ingest", "quarantine"), recursive=True)
+        sfs.create_dir(posixpath.join(sroot, "_staged"), recursive=True)
         if postgres.is_postgres(s.source):
             record, pieces, schema, names = _read_database(s, staging)
         else:
@@ -93,6 +122,7 @@ def run_ingest(s: IngestSettings, run_dir: str) -> dict[str, Any]:
             "ray_start": round(t0 - t_start, 3),
             "read": round(t1 - t0, 3),
             "write": round(time.perf_counter() - t1, 3),
+            "total": round(time.perf_counter() - t_start, 3),
         }
         sfs.delete_dir(posixpath.join(sroot, "_staged"))
         record["shards"] = shards
@@ -104,7 +134,6 @@ def run_ingest(s: IngestSettings, run_dir: str) -> dict[str, Any]:
         if sfs.get_file_info(sroot).type != pafs.FileType.NotFound:
             sfs.delete_dir(sroot)
         raise
-    record["seconds"]["total"] = round(time.perf_counter() - t_start, 3)
     os.makedirs(run_dir, exist_ok=True)
     with open(os.path.join(run_dir, "ingest.json"), "w") as f:
         json.dump(record, f, indent=2, default=str)
@@ -136,7 +165,7 @@ def _read_files(s: IngestSettings, staging: str):
     records = map_shards(
         stage_file,
         list(enumerate(files)),
-        args=(cfg, s.source, staging),
+        args=(cfg, s.source, staging, listing.base),
         label="ingest: read",
         num_cpus=s.cluster.task_cpus,
         stats=stats,
@@ -145,6 +174,10 @@ def _read_files(s: IngestSettings, staging: str):
     for r in records:
         for c in r["columns"]:
             types[c] = types.get(c, TextType()).merge(r["types"][c])
+    notes = []
+    for c in [c for c, t in types.items() if c.startswith(UNNAMED) and not t.seen]:
+        del types[c]  # a trailing delimiter in a header: a column with no name and no value
+        notes.append(f"column {c} (no name in the header, no value in any file) was left out")
     _check_declared(cfg.schema, list(types))
     schema = pa.schema(
         [(c, DECLARED[cfg.schema[c]] if c in cfg.schema else t.arrow()) for c, t in types.items()]
@@ -155,6 +188,7 @@ def _read_files(s: IngestSettings, staging: str):
             "type": str(schema.field(c).type),
             "declared": c in cfg.schema,
             "files_without": [r["path"] for r in records if c not in r["columns"]],
+            "values_with_line_breaks": sum(r["line_breaks"].get(c, 0) for r in records),
         }
         for c in types
     ]
@@ -170,7 +204,7 @@ def _read_files(s: IngestSettings, staging: str):
         "empty_files": empty,
         "columns": columns,
         "peak_rss_bytes": stats.peak_rss_bytes,
-        "notes": [],
+        "notes": notes + [n for r in records for n in r["notes"]],
     }
     pieces = [p for r in records for p in r["pieces"]]
     return record, pieces, schema, [r["path"] for r in records]
@@ -190,13 +224,13 @@ def _read_database(s: IngestSettings, staging: str):
     cfg = s.ingest
     postgres.check_uri(s.source)
     n = cfg.partitions or (cluster_cpus() if cfg.partition_column else 1)
-    with postgres.snapshot(s.source, cfg, n) as (snap, count, parts):
+    with postgres.snapshot(s.source, cfg, n) as (snap, count, parts, select, read_notes):
         say("ingest", f"reading {count:,} rows from {s.source} in {len(parts)} partitions")
         stats = MapStats()
         records = map_shards(
             postgres.stage_partition,
             parts,
-            args=(s.source, cfg, snap, staging),
+            args=(s.source, cfg, snap, staging, select),
             label="ingest: read",
             num_cpus=s.cluster.task_cpus,
             stats=stats,
@@ -226,11 +260,16 @@ def _read_database(s: IngestSettings, staging: str):
             {"name": f.name, "type": str(f.type), "declared": f.name in cfg.schema} for f in schema
         ],
         "peak_rss_bytes": stats.peak_rss_bytes,
-        "notes": notes,
+        "notes": read_notes + notes,
     }
     read = sum(r["rows"] for r in records)
-    if read != count:  # not expected: the partitions share the count's snapshot
-        raise RuntimeError(f"read {read} rows from the partitions, the snapshot counted {count}")
+    if read != count:  # the partitions share the count's snapshot: only a volatile query differs
+        raise UserError(
+            f"The {len(parts)} partitions read {read:,} rows where the same snapshot counted "
+            f"{count:,}: ingest.query does not return the same rows each time it runs (random(), "
+            "LIMIT without ORDER BY, TABLESAMPLE, volatile functions). Make it deterministic, or "
+            "set ingest.partitions=1 to read it once."
+        )
     pieces = [p for r in records for p in r["pieces"]]
     return record, pieces, schema, names
 
@@ -250,7 +289,12 @@ def _groups(pieces: list[Piece], shard_rows: int) -> list[list[Piece]]:
 
 def _write(s, staging, pieces, schema, names, record) -> list[dict]:
     cfg = s.ingest
-    groups = _groups([p for p in pieces if p.rows], cfg.shard_rows)
+    if not len(schema):
+        raise UserError(
+            f"source '{s.source}' holds no columns (empty files, or files of blank lines): there "
+            "is nothing to write. Check the files listed in the log."
+        )
+    groups = _groups([p for p in pieces if p.rows], cfg.shard_rows) or [[]]
     options = {
         "timezone": cfg.timezone,
         "row_group_rows": cfg.row_group_rows,
@@ -273,7 +317,7 @@ def _write(s, staging, pieces, schema, names, record) -> list[dict]:
     for i, f in enumerate(record.get("files") or record["partitions"]):
         f["written"] = written[i]
         if bad[i]:
-            f["quarantined"]["declared type"] = bad[i]
+            f["quarantined"]["value does not parse as its type"] = bad[i]
     return [
         {"path": f"part-{i:05d}.parquet", "rows": sum(w for w, _ in counts.values())}
         for i, counts in enumerate(results)
@@ -322,6 +366,8 @@ def _summary(record: dict, out: str) -> None:
     )
     for reason, n in sorted(record["quarantined_by_reason"].items()):
         say("ingest", f"  quarantined: {n:,} {reason} (see {out}/_ingest/quarantine/)")
+    if not r["written"]:
+        say("ingest", "  warning: no rows were written (the Parquet file holds the columns only)")
     for n in record.get("notes", []):
         say("ingest", f"  note: {n}")
     for f in record.get("files_not_read", []):

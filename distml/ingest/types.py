@@ -71,8 +71,6 @@ def _parses(values: pa.Array, to: pa.DataType) -> bool:
     return True
 
 
-IMPLIES = {"int": "float", "date": "datetime"}
-"""A value that parses as the key parses as the value too (no second cast needed)."""
 _PROBE = 64
 
 
@@ -87,14 +85,12 @@ def infer(values: pa.Array | pa.ChunkedArray, before: TextType = TextType()) -> 
     bits = {k: 1 << i for i, k in enumerate(KINDS)}
     mask = 0
     for kind, t in KINDS.items():
-        if not before.mask & bits[kind] or mask & bits[kind]:
+        if not before.mask & bits[kind]:
             continue
         if _parses(probe, t) and _parses(values, t):
             mask |= bits[kind]
-            if kind in IMPLIES:
-                mask |= bits[IMPLIES[kind]]
     long_int = before.long_int
-    if mask & bits["float"] and not mask & bits["int"] and not long_int:
+    if mask & bits["float"] and not long_int:  # int here, but maybe float with another batch
         longest = pc.max(pc.binary_length(values)).as_py() or 0
         long_int = longest >= 16 and bool(
             pc.any(pc.match_substring_regex(values, _LONG_INT)).as_py()

@@ -160,6 +160,12 @@ def unified_schema(ds: Dataset, cfg: QualityConfig, skip: bool = False) -> dict[
     typed: dict[str, list[tuple[str, pa.DataType]]] = defaultdict(list)
     for path, schema in files:
         for f in schema:
+            if not f.name.strip():
+                raise UserError(
+                    f"'{path}' has a column without a name (column {schema.names.index(f.name) + 1}"
+                    "). distml names every column it reads: give it a name in the file, or read "
+                    "the source with `distml ingest`, which names such columns unnamed_<i>."
+                )
             typed[f.name].append((path, normalize(f.type)))
     out = {col: _unify(col, pairs, cfg, skip) for col, pairs in typed.items()}
     keys = dict.fromkeys(k for part in ds.partitions for k in part)

@@ -178,6 +178,11 @@ def _date_feature(d: Path) -> dict:
     return _ok(df.height, d)
 
 
+def _empty_name(d: Path) -> dict:
+    write(frame().rename({"x": ""}), d / "a.parquet")
+    return {"path": str(d)}
+
+
 def _check_nulls(run: Path, facts: dict) -> None:
     cols = _json(run, "profile.json")["columns"]
     for c, n in facts.get("nulls", {}).items():
@@ -614,6 +619,13 @@ def _check_left_out(*cols: str) -> Callable[[Path, dict], None]:
 
 
 NAMES = [
+    Case(
+        "a column without a name",
+        "names",
+        _empty_name,
+        exit=2,
+        says=("a.parquet' has a column without a name (column", "distml ingest"),
+    ),
     Case(
         "names with [ ] and < and accents",
         "names",

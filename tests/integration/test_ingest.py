@@ -275,6 +275,17 @@ def test_rerun_refuses_or_replaces_atomically_and_a_failed_run_leaves_nothing(tm
     assert sorted(x.name for x in out.parent.iterdir()) == ["out"]
 
     (second / "broken.csv.gz").unlink()
+    # overwrite never deletes what ingest did not write: the source itself, another folder
+    p = distml("ingest", f"source={second}", f"out={second}", "ingest.overwrite=true", check=False)
+    assert p.returncode == 2 and "overlap" in p.stderr and (second / "ok.csv").exists()
+    other = tmp_path / "data" / "other"
+    other.mkdir()
+    (other / "precious.txt").write_text("keep")
+    p = distml("ingest", f"source={second}", f"out={other}", "ingest.overwrite=true", check=False)
+    assert p.returncode == 2 and "_ingest/ingest.json" in p.stderr
+    assert (other / "precious.txt").read_text() == "keep"
+    other.joinpath("precious.txt").unlink()
+    other.rmdir()
     distml("ingest", f"source={second}", *args, "ingest.overwrite=true")
     assert pl.read_parquet(str(out / "*.parquet"))["a"].to_list() == [5]
     assert sorted(x.name for x in out.parent.iterdir()) == ["out"]
@@ -308,6 +319,45 @@ def test_encodings_and_bad_input_are_one_paragraph(tmp_path, ray_local):
     dup = tmp_path / "dup.csv"
     dup.write_text("a,b,a\n1,2,3\n")
     assert "'a' more than once" in error(f"source={dup}", f"out={tmp_path / 'o4'}")
+
+
+def test_types_across_files_folders_and_odd_headers(tmp_path, ray_local):
+    """A type holds for every value of every file (digits are never lost in a float, a value
+    that only Arrow's int parser takes is not nulled); Hive folders become columns; a header's
+    trailing delimiter adds no column; a header-only file keeps its columns; .txt is not data."""
+    src = tmp_path / "src"
+    (src / "region=eu").mkdir(parents=True)
+    (src / "region=us").mkdir()
+    (src / "region=eu" / "a.csv").write_text("id,big,h,\n1,12345678901234567,0x1F,\n")
+    (src / "region=us" / "b.csv").write_text("id,big,h,\n2,1.5,2.5,\n")
+    (src / "region=us" / "c.csv").write_text("id,big,h,\n")
+    (src / "region=us" / "d.jsonl").write_text('{"id": 3, "": 7}\n{"id": 4, "id": 5}\n')
+    (src / "notes.txt").write_text("export notes, not data\n")
+    out = tmp_path / "out"
+    distml("ingest", f"source={src}", f"out={out}", f"hydra.run.dir={tmp_path / 'run'}")
+    df = pl.read_parquet(str(out / "*.parquet")).sort("id")
+    assert df.schema == {
+        "id": pl.Int64,
+        "big": pl.String,  # float64 would turn 12345678901234567 into ...568
+        "h": pl.String,  # Arrow's int parser takes 0x1F, its float parser does not: text
+        "region": pl.String,
+        "unnamed_1": pl.Int64,  # NDJSON's empty key, named by position like a CSV header's
+    }
+    assert df.rows() == [
+        (1, "12345678901234567", "0x1F", "eu", None),
+        (2, "1.5", "2.5", "us", None),
+        (3, None, None, "us", 7),
+    ]
+    record = json.loads((out / "_ingest" / "ingest.json").read_text())
+    assert [Path(f["path"]).name for f in record["files_not_read"]] == ["notes.txt"]
+    assert any("unnamed_3" in n and "left out" in n for n in record["notes"])
+    assert record["quarantined_by_reason"] == {"the key 'id' twice in one object": 1}
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("a,b\n")
+    distml(
+        "ingest", f"source={header_only}", f"out={tmp_path / 'o2'}", f"hydra.run.dir={tmp_path}/r2"
+    )
+    assert pl.read_parquet(str(tmp_path / "o2" / "*.parquet")).columns == ["a", "b"]
 
 
 # PostgreSQL: the server of tests/postgres.sh (.ci/run starts it and exports PG*)
@@ -422,3 +472,47 @@ def test_a_password_in_the_uri_is_refused_before_anything_is_saved(tmp_path, ray
     )
     assert p.returncode == 2 and "PGPASSWORD" in p.stderr and "Traceback" not in p.stderr
     assert not run.exists()
+
+
+def test_postgres_types_keys_and_queries_that_cannot_be_partitioned(postgres_table, tmp_path):
+    _psql(
+        """
+        DROP TABLE IF EXISTS odd;
+        CREATE TABLE odd AS SELECT g AS id, g::numeric(12, 0) AS n,
+          CASE WHEN g = 1 THEN 'Infinity'::float8 WHEN g = 2 THEN 'NaN' ELSE g END AS f,
+          md5(g::text)::uuid AS u, jsonb_build_object('g', g) AS j, interval '1 day' * g AS span,
+          '10.0.0.1'::inet AS ip, (g * 1.25)::money AS price
+        FROM generate_series(1, 1000) g;
+        """
+    )
+    uri = f"postgresql://{os.environ['PGHOST']}:{os.environ['PGPORT']}/{os.environ['PGDATABASE']}"
+    run = f"hydra.run.dir={tmp_path / 'run'}"
+    for i, key in enumerate(["n", "f"]):  # numeric arrives as text; infinities sort at the ends
+        out = tmp_path / f"o{i}"
+        distml("ingest", f"source={uri}", f"out={out}", "ingest.table=odd", run,
+               f"ingest.partition_column={key}", "ingest.partitions=3")  # fmt: skip
+        record = json.loads((out / "_ingest" / "ingest.json").read_text())
+        assert len(record["partitions"]) == 3 and all(p["in"] > 300 for p in record["partitions"])
+    df = pl.read_parquet(str(tmp_path / "o1" / "*.parquet")).sort("id")
+    assert df.height == 1000
+    assert df.schema["u"] == df.schema["j"] == df.schema["span"] == df.schema["ip"] == pl.String
+    assert df.row(0, named=True)["j"] == '{"g": 1}' and df["price"][0] == 1.25
+    assert sum("read as text" in n for n in record["notes"]) == 4
+
+    def error(*args: str) -> str:
+        p = distml("ingest", f"source={uri}", f"out={tmp_path / 'bad'}", run, *args, check=False)
+        assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+        return p.stderr
+
+    assert "more than once" in error(
+        'ingest.query="SELECT a.id, b.id FROM odd a JOIN odd b USING (id)"'
+    )
+    volatile = error(
+        'ingest.query="SELECT * FROM odd WHERE random() < 0.5"',
+        "ingest.partition_column=id",
+        "ingest.partitions=3",
+    )
+    assert "does not return the same rows" in volatile and "ingest.partitions=1" in volatile
+    p = distml("ingest", "source=postgresql:///db?sslpassword=x", f"out={tmp_path / 'x'}", run,
+               "ingest.table=odd", check=False)  # fmt: skip
+    assert p.returncode == 2 and "holds a password" in p.stderr
