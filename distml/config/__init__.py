@@ -157,7 +157,6 @@ class IngestSettings:
     (credentials from PGPASSWORD, ~/.pgpass or a libpq service file, never in the URI)."""
     out: str | None = None
     """The Parquet dataset to write (a folder, local or a URI)."""
-    seed: int = 0
     ingest: IngestConfig = field(default_factory=IngestConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
 

@@ -197,7 +197,11 @@ def _read_files(s: IngestSettings, staging: str):
         "source": s.source,
         "out": s.out,
         "files": [
-            {k: v for k, v in r.items() if k not in ("types", "pieces", "index", "columns")}
+            {
+                k: v
+                for k, v in r.items()
+                if k not in ("types", "pieces", "index", "columns", "notes")
+            }
             for r in records
         ],
         "files_not_read": not_read,
