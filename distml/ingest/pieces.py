@@ -40,7 +40,8 @@ class Piece:
 
 
 class PieceWriter:
-    """Rolls staged Parquet pieces: a new one at ``max_rows`` rows or when the columns change."""
+    """Rolls staged pieces (Arrow IPC files): a new one at ``max_rows`` rows or when the columns
+    change."""
 
     def __init__(self, fs: pafs.FileSystem, folder: str, source: int, max_rows: int) -> None:
         self.fs, self.folder, self.source, self.max_rows = fs, folder, source, max_rows

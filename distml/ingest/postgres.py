@@ -49,11 +49,6 @@ def check_uri(source: str) -> None:
         )
 
 
-def safe_uri(source: str) -> str:
-    """The URI as written into ingest.json (no password can be in it: check_uri)."""
-    return source
-
-
 def _connect(source: str, autocommit: bool = False) -> Any:
     try:
         import adbc_driver_postgresql.dbapi as dbapi
@@ -79,6 +74,11 @@ def quote_ident(name: str) -> str:
     if name.startswith('"'):
         return name
     return ".".join('"' + p.replace('"', '""') + '"' for p in name.split("."))
+
+
+def quote_column(name: str) -> str:
+    """A column name quoted for SQL, whatever it holds (dots, quotes, spaces)."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def relation(cfg: IngestConfig) -> str:
@@ -107,7 +107,7 @@ def _literal(v: Any) -> str:
 def plan_partitions(lo: Any, hi: Any, n: int, key: str) -> list[Partition]:
     """``n`` equal ranges of [lo, hi]: key >= a AND key < b, the last without an upper bound
     and the first with the null keys."""
-    col = quote_ident(key)
+    col = quote_column(key)
     if lo is None:  # every key is null
         return [Partition(0, "TRUE")]
     if isinstance(lo, datetime):
@@ -164,7 +164,7 @@ def select_list(cur: Any, rel: str) -> tuple[str, list[str]]:
     for f in schema:
         meta = {k.decode(): v.decode() for k, v in (f.metadata or {}).items()}
         pg = meta.get("POSTGRESQL:type", "")
-        q = quote_ident(f.name) if not f.name.startswith('"') else f.name
+        q = quote_column(f.name)
         if pg == "money":
             cols.append(f"{q}::numeric AS {q}")
             notes.append(f"column '{f.name}' (money) read as numeric")
@@ -194,7 +194,7 @@ def snapshot(source: str, cfg: IngestConfig, partitions: int):
             cur.execute(f"SELECT count(*) FROM {rel}")
             count = int(cur.fetchone()[0])
             if cfg.partition_column and partitions > 1:
-                col = quote_ident(cfg.partition_column)
+                col = quote_column(cfg.partition_column)
                 cur.execute(f"SELECT min({col}), max({col}) FROM {rel}")
                 lo, hi = _key(cur.fetchone())
                 if isinstance(lo, float) and not (math.isfinite(lo) and math.isfinite(hi)):

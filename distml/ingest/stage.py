@@ -246,7 +246,7 @@ def _read_database(s: IngestSettings, staging: str):
     )
     names = [f"partition {r['index']} ({r['where']})" for r in records]
     record = {
-        "source": postgres.safe_uri(s.source),
+        "source": s.source,  # check_uri: no password in it
         "out": s.out,
         "relation": cfg.query or cfg.table,
         "rows_in_snapshot": count,
