@@ -5,6 +5,8 @@ any stage runs (see ``RESERVED``)."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 SPLIT = "split"
 """sample/: train, valid or test."""
 STRATUM = "stratum"
@@ -41,6 +43,11 @@ MEANING = {
     REASON: "the broken rules in quarantine/",
     CAST_FAILED: "the column that failed to parse",
 }
+
+
+def repeated(names: list[str]) -> list[str]:
+    """The names that occur more than once, sorted."""
+    return sorted(n for n, k in Counter(names).items() if k > 1)
 
 
 def row_weight_column(weight_column: str | None) -> str | None:

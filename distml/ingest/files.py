@@ -31,6 +31,7 @@ import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
 
 from distml.config import IngestConfig
+from distml.data.columns import repeated
 from distml.data.fs import filesystem
 from distml.data.shards import hive_partitions
 from distml.errors import UserError
@@ -90,7 +91,7 @@ def _names(fs, path, compression, cfg: IngestConfig, delimiter: str) -> list[str
         names = list(reader.schema.names)
     renamed = [n.strip() or f"{UNNAMED}{i}" for i, n in enumerate(names)]
     _check_reserved(renamed, path)
-    dup = sorted({n for n in renamed if renamed.count(n) > 1})
+    dup = repeated(renamed)
     if dup:
         raise UserError(
             f"The header of '{path}' names the column(s) {', '.join(map(repr, dup))} more than "

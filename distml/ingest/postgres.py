@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 import pyarrow as pa
 
 from distml.config import IngestConfig
+from distml.data.columns import repeated
 from distml.data.fs import filesystem
 from distml.errors import UserError
 from distml.ingest.pieces import PieceWriter
@@ -154,7 +155,7 @@ def select_list(cur: Any, rel: str) -> tuple[str, list[str]]:
     numeric; and notes naming them. Duplicate column names are an error."""
     cur.execute(f"SELECT * FROM {rel} LIMIT 0")
     schema = cur.fetch_arrow_table().schema
-    dup = sorted({n for n in schema.names if schema.names.count(n) > 1})
+    dup = repeated(schema.names)
     if dup:
         raise UserError(
             f"The query returns the column(s) {', '.join(map(repr, dup))} more than once; "

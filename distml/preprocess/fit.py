@@ -15,7 +15,7 @@ import polars as pl
 
 from distml.cluster.tasks import map_merge
 from distml.config import PreprocessConfig
-from distml.data.columns import SPLIT
+from distml.data.columns import SPLIT, repeated
 from distml.data.shards import Dataset, Shard, read_shard
 from distml.errors import UserError
 from distml.preprocess.apply import (
@@ -251,7 +251,7 @@ def build_spec(
         "datetime": datetime_,
     }
     out = output_columns(spec)
-    twice = sorted({c for c in out if out.count(c) > 1})
+    twice = repeated(out)
     if twice:
         raise UserError(
             f"The features {twice} would be made twice: a data column is named like a feature "
