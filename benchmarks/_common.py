@@ -77,6 +77,34 @@ def write(name: str, result: dict[str, Any]) -> Path:
     return path
 
 
+def train_model(work: Path, rows: int, shards: int, sample: int) -> str:
+    """A model to score with: `distml run` (100 rounds, 2 CPUs) on generated data under work."""
+    data = str(work / "train-data")
+    generate_data(rows, shards, data)
+    run = work / "run"
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "distml",
+            "run",
+            f"data.path={data}",
+            f"hydra.run.dir={run}",
+            f"sampling.size={sample}",
+            "model.num_boost_round=100",
+            "eval.bootstrap=0",
+            "cluster.num_cpus=2",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    if p.returncode != 0:
+        sys.stderr.write(p.stderr[-5000:])
+        raise SystemExit("training the benchmark model failed")
+    return str(run)
+
+
 def generate_data(rows: int, shards: int, out: str) -> dict[str, Any]:
     """Write the synthetic dataset with distml's generator on a local 2-CPU Ray."""
     import ray

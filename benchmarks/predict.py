@@ -17,43 +17,15 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import TreeMemory, generate_data, run_child, write  # noqa: E402
+from _common import TreeMemory, generate_data, run_child, train_model, write  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def train_model(work: Path) -> str:
-    data = str(work / "train-data")
-    generate_data(1_000_000, 8, data)
-    run = work / "run"
-    p = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "distml",
-            "run",
-            f"data.path={data}",
-            f"hydra.run.dir={run}",
-            "sampling.size=200000",
-            "model.num_boost_round=100",
-            "eval.bootstrap=0",
-            "cluster.num_cpus=2",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    if p.returncode != 0:
-        sys.stderr.write(p.stderr[-5000:])
-        raise SystemExit("training the benchmark model failed")
-    return str(run)
 
 
 def run_distml(data: str, model_run: str, out: str) -> dict:
@@ -129,7 +101,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="distml-bench-", dir=str(Path(__file__).parent)))
     data = a.data or str(work / "data")
     try:
-        model_run = train_model(work)
+        model_run = train_model(work, 1_000_000, 8, 200_000)
         gen = generate_data(a.rows, a.shards, data) if a.data is None else None
         common = ["--data", data, "--model-run", model_run]
         r = run_child([__file__, "--mode", "reference", "--out", str(work / "ref"), *common])

@@ -23,6 +23,8 @@ commands:
   predict    score new data with a trained run: model_run=<run or model dir> data.path=<data>
   monitor    drift of new data against a run's reference: model_run=... data.path=...
              (exit 0 ok, 4 warn, 5 drift)
+  serve      the model behind HTTP with Ray Serve: model_run=<run or models/current>
+             (POST /predict, GET /model, GET /healthz; follows models/current as it moves)
   submit     run the pipeline as a Ray Job: cluster.address=http://HEAD:8265 [overrides]
              [--env NAME]... [--no-wait]; `submit status|logs|stop JOB_ID cluster.address=...`
   curve      how big must the sample be? models on nested training sets of growing size
@@ -96,6 +98,13 @@ def _monitor(s: Any, run_dir: str) -> Any:
     return run_monitor(s, run_dir)
 
 
+def _serve(s: Any, run_dir: str) -> Any:
+    from distml.cluster.serve import serve_app
+    from distml.serve.command import prepare_serve
+
+    return serve_app(*prepare_serve(s, run_dir))
+
+
 def _retrain(s: Any, run_dir: str) -> Any:
     from distml.retrain import run_retrain
 
@@ -110,6 +119,7 @@ COMMANDS: dict[str, Callable[[Any, str], Any]] = {
     "predict": _predict,
     "monitor": _monitor,
     "retrain": _retrain,
+    "serve": _serve,
 }
 """Command -> its function of (settings, Hydra's run directory); the config is conf/<command>.yaml."""
 

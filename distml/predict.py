@@ -108,8 +108,13 @@ def plan_new_data(run: ModelRun, uri: str | None, on_bad_file: str) -> tuple[Dat
 
 def contract_for(run: ModelRun, ds: Dataset) -> Contract:
     """The training run's row rules; those on the label only when the new data has labels."""
+    return contract_on(run, polars_schema(ds.schema), any(sh.marker for sh in ds.shards))
+
+
+def contract_on(run: ModelRun, schema: dict[str, Any], parse_marker: bool) -> Contract:
+    """The training run's row rules over rows of this schema (the label's rules only when the
+    schema has the label; ``parse_marker``: values that did not parse break the contract)."""
     s = run.settings
-    schema = polars_schema(ds.schema)
     label = s.data.label if s.data.label in schema else None
     cfg = s.quality
     if label is None:
@@ -122,7 +127,7 @@ def contract_for(run: ModelRun, ds: Dataset) -> Contract:
     values = (list(run.model.target.classes) or None) if label else None
     weights = s.data.weight_column if s.data.weight_column in schema else None
     c = build_contract(cfg, schema, label, values, weights)
-    return replace(c, parse_marker=any(sh.marker for sh in ds.shards))
+    return replace(c, parse_marker=parse_marker)
 
 
 def score_job(

@@ -500,6 +500,113 @@ MUTANTS = [
         ("tests/integration/test_ingest.py::test_types_across_files_folders_and_odd_headers",),
         "issue #20 (review)",
     ),
+    # -- distml serve (issue #19) -------------------------------------------------------------------
+    M(
+        "serve-contract-not-checked",
+        "serve",
+        "served rows are all scored: the row rules are not checked online",
+        (
+            (
+                "distml/serve/answers.py",
+                "    ok = accepted(df, served.contract).to_numpy() &",
+                "    ok = (accepted(df, served.contract).to_numpy() | True) &",
+            ),
+        ),
+        (
+            "tests/integration/test_serve.py::test_each_row_that_breaks_the_contract_gets_its_own_error",
+        ),
+        "issue #19",
+    ),
+    M(
+        "serve-batch-answers-shifted",
+        "serve",
+        "a batch's answers handed back one row off to the requests that were batched together",
+        (
+            (
+                "distml/cluster/serve.py",
+                "                out.append(answers.slice(start, f.height))",
+                "                out.append(answers.slice(start + 1, f.height))",
+            ),
+        ),
+        (
+            "tests/integration/test_serve.py::test_served_scores_equal_predict_scores_exactly_json_and_arrow",
+        ),
+        "issue #19",
+    ),
+    M(
+        "serve-type-errors-imputed",
+        "serve",
+        "a value that does not parse as its column's type is imputed (null) instead of an error",
+        (
+            (
+                "distml/serve/rows.py",
+                "            bad = lost.to_numpy() if lost.any() else None",
+                "            bad = None",
+            ),
+        ),
+        (
+            "tests/integration/test_serve.py::test_each_row_that_breaks_the_contract_gets_its_own_error",
+        ),
+        "issue #19",
+    ),
+    M(
+        "serve-never-follows-current",
+        "serve",
+        "the replica compares the old stamp with itself: a promoted model is never swapped in",
+        (
+            (
+                "distml/cluster/serve.py",
+                "        if stamp_of(str(self.s.model_run)) == self.served.stamp:",
+                "        if self.served.stamp == self.served.stamp:",
+            ),
+        ),
+        (
+            "tests/integration/test_serve.py::test_a_promoted_model_is_swapped_in_under_load_with_no_failed_request",
+        ),
+        "issue #19",
+    ),
+    M(
+        "serve-log-not-flushed-on-stop",
+        "serve",
+        "a replica that stops does not write the request log rows it holds",
+        (
+            (
+                "distml/cluster/serve.py",
+                "        self._stop.set()\n        if self.log is not None:\n            self.log.flush()",
+                "        self._stop.set()",
+            ),
+        ),
+        ("tests/integration/test_serve.py::test_the_request_log_is_read_back_by_distml_monitor",),
+        "issue #19",
+    ),
+    M(
+        "serve-types-from-families",
+        "serve",
+        "request values read as the canonical type of their family (float32 columns as float64)",
+        (
+            (
+                "distml/serve/model.py",
+                '    p = os.path.join(path, "profile.json")\n    if not os.path.isfile(p):',
+                '    p = os.path.join(path, "profile.json")\n    if True:',
+            ),
+        ),
+        ("tests/integration/test_serve.py::test_json_values_are_read_as_the_training_types",),
+        "issue #19 (review)",
+    ),
+    M(
+        "contract-reasons-without-rules",
+        "monitor",
+        "the reasons of a contract with no rules concatenate nothing (monitor of unlabelled data fails)",
+        (
+            (
+                "distml/quality/contract.py",
+                "        if not parts:  # no rules",
+                "        if False:  # no rules",
+            ),
+        ),
+        ("tests/integration/test_serve.py::test_the_request_log_is_read_back_by_distml_monitor",),
+        "issue #19 (review)",
+    ),
 ]
 
 

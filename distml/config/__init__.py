@@ -33,12 +33,14 @@ from distml.config.profile import ProfileConfig
 from distml.config.quality import GateConfig, QualityConfig, RuleConfig
 from distml.config.retrain import RetrainConfig
 from distml.config.sampling import SamplingConfig, SplitConfig
+from distml.config.serve import AutoscalingConfig, ServeConfig
 from distml.config.sweep import SweepConfig
 from distml.config.synthetic import SyntheticConfig
 from distml.errors import ConfigError, UserError
 
 __all__ = [
     "STAGES",
+    "AutoscalingConfig",
     "CacheConfig",
     "ClusterConfig",
     "CurveConfig",
@@ -64,10 +66,13 @@ __all__ = [
     "RuleConfig",
     "RunSettings",
     "SamplingConfig",
+    "ServeConfig",
+    "ServeSettings",
     "Settings",
     "SplitConfig",
     "SweepConfig",
     "SyntheticConfig",
+    "compose_settings",
     "conf_dir",
     "load_saved",
     "register_configs",
@@ -161,6 +166,16 @@ class IngestSettings:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
 
+@dataclass
+class ServeSettings:
+    """``distml serve``: a training run's contract, preprocessor and model behind HTTP."""
+
+    model_run: str | None = None
+    """The training run or model directory to serve; models/current is followed as it moves."""
+    serve: ServeConfig = field(default_factory=ServeConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+
+
 ROOTS = {
     "run": RunSettings,
     "retrain": RetrainSettings,
@@ -169,6 +184,7 @@ ROOTS = {
     "monitor": MonitorSettings,
     "generate": GenerateSettings,
     "ingest": IngestSettings,
+    "serve": ServeSettings,
 }
 
 RENAMED = {
@@ -218,6 +234,19 @@ def to_settings(cfg: DictConfig) -> Any:
         if isinstance(cause, UserError):
             raise cause from None
         raise ConfigError(f"The config could not be read: {exc}") from None
+
+
+def compose_settings(cmd: str, overrides: list[str]) -> Any:
+    """A command's settings composed from conf/ and overrides outside ``distml <command>`` (a
+    RayService's application builder)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
+        cfg = compose(cmd, overrides=overrides)
+    return to_settings(cfg)
 
 
 def load_saved(path: str) -> RunSettings:

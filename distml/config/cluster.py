@@ -25,6 +25,8 @@ class ClusterConfig:
     """Train on one GPU per worker (XGBoost device=cuda); the cluster must have them."""
 
     def __post_init__(self) -> None:
+        if self.address is not None and not self.address.strip():
+            self.address = None  # `cluster.address=` (an unset shell variable): not set
         check(self.num_workers > 0, "cluster.num_workers", "a positive int", self.num_workers)
         check(
             self.cpus_per_worker > 0,

@@ -321,11 +321,30 @@ def without_files(ds: Dataset, paths: set[str]) -> Dataset:
     return replace(ds, shards=tuple(replace(s, index=i) for i, s in enumerate(kept)))
 
 
+_AWARE = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z")
+"""Timestamps with 'Z' or an offset."""
+_NAIVE = (
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+)
+
+
 def _parse(c: pl.Expr, dtype: Any, zone: str | None) -> pl.Expr:
     """Strings parsed as ``dtype``, null where they do not parse."""
     if isinstance(dtype, pl.Datetime):
-        t = c.str.to_datetime(time_unit=dtype.time_unit, strict=False)
-        return t.dt.replace_time_zone(zone or "UTC").dt.convert_time_zone(dtype.time_zone or "UTC")
+        # explicit ISO 8601 forms first (a value's parse does not depend on its neighbours; 'Z'
+        # and offsets are instants), then Polars' inference from the column's first value
+        tu, target = dtype.time_unit, dtype.time_zone or "UTC"
+        aware = [c.str.to_datetime(f, time_unit=tu, time_zone=target, strict=False) for f in _AWARE]
+        naive = [c.str.to_datetime(f, time_unit=tu, strict=False) for f in _NAIVE]
+        naive.append(c.str.to_datetime(time_unit=tu, strict=False))
+        local = pl.coalesce(naive).dt.replace_time_zone(
+            zone or "UTC", ambiguous="earliest", non_existent="null"
+        )
+        return pl.coalesce([*aware, local.dt.convert_time_zone(target)])
     if dtype == pl.Date:
         return c.str.to_date(strict=False)
     if dtype == pl.Boolean:

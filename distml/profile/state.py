@@ -140,9 +140,13 @@ def profile_frame(
     data = df.select(job.columns)
     _column_stats(st, data, job)
     names = job.contract.names()
-    broken = df.select(
-        [b.sum().alias(n) for b, n in zip(job.contract.broken(), names, strict=True)]
-    ).row(0)
+    broken = (
+        df.select(
+            [b.sum().alias(n) for b, n in zip(job.contract.broken(), names, strict=True)]
+        ).row(0)
+        if names
+        else ()
+    )
     st.broken = dict(zip(names, [int(x or 0) for x in broken], strict=True))
     if ok is None:
         ok = accepted(df, job.contract)

@@ -68,6 +68,8 @@ class Contract:
                     pl.concat_str(pl.lit("type("), pl.col(CAST_FAILED), pl.lit(")"))
                 )
             )
+        if not parts:  # no rules (unlabelled data without row rules): no reasons
+            return pl.lit(None, dtype=pl.String)
         return pl.concat_str(parts, separator="; ", ignore_nulls=True).replace("", None)
 
 

@@ -9,7 +9,11 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-CRDS = {"RayJob": "ray.io_rayjobs.yaml", "RayCluster": "ray.io_rayclusters.yaml"}
+CRDS = {
+    "RayJob": "ray.io_rayjobs.yaml",
+    "RayCluster": "ray.io_rayclusters.yaml",
+    "RayService": "ray.io_rayservices.yaml",
+}
 
 
 def _strict(node):
@@ -69,19 +73,13 @@ def test_image_ray_version_matches_the_project_and_manifests():
 
     docker = (ROOT / "k8s" / "Dockerfile").read_text()
     base = re.search(r"FROM rayproject/ray:([0-9.]+)", docker).group(1)
-    pinned = re.search(r"ray\[default\]==([0-9.]+)", docker).group(1)
+    pinned = re.search(r"ray\[default,serve\]==([0-9.]+)", docker).group(1)
     assert base == pinned == ray.__version__
     assert re.search(r"^USER 1000$", docker, re.M)
     for path in MANIFESTS:
-        assert (
-            yaml.safe_load(path.read_text())["spec"].get(
-                "rayVersion",
-                yaml.safe_load(path.read_text())["spec"]
-                .get("rayClusterSpec", {})
-                .get("rayVersion"),
-            )
-            == ray.__version__
-        )
+        spec = yaml.safe_load(path.read_text())["spec"]
+        cluster = spec.get("rayClusterSpec") or spec.get("rayClusterConfig") or spec
+        assert cluster["rayVersion"] == ray.__version__, path.name
 
 
 def test_image_pins_every_runtime_dependency():
@@ -93,3 +91,26 @@ def test_image_pins_every_runtime_dependency():
     for dep in deps:
         name = re.match(r"[A-Za-z0-9_.-]+", dep).group(0)
         assert re.search(rf'"{re.escape(name)}(\[[^\]]*\])?==[0-9.]+"', docker), name
+
+
+def test_rayservice_serve_config_is_valid_and_builds_distml_serve():
+    """serveConfigV2 passes Ray Serve's own schema (types; its unknown keys are checked here, as
+    Serve's schema lets them through), names distml's application builder, and its overrides
+    compose against conf/serve.yaml."""
+    from ray.serve.schema import HTTPOptionsSchema, ServeApplicationSchema, ServeDeploySchema
+
+    from distml.cli import check_overrides
+    from distml.cluster.serve import build_app
+
+    doc = yaml.safe_load((ROOT / "k8s" / "rayservice.yaml").read_text())
+    cfg = yaml.safe_load(doc["spec"]["serveConfigV2"])
+    ServeDeploySchema.model_validate(cfg)  # raises on an unknown or mistyped field
+    (app,) = cfg["applications"]
+    assert set(cfg) <= set(ServeDeploySchema.model_fields)
+    assert set(cfg["http_options"]) <= set(HTTPOptionsSchema.model_fields)
+    assert set(app) <= set(ServeApplicationSchema.model_fields)
+    module, attr = app["import_path"].split(":")
+    assert f"{module}:{attr}" == "distml.cluster.serve:build_app" and callable(build_app)
+    overrides = app["args"]["overrides"]
+    check_overrides("serve", overrides)  # raises a UserError naming an unknown key
+    assert any(o.startswith("model_run=") for o in overrides)

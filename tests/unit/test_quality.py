@@ -302,3 +302,34 @@ def test_an_all_null_column_fails_the_default_gate(tmp_path):
     prof = _profile_dir(d)
     res = check_gates(prof, QualityConfig(), ["a"], "label", [0, 1])
     assert [(r["gate"], r["column"]) for r in res if not r["passed"]] == [("all_null", "a")]
+
+
+def test_timestamp_text_is_read_one_value_at_a_time_offsets_as_instants():
+    """Strings parsed as timestamps: 'Z' and offsets are instants, naive values are read in the
+    zone given (quality.timezone), whatever the first value of the column looks like."""
+    from datetime import UTC
+
+    from distml.data.shards import Cast, cast_expr
+
+    texts = [
+        "2024-05-01T10:00:00Z",
+        "2024-05-01T12:00:00+02:00",
+        "2024-05-01 12:00:00",  # naive, Paris summer time: 10:00 UTC
+        "2024-05-01T12:00",
+        "2024-05-01",  # midnight in Paris: 22:00 UTC the day before
+        "not a time",
+    ]
+    want = pl.Datetime("us", "UTC")
+    for order in (texts, texts[::-1]):
+        got = (
+            pl.DataFrame({"t": order})
+            .select(cast_expr(Cast("t", want, "parse", "Europe/Paris")))
+            .to_series()
+            .to_list()
+        )
+        expected = {
+            "2024-05-01": datetime(2024, 4, 30, 22, tzinfo=UTC),
+            "not a time": None,
+        }
+        for text, value in zip(order, got, strict=True):
+            assert value == expected.get(text, datetime(2024, 5, 1, 10, tzinfo=UTC)), text

@@ -1,0 +1,43 @@
+"""``distml serve`` before Ray starts: the model loads, the request log can be written."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import replace
+
+from distml.config import ServeSettings
+from distml.serve.log import check_log_columns
+from distml.serve.model import load_served
+
+
+def prepare_serve(
+    s: ServeSettings, run_dir: str
+) -> tuple[ServeSettings, str | None, Callable[[str], None]]:
+    """``distml serve`` before Ray: check that the model loads and can be logged; the settings
+    the replicas get (model_run absolute), the request log's folder, and what to do once the
+    application is up (write serve.json, say where it serves). The CLI then runs
+    ``cluster.serve.serve_app`` with them."""
+    served = load_served(s.model_run, s.serve.threads)
+    # replicas may start in another working directory: the path as given (a link stays a link)
+    s = replace(s, model_run=os.path.abspath(str(s.model_run)))
+    log_dir = None
+    if s.serve.log_fraction > 0:
+        check_log_columns(served)
+        log_dir = s.serve.log_dir or os.path.abspath(os.path.join(run_dir, "requests"))
+    os.makedirs(run_dir, exist_ok=True)
+
+    def started(url: str) -> None:
+        info = {"model": served.info(), "log_dir": log_dir, "serve": {"url": url}}
+        with open(os.path.join(run_dir, "serve.json"), "w") as f:
+            json.dump(info, f, indent=2)
+        cfg = s.serve
+        scale = (
+            f"{cfg.autoscaling.min_replicas}-{cfg.autoscaling.max_replicas} replicas"
+            if cfg.autoscaling.enabled
+            else f"{cfg.replicas} replica(s)"
+        )
+        print(f"serving {s.model_run} at {url}predict ({scale})", flush=True)
+
+    return s, log_dir, started
