@@ -16,11 +16,16 @@ from distml.scoring import predict, prediction_frame
 from distml.serve.model import Served
 from distml.serve.rows import CAST_VALUE, KIND, MARKS, MISSING
 
+ERROR = "error"
+"""An answer's contract error (null for a scored row)."""
+RULES = "rules"
+"""The rules an answer's row broke (``type(<column>)`` for a value that did not convert)."""
+MODEL_VERSION = "model_version"
+
 
 def _errors(bad: pl.DataFrame, served: Served) -> list[dict[str, Any]]:
     """Per rejected row: the rules it broke (with their columns) and a type failure's value."""
-    c = served.contract
-    rules = [r for r in c.rules]
+    rules = list(served.contract.rules)
     flags = bad.select([(~r.ok.fill_null(True)).alias(f"r{i}") for i, r in enumerate(rules)])
     out = []
     for i in range(bad.height):
@@ -38,15 +43,8 @@ def _errors(bad: pl.DataFrame, served: Served) -> list[dict[str, Any]]:
             broken.append(f"type({col})")
             what = KIND.get(family(served.types[col]), str(served.types[col]))
             parts.insert(0, f"column '{col}': {bad[CAST_VALUE][i]} is not {what}")
-        out.append({"error": "breaks the contract: " + "; ".join(parts), "rules": broken})
+        out.append({ERROR: "breaks the contract: " + "; ".join(parts), RULES: broken})
     return out
-
-
-ERROR = "error"
-"""An answer's contract error (null for a scored row)."""
-RULES = "rules"
-"""The rules an answer's row broke (``type(<column>)`` for a value that did not convert)."""
-MODEL_VERSION = "model_version"
 
 
 def score_rows(
