@@ -401,29 +401,24 @@ def test_the_request_log_is_read_back_by_distml_monitor(
     assert all(scored[i] == sc for i, sc in zip(logged["id"], logged["score"], strict=True))
     assert set(logged["served_model"]) == {"v0001"}
     address = ray_local.get_runtime_context().gcs_address
-    p = distml(
-        "monitor",
-        f"model_run={models / 'v0001'}",
-        f"data.path={log_dir / 'v0001'}",
-        f"cluster.address={address}",
-        f"hydra.run.dir={tmp_path / 'm'}",
-        check=False,
-    )
-    assert p.returncode in (0, 4, 5) and "Traceback" not in p.stderr, p.stderr[-2000:]
-    m = json.loads((tmp_path / "m" / "monitor.json").read_text())
+
+    def monitor(model_run, out):
+        p = distml(
+            "monitor",
+            f"model_run={model_run}",
+            f"data.path={log_dir / 'v0001'}",
+            f"cluster.address={address}",
+            f"hydra.run.dir={out}",
+            check=False,
+        )
+        assert p.returncode in (0, 4, 5) and "Traceback" not in p.stderr, p.stderr[-2000:]
+        return json.loads((out / "monitor.json").read_text())
+
+    m = monitor(models / "v0001", tmp_path / "m")
     assert m["rows_in"] == len(scored) and m["rows_scored"] == len(scored)
     assert m["features"]["num_00"]["psi"] < 0.1  # served traffic from the training distribution
     # the same log against the run itself, whose contract has no rule once there is no label
-    p = distml(
-        "monitor",
-        f"model_run={run_dir}",
-        f"data.path={log_dir / 'v0001'}",
-        f"cluster.address={address}",
-        f"hydra.run.dir={tmp_path / 'm2'}",
-        check=False,
-    )
-    assert p.returncode in (0, 4, 5) and "Traceback" not in p.stderr, p.stderr[-2000:]
-    assert json.loads((tmp_path / "m2" / "monitor.json").read_text())["rows_in"] == len(scored)
+    assert monitor(run_dir, tmp_path / "m2")["rows_in"] == len(scored)
 
 
 def test_the_request_log_samples_each_row_with_log_fraction(models, tmp_path):
