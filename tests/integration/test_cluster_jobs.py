@@ -119,8 +119,14 @@ def test_submit_stop_a_running_job(small_data, two_nodes, tmp_path):
     ],
 )
 def test_submit_errors_are_one_paragraph(args, says):
-    args = [a.format(closed=_closed_port()) for a in args]
-    p = distml("submit", *args, check=False)
+    import socket
+
+    # A port bound here but never listened on refuses connections, and no other process
+    # (a Ray worker, the session's dashboard) can take it while the command runs.
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        args = [a.format(closed=held.getsockname()[1]) for a in args]
+        p = distml("submit", *args, check=False)
     assert p.returncode == 2, p.stderr
     lines = [line for line in p.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("distml: error:"), p.stderr
@@ -151,11 +157,3 @@ def _token_required() -> bool:
     from pathlib import Path
 
     return bool(os.environ.get("RAY_AUTH_TOKEN")) or (Path.home() / ".ray" / "auth_token").is_file()
-
-
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
