@@ -3,8 +3,9 @@
     python benchmarks/profile.py --rows 100000000 --shards 256
 
 Reference: one Polars query (lazy scan of every file, streaming engine, all cores) computing the
-exact statistics: rows, and per column nulls; min, max, mean and standard deviation of numeric
-columns; min and max of timestamps. distml: `run_profile` on its own local Ray (2 CPUs) computing
+same family of statistics: rows, and per column nulls and an approximate distinct count
+(``approx_n_unique``); min, max, mean and standard deviation of numeric columns; min and max of
+timestamps; the top values of string columns. distml: `run_profile` on its own local Ray (2 CPUs) computing
 those plus quantile sketches, distinct-count sketches, frequent values, the row rules and
 quarantine, label counts and exact duplicate row/id counts (a second, hash-partitioned pass).
 ``--no-duplicates`` leaves that second pass out. The exact statistics of both are compared.
@@ -25,6 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import TreeMemory, generate_data, run_child, write  # noqa: E402
+
+TOP_K = 10
 
 
 def run_distml(data: str, out: str, duplicates: bool) -> dict:
@@ -86,6 +89,10 @@ def run_reference(data: str) -> dict:
         exprs = [pl.len().alias("__rows")]
         for c, dt in schema.items():
             exprs.append(pl.col(c).null_count().alias(f"{c}|nulls"))
+            exprs.append(pl.col(c).approx_n_unique().alias(f"{c}|approx_distinct"))
+            if dt == pl.String:
+                top = pl.col(c).value_counts(sort=True).head(TOP_K).implode()
+                exprs.append(top.alias(f"{c}|top"))
             if dt.is_numeric():
                 x = pl.col(c).cast(pl.Float64)
                 exprs += [
@@ -100,7 +107,7 @@ def run_reference(data: str) -> dict:
         seconds = time.perf_counter() - t0
     exact: dict[str, dict] = {}
     for k, v in row.items():
-        if k == "__rows":
+        if k == "__rows" or k.endswith(("|approx_distinct", "|top")):
             continue
         c, stat = k.split("|")
         exact.setdefault(c, {})[stat] = v if not hasattr(v, "isoformat") else v.isoformat()

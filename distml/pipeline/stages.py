@@ -81,6 +81,8 @@ def profile(ctx: RunContext, st: Stage) -> None:
     write_reference(ctx.out("reference.json"), ds, res.sketches, prof)
     st.entry["rows"] = prof["rows_in"]
     st.entry["rows_quarantined"] = prof["rows_quarantined"]
+    st.entry["task_seconds"] = prof["timing"]["task_seconds"]
+    st.entry["duplicates_pass_seconds"] = prof["timing"]["duplicates_pass_seconds"]
     if skipped:
         ctx.dataset = without_files(ds, {f["path"] for f in skipped})
         for f in skipped:

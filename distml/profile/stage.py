@@ -50,6 +50,7 @@ class ProfileResult:
 
 def profile_shard(shard: Shard, job: ProfileJob) -> tuple[ProfileState, int]:
     read_cols = [*job.columns, *([CAST_FAILED] if job.contract.parse_marker else [])]
+    t0 = time.perf_counter()
     try:
         df = read_shard(shard, read_cols)
     except (OSError, pl.exceptions.PolarsError, ValueError) as exc:
@@ -59,29 +60,40 @@ def profile_shard(shard: Shard, job: ProfileJob) -> tuple[ProfileState, int]:
             f"The Parquet file '{shard.path}' cannot be read: {exc}. Replace or remove the file, "
             "or set data.on_bad_file=skip to leave it out (it is then named in profile.json)."
         ) from None
+    read_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
     ok = accepted(df, job.contract)
+    rules_seconds = time.perf_counter() - t0
     st, bad = profile_frame(df, job, ok)
+    st.seconds["read"] = read_seconds
+    st.seconds["rules"] += rules_seconds
     if bad.height and job.quarantine is not None:
-        write_parquet(bad, join(job.quarantine, f"part-{shard.index:05d}.parquet"))
+        with st.timed("quarantine"):
+            write_parquet(bad, join(job.quarantine, f"part-{shard.index:05d}.parquet"))
     st.per_shard[shard.key] = {
         "rows_in": df.height,
         "rows_quarantined": bad.height,
         "rows_accepted": df.height - bad.height,
     }
     # the ids mixed once: the duplicate count and the sample keys both start from them
-    mixed = splitmix64(row_ids(df, job.id_column)) if job.id_column is not None else None
-    if job.hashes is not None:
-        st.hash_offsets[shard.index] = write_hashes(
-            shard, df.select(job.columns), job.hashes, mixed
-        )
+    with st.timed("duplicates"):
+        mixed = splitmix64(row_ids(df, job.id_column)) if job.id_column is not None else None
+        if job.hashes is not None:
+            st.hash_offsets[shard.index] = write_hashes(
+                shard, df.select(job.columns), job.hashes, mixed
+            )
     if job.sample_spec is not None:
         assert job.sample_spill is not None
-        t0 = time.perf_counter()
         same = job.sample_spec.id_column == job.id_column
-        st.sample_counts = first_pass(
-            shard, df, job.sample_spec, mixed=mixed if same else None, ok=ok, spill=job.sample_spill
-        )
-        st.sample_seconds = time.perf_counter() - t0
+        with st.timed("sample"):
+            st.sample_counts = first_pass(
+                shard,
+                df,
+                job.sample_spec,
+                mixed=mixed if same else None,
+                ok=ok,
+                spill=job.sample_spill,
+            )
     return st, df.height
 
 
@@ -131,6 +143,7 @@ def run_profile(
         stats=stats,
     )
     dup = None
+    t0 = time.perf_counter()
     if job.hashes is not None:
         dup_rows, dup_ids = count_duplicates(job.hashes, st.hash_offsets, num_cpus, stats)
         dup = {
@@ -143,6 +156,12 @@ def run_profile(
             dup.update(ids=dup_ids, id_rate=rate, id_column=job.id_column)
     now = parse_now(cfg.now)
     report = build_report(ds, st, job, dup, cfg.freshness_column, now, cfg.top_k)
+    report["timing"] = {
+        "task_seconds": {k: round(v, 3) for k, v in sorted(st.seconds.items())},
+        "duplicates_pass_seconds": round(time.perf_counter() - t0, 3),
+        "note": "task_seconds: time in each phase of the shard tasks, summed over tasks; "
+        "duplicates_pass_seconds: wall time of the second pass that counts duplicates",
+    }
     precounted = None
     if sample_spec is not None and not st.skipped:
         assert sample_spec.candidate_bound is not None and job.sample_spill is not None
@@ -150,6 +169,6 @@ def run_profile(
             st.sample_counts or CountState(),
             sample_spec.candidate_bound,
             job.sample_spill,
-            st.sample_seconds,
+            st.seconds.get("sample", 0.0),
         )
     return ProfileResult(report, st.sketches, st.skipped, precounted)

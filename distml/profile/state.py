@@ -8,6 +8,9 @@ the same for any sharding (tested against one pass over all rows).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -27,10 +30,19 @@ from distml.stats.sketches import (
 )
 
 
-def sketch_series(s: pl.Series) -> NumericSketch | CategorySketch:
-    """A numeric column's log-bucket sketch, or category counts (datetimes count by month)."""
+def sketch_series(
+    s: pl.Series, counts: pl.DataFrame | None = None
+) -> NumericSketch | CategorySketch:
+    """A numeric column's log-bucket sketch, or category counts (datetimes count by month).
+
+    ``counts``: the column's ``value_counts(sort=True)`` when the caller has it (the same sketch
+    from the distinct values)."""
     if s.dtype.is_numeric():
+        if counts is not None:
+            return NumericSketch.of_counts(counts[:, 0], counts.get_column("count"))
         return NumericSketch.of(s)
+    if counts is not None and not s.dtype.is_temporal():
+        return CategorySketch.of_counts(counts)
     return CategorySketch.of(s)
 
 
@@ -59,8 +71,17 @@ class ProfileState:
     skipped: list[dict[str, str]] = field(default_factory=list)
     sample_counts: CountState | None = None
     """The sample stage's pass 1, when the profile pass did it."""
-    sample_seconds: float = 0.0
-    """Task time that pass 1 added to the profile pass (summed over shards)."""
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Task seconds per phase of the pass (read, rules, moments, ...), summed over shards."""
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        """Add the time the block takes to ``seconds[phase]``."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - t0
 
     def merge(self, o: ProfileState) -> ProfileState:
         self.rows_in += o.rows_in
@@ -78,7 +99,7 @@ class ProfileState:
         merge_each(self.sketches, o.sketches)
         self.hash_offsets.update(o.hash_offsets)
         self.skipped.extend(o.skipped)
-        self.sample_seconds += o.sample_seconds
+        _add_into(self.seconds, o.seconds)
         if o.sample_counts is not None:
             self.sample_counts = (
                 o.sample_counts
@@ -113,21 +134,43 @@ def _profiled(dt: pl.DataType) -> bool:
     return kind_of(dt) is not None or dt == pl.Null
 
 
-def _column_stats(st: ProfileState, df: pl.DataFrame, job: ProfileJob) -> None:
+def _discrete(dt: pl.DataType, c: str, job: ProfileJob) -> bool:
+    """Columns whose frequent values are kept: not floats, timestamps or the id (nearly all
+    distinct values)."""
+    return c != job.id_column and not dt.is_float() and not isinstance(dt, pl.Datetime)
+
+
+def _column_stats(st: ProfileState, df: pl.DataFrame, job: ProfileJob) -> dict[str, pl.DataFrame]:
+    """Fill the state's per-column statistics; return the value counts of the discrete columns
+    (reused for their sketches when every row is accepted)."""
     st.nulls = dict(zip(df.columns, df.null_count().row(0), strict=True))
-    st.numeric = numeric_stats(df, [c for c, dt in df.schema.items() if dt.is_numeric()])
+    with st.timed("moments"):
+        st.numeric = numeric_stats(df, [c for c, dt in df.schema.items() if dt.is_numeric()])
+    counts: dict[str, pl.DataFrame] = {}
     for c, dt in df.schema.items():
         if not _profiled(dt):
             continue
         s = df.get_column(c)
-        st.distinct[c] = DistinctSketch.of(s)
+        if _discrete(dt, c, job) and dt != pl.Date:
+            # one count of the values gives the frequent values, the distinct-count sketch
+            # (from the distinct values alone) and, for accepted rows, the distribution sketch
+            with st.timed("frequent"):
+                counts[c] = vc = s.value_counts(sort=True)
+                st.frequent[c] = FrequentItems.of_counts(vc)
+            with st.timed("distinct"):
+                st.distinct[c] = DistinctSketch.of(vc.get_column(c))
+            continue
+        with st.timed("distinct"):
+            st.distinct[c] = DistinctSketch.of(s)
         if isinstance(dt, pl.Datetime | pl.Date):
-            us = s.cast(pl.Datetime("us")).dt.epoch("us").drop_nulls()
-            if us.len():
-                st.temporal[c] = (int(us.min()), int(us.max()))  # type: ignore[arg-type]
-        # Frequent values of discrete columns (float and timestamp values are nearly all distinct).
-        if c != job.id_column and not dt.is_float() and not isinstance(dt, pl.Datetime):
-            st.frequent[c] = FrequentItems.of(s if dt != pl.Date else s.cast(pl.String))
+            with st.timed("moments"):
+                us = s.cast(pl.Datetime("us")).dt.epoch("us").drop_nulls()
+                if us.len():
+                    st.temporal[c] = (int(us.min()), int(us.max()))  # type: ignore[arg-type]
+        if _discrete(dt, c, job):  # dates: their frequent values as ISO text
+            with st.timed("frequent"):
+                st.frequent[c] = FrequentItems.of(s.cast(pl.String))
+    return counts
 
 
 def profile_frame(
@@ -135,32 +178,39 @@ def profile_frame(
 ) -> tuple[ProfileState, pl.DataFrame]:
     """The state of one batch of rows, and its rows that break a rule (with their reasons).
 
-    ``ok``: the contract's acceptance of each row, when the caller has it already."""
+    ``ok``: the contract's acceptance of each row, when the caller has it already. Each phase's
+    time is added to the state's ``seconds``."""
     st = ProfileState(rows_in=df.height)
     data = df.select(job.columns)
-    _column_stats(st, data, job)
+    counts = _column_stats(st, data, job)
     names = job.contract.names()
-    broken = (
-        df.select(
-            [b.sum().alias(n) for b, n in zip(job.contract.broken(), names, strict=True)]
-        ).row(0)
-        if names
-        else ()
-    )
-    st.broken = dict(zip(names, [int(x or 0) for x in broken], strict=True))
-    if ok is None:
-        ok = accepted(df, job.contract)
-    good = df.filter(ok).select(job.columns)
-    st.sketches = {
-        c: sketch_series(good.get_column(c))
-        for c in job.columns
-        if c != job.id_column and _profiled(good.schema[c])
-    }
+    with st.timed("rules"):
+        broken = (
+            df.select(
+                [b.sum().alias(n) for b, n in zip(job.contract.broken(), names, strict=True)]
+            ).row(0)
+            if names
+            else ()
+        )
+        st.broken = dict(zip(names, [int(x or 0) for x in broken], strict=True))
+        if ok is None:
+            ok = accepted(df, job.contract)
+        n_bad = int((~ok).sum())
+    with st.timed("sketches"):
+        # with no row quarantined the accepted rows are all rows: one frame, no copy
+        good = data if n_bad == 0 else df.filter(ok).select(job.columns)
+        st.sketches = {
+            c: sketch_series(good.get_column(c), counts.get(c) if n_bad == 0 else None)
+            for c in job.columns
+            if c != job.id_column and _profiled(good.schema[c])
+        }
     if job.classification:
-        vc = good.get_column(job.label).value_counts()
-        st.label_counts = {str(k): int(v) for k, v in vc.iter_rows()}
-    bad = df.filter(~ok)
-    bad = bad.with_columns(job.contract.reasons().alias(REASON)).select(*job.columns, REASON)
+        with st.timed("label_counts"):
+            vc = good.get_column(job.label).value_counts()
+            st.label_counts = {str(k): int(v) for k, v in vc.iter_rows()}
+    with st.timed("rules"):
+        bad = df.filter(~ok) if n_bad else df.clear()
+        bad = bad.with_columns(job.contract.reasons().alias(REASON)).select(*job.columns, REASON)
     st.rows_quarantined = bad.height
     return st, bad
 

@@ -20,6 +20,8 @@ ALPHA = 0.01
 GAMMA = (1 + ALPHA) / (1 - ALPHA)
 LOG_GAMMA = math.log(GAMMA)
 TINY = 1e-12
+INF_K = math.ceil(math.log(np.finfo(np.float64).max) / LOG_GAMMA) + 1
+"""k of the bucket that holds +-infinity (above every finite value's bucket)."""
 MAX_CATEGORIES = 5000
 OTHER = "__other__"
 
@@ -28,30 +30,45 @@ CHUNK = 1 << 14  # values per numpy step: the temporaries of a step stay in cach
 
 
 def bucket_index(x: np.ndarray) -> np.ndarray:
-    """Signed bucket ids: 0 for |x| < TINY, +(i+B) for positive, -(i+B) for negative values.
+    """Signed bucket ids of float64 values: 0 for |x| < TINY, +(k+2000) for positive and
+    -(k+2000) for negative values, k = ceil(ln|x| / ln g). NaN must be removed first.
 
-    Computed a cache-sized slice at a time (~2.5x faster than whole-array temporaries)."""
+    Computed a cache-sized slice at a time in preallocated buffers, with no boolean compress or
+    scatter: the logarithm is the only real cost (~2x faster than masked temporaries)."""
     out = np.empty(len(x), dtype=np.int64)
-    for lo in range(0, len(x), CHUNK):
-        out[lo : lo + CHUNK] = _bucket_slice(x[lo : lo + CHUNK])
+    a = np.empty(min(len(x), CHUNK))
+    k = np.empty(min(len(x), CHUNK))
+    with np.errstate(divide="ignore"):  # log(0) = -inf: set to bucket 0 below
+        for lo in range(0, len(x), CHUNK):
+            c = x[lo : lo + CHUNK]
+            aa, kk = a[: len(c)], k[: len(c)]
+            np.abs(c, out=aa)
+            np.log(aa, out=kk)
+            np.divide(kk, LOG_GAMMA, out=kk)
+            np.ceil(kk, out=kk)
+            np.minimum(kk, INF_K, out=kk)  # +-inf: the infinity bucket
+            kk += 2000  # > 0 for |x| >= TINY
+            np.copysign(kk, c, out=kk)
+            kk[aa < TINY] = 0
+            out[lo : lo + len(c)] = kk
     return out
 
 
-def _bucket_slice(x: np.ndarray) -> np.ndarray:
-    a = np.abs(x)
-    idx = np.zeros(len(x), dtype=np.int64)
-    nz = a >= TINY
-    k = np.ceil(np.log(a[nz]) / LOG_GAMMA).astype(np.int64) + 2000  # > 0 for |x| >= TINY
-    idx[nz] = np.where(x[nz] > 0, k, -k)
-    return idx
-
-
 def bucket_upper(idx: int) -> float:
-    """The largest value in a bucket (the bucket's upper boundary)."""
+    """The largest value in a bucket (the bucket's upper boundary; inf for the infinity bucket)."""
     if idx == 0:
         return 0.0
     k = abs(idx) - 2000
-    return GAMMA**k if idx > 0 else -(GAMMA ** (k - 1))
+    return _power(k) if idx > 0 else -_power(k - 1)
+
+
+def _power(k: int) -> float:
+    if k >= INF_K:
+        return math.inf
+    try:
+        return GAMMA**k
+    except OverflowError:  # the last finite bucket's boundary is past the largest float
+        return math.inf
 
 
 @dataclass
@@ -61,17 +78,32 @@ class NumericSketch:
 
     @classmethod
     def of(cls, s: pl.Series) -> NumericSketch:
-        v = s.cast(pl.Float64).fill_nan(None)
-        vals = v.drop_nulls().to_numpy()
+        vals = s.cast(pl.Float64).to_numpy()  # nulls become NaN
+        nan = np.isnan(vals)
+        if nan.any():
+            vals = vals[~nan]
+        return cls._bucketed(vals, None, s.len() - len(vals))
+
+    @classmethod
+    def of_counts(cls, values: pl.Series, counts: pl.Series) -> NumericSketch:
+        """The sketch of a column given as its distinct values and their counts (nulls
+        included as a null value): equal to ``of`` the column, at the cost of its distinct
+        values."""
+        vals = values.cast(pl.Float64).to_numpy()
+        cnt = counts.cast(pl.Int64).to_numpy()
+        nan = np.isnan(vals)
+        return cls._bucketed(vals[~nan], cnt[~nan], int(cnt[nan].sum()))
+
+    @classmethod
+    def _bucketed(cls, vals: np.ndarray, weights: np.ndarray | None, nulls: int) -> NumericSketch:
         if len(vals) == 0:
-            return cls({}, s.len())
+            return cls({}, nulls)
         b = bucket_index(vals)
         lo = int(b.min())
-        cnt = np.bincount(b - lo)  # ids span at most ~2 * 37k buckets: counting beats sorting
+        # ids span at most ~2 * 37k buckets: counting beats sorting (weights: exact below 2^53)
+        cnt = np.bincount(b - lo, weights=weights).astype(np.int64)
         ids = np.flatnonzero(cnt)
-        return cls(
-            dict(zip((ids + lo).tolist(), cnt[ids].tolist(), strict=True)), s.len() - len(vals)
-        )
+        return cls(dict(zip((ids + lo).tolist(), cnt[ids].tolist(), strict=True)), nulls)
 
     def merge(self, o: NumericSketch) -> NumericSketch:
         out = dict(self.counts)
@@ -133,7 +165,11 @@ class CategorySketch:
         """Counts of the values (as strings; dates and times by month, 'YYYY-MM')."""
         if s.dtype.is_temporal():
             s = s.dt.truncate("1mo")
-        vc = s.value_counts(sort=True)  # count first, then format the (few) distinct values
+        return cls.of_counts(s.value_counts(sort=True))  # count first, then format the values
+
+    @classmethod
+    def of_counts(cls, vc: pl.DataFrame) -> CategorySketch:
+        """The sketch from a column's ``value_counts(sort=True)`` (nulls included)."""
         keys = vc[:, 0]
         keys = keys.dt.strftime("%Y-%m") if keys.dtype.is_temporal() else keys.cast(pl.String)
         names, cnt = keys.fill_null("\u2205").to_list(), vc["count"].to_list()
@@ -178,6 +214,8 @@ class DistinctSketch:
 
     @classmethod
     def of(cls, s: pl.Series) -> DistinctSketch:
+        """The sketch of a column's values; the same from its distinct values alone (a value's
+        hash does not depend on its position or neighbours)."""
         h = s.drop_nulls().hash(HLL_SEED).to_numpy()
         reg = np.zeros(HLL_M, dtype=np.uint8)
         for lo in range(0, len(h), 4 * CHUNK):  # cache-sized slices, as in bucket_index
@@ -215,10 +253,16 @@ class FrequentItems:
 
     @classmethod
     def of(cls, s: pl.Series, capacity: int = 1000) -> FrequentItems:
-        vc = s.drop_nulls().value_counts(sort=True)
+        return cls.of_counts(s.value_counts(sort=True), capacity)
+
+    @classmethod
+    def of_counts(cls, vc: pl.DataFrame, capacity: int = 1000) -> FrequentItems:
+        """The counters from a column's ``value_counts(sort=True)`` (nulls included)."""
+        null = vc[:, 0].is_null()
+        nulls = int(vc.filter(null)["count"].sum())
+        vc = vc.filter(~null)
         values, cnt = vc[:, 0].to_list(), vc["count"].to_list()
-        out = cls(dict(zip(values, cnt, strict=True)), 0, s.null_count(), capacity)
-        return out._shrink()
+        return cls(dict(zip(values, cnt, strict=True)), 0, nulls, capacity)._shrink()
 
     def _shrink(self) -> FrequentItems:
         if len(self.counts) <= self.capacity:

@@ -27,6 +27,10 @@ def test_run_writes_every_output(run_dir):
         st = run["stages"][stage]
         assert st["rows"] > 0 and st["seconds"] > 0 and st["peak_rss_bytes"] > 0
         assert st["cached"] is False and st["rows_per_s"] > 0
+    # where the profile pass spends its time, per phase, summed over its tasks
+    phases = run["stages"]["profile"]["task_seconds"]
+    assert {"read", "moments", "distinct", "frequent", "sketches", "rules"} <= set(phases)
+    assert all(v >= 0 for v in phases.values()) and phases["read"] > 0
     sample = pl.read_parquet(run_dir / "sample" / "*.parquet")
     assert sample.height == 20_000 and {"id", "split", "stratum", "weight"} <= set(sample.columns)
     for split, n in (("train", 14_000), ("valid", 3_000), ("test", 3_000)):

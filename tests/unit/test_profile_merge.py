@@ -257,3 +257,68 @@ def test_pass_one_inside_the_profile_gives_the_same_sample(
             samples.append(pl.read_parquet(d / name / "*.parquet").sort("id"))
     assert samples[0].height == size and samples[0].equals(samples[1])
     assert samples[0]["label"].is_in([0, 1]).all()  # only accepted rows
+
+
+def _buckets_by_formula(values: list[float]) -> dict[int, int]:
+    """Bucket counts straight from the definition, one value at a time (math.log, not numpy)."""
+    from collections import Counter
+
+    from distml.stats.sketches import LOG_GAMMA, TINY
+
+    out: Counter = Counter()
+    for v in values:
+        if abs(v) < TINY:
+            out[0] += 1
+        else:
+            k = math.ceil(math.log(abs(v)) / LOG_GAMMA) + 2000
+            out[k if v > 0 else -k] += 1
+    return dict(out)
+
+
+def test_numeric_sketch_buckets_follow_their_definition():
+    from distml.stats.sketches import NumericSketch
+
+    rng = np.random.default_rng(3)
+    n = 50_000  # > one numpy slice, so the slicing is exercised
+    x = rng.standard_normal(n) * 10.0 ** rng.uniform(-14, 30, n)
+    x[:6] = [0.0, -0.0, 1e-13, 1.0, -2.5, 1e300]
+    sk = NumericSketch.of(pl.Series(x.tolist() + [None]))
+    assert sk.counts == _buckets_by_formula(x.tolist()) and sk.nulls == 1
+
+
+def test_infinite_values_have_their_own_bucket():
+    from distml.stats.sketches import NumericSketch
+
+    s = pl.Series([1.0, math.inf, -math.inf, 2.0, None, math.nan])
+    sk = NumericSketch.of(s)  # raised ValueError (bincount of a negative id) before
+    assert sk.count == 4 and sk.nulls == 2
+    assert sk.quantiles([0.0, 1.0]) == [-math.inf, math.inf]
+    assert sk.quantiles([0.5])[0] == pytest.approx(1.0, rel=0.02)
+
+
+@pytest.mark.parametrize("quarantined", [False, True])
+def test_profile_sketches_equal_the_columns_counted_directly(quarantined):
+    """The profile counts a discrete column's values once for its frequent values, distinct
+    count and distribution; each equals the column counted independently."""
+    from collections import Counter
+
+    from distml.profile.state import accepted
+    from distml.stats.sketches import DistinctSketch
+
+    df = _frame(11, 4000)
+    job = _job(df)
+    if not quarantined:  # no rule, every label a class: every row accepted
+        everything = build_contract(QualityConfig(), dict(df.schema), "label", [0, 1, 2])
+        job = ProfileJob(**{**job.__dict__, "contract": everything})
+    st, bad = profile_frame(df, job)
+    assert (bad.height > 0) == quarantined
+    good = df.filter(accepted(df, job.contract))  # acceptance itself: test_quality.py
+    for c in ("s", "label"):
+        values = df[c].to_list()
+        assert st.frequent[c].counts == dict(Counter(v for v in values if v is not None))
+        assert st.frequent[c].nulls == sum(v is None for v in values)
+        whole = DistinctSketch.of(pl.Series(values, dtype=df[c].dtype))
+        assert np.array_equal(st.distinct[c].registers, whole.registers)
+    counted = Counter("\u2205" if v is None else v for v in good["s"].to_list())
+    assert st.sketches["s"].counts == dict(counted)
+    assert st.sketches["k"].counts == _buckets_by_formula(good["k"].to_list())
