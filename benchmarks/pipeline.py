@@ -51,10 +51,10 @@ def run_reference(data: str, sample: int, rounds: int, seed: int = 0) -> dict:
     import xgboost as xgb
     from sklearn import metrics as skm
 
-    from distml.config import ModelConfig, PreprocessConfig
+    from distml.config import DataConfig, ModelConfig, PreprocessConfig
     from distml.preprocess.apply import apply as apply_spec
     from distml.preprocess.fit import fit_frame
-    from distml.preprocess.kinds import column_kinds, features_of
+    from distml.preprocess.kinds import column_kinds, feature_plan
     from distml.stats.keys import sample_keys
 
     stages = {}
@@ -71,7 +71,9 @@ def run_reference(data: str, sample: int, rounds: int, seed: int = 0) -> dict:
     )
     stages["read_and_sample"] = time.perf_counter() - t0
     t = time.perf_counter()
-    feats = features_of(df.columns, "label", "id", None, [])
+    feats = feature_plan(
+        dict(df.schema), DataConfig(label="label", id_column="id", exclude=["split"])
+    ).used
     kinds = column_kinds(dict(df.schema), feats)
     # same preprocessor, fitted in memory
     train = df.filter(pl.col("split") == "train")

@@ -6,8 +6,9 @@ On the same feature files (Parquet, float32 features and a 0/1 label, as the pre
 writes them) and the same 2 CPUs, each in its own process, with the same parameters (hist,
 max_depth 6, eta 0.1, 256 bins, a fixed number of rounds, logloss on a validation split):
 
-(a) distml: `distml.train.fit` with 2 workers x 1 CPU on a local Ray (Ray already started, as in
-    the pipeline): each worker streams its row share into a QuantileDMatrix, checkpoints every
+(a) distml: `distml.train.fit` with `--workers` 2 x 1 CPU (the default here) or 1 x 2 CPUs
+    (distml's default on one machine) on a local Ray (Ray already started, as in the pipeline):
+    each worker streams its row share into a QuantileDMatrix, checkpoints every
     `--checkpoint-every` rounds.
 (b) reference: one process reads the files with Polars into a float32 matrix, builds a
     QuantileDMatrix and calls `xgboost.train` with nthread=2 (the machine's limit).
@@ -74,7 +75,7 @@ def _features(data: str) -> list[str]:
     return [n for n in pq.read_schema(first).names if n != "label"]
 
 
-def run_distml(data: str, rounds: int, checkpoint_every: int, work: str) -> dict:
+def run_distml(data: str, rounds: int, checkpoint_every: int, work: str, workers: int = 2) -> dict:
     import ray
 
     from distml.data.shards import plan
@@ -97,9 +98,10 @@ def run_distml(data: str, rounds: int, checkpoint_every: int, work: str) -> dict
             early_stopping_rounds=None,
             checkpoint_every=checkpoint_every,
             batch_rows=262_144,
-            nthread=1,
+            nthread=2 // workers,
         )
-        booster, info = train.fit(job, train.Resources(2, 1, max_failures=0), work)
+        res = train.Resources(workers, 2 // workers, max_failures=0)
+        booster, info = train.fit(job, res, work)
         seconds = time.perf_counter() - t1
     ray.shutdown()
     return {
@@ -226,11 +228,14 @@ def main() -> None:
         help="feature folder (train/, valid/); written there if missing and kept",
     )
     ap.add_argument("--skip-raytrain", action="store_true")
+    ap.add_argument(
+        "--workers", type=int, choices=[1, 2], default=2, help="distml's workers (2 CPUs split)"
+    )
     ap.add_argument("--mode", choices=["main", "distml", "reference", "raytrain"], default="main")
     ap.add_argument("--work", default=None)
     a = ap.parse_args()
     if a.mode == "distml":
-        print(json.dumps(run_distml(a.data, a.rounds, a.checkpoint_every, a.work)))
+        print(json.dumps(run_distml(a.data, a.rounds, a.checkpoint_every, a.work, a.workers)))
         return
     if a.mode == "reference":
         print(json.dumps(run_reference(a.data, a.rounds)))
@@ -250,7 +255,7 @@ def main() -> None:
         print(f"reference: {b['seconds']:.1f} s", file=sys.stderr)
         d = run_child(
             [__file__, "--mode", "distml", "--work", str(work / "a"), *common]
-            + ["--checkpoint-every", str(a.checkpoint_every)]
+            + ["--checkpoint-every", str(a.checkpoint_every), "--workers", str(a.workers)]
         )
         print(f"distml: {d['seconds']:.1f} s", file=sys.stderr)
         c = None
@@ -266,7 +271,7 @@ def main() -> None:
             "rounds": a.rounds,
             "cpus": os.cpu_count(),
             "params": PARAMS,
-            "a_distml_2_workers": d,
+            "a_distml": {**d, "workers": a.workers, "cpus_per_worker": 2 // a.workers},
             "b_xgboost_nthread2": b,
             "c_raytrain_raydata": c,
             "goals": {

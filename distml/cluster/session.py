@@ -71,7 +71,11 @@ def ensure() -> None:
         cluster = ClusterConfig()  # library use outside a command: a local Ray
     configure_auth()
     if cluster.address is None and not os.environ.get("RAY_ADDRESS"):
-        ray.init(num_cpus=cluster.num_cpus, logging_level=logging.WARNING)
+        ray.init(
+            num_cpus=cluster.num_cpus,
+            include_dashboard=cluster.dashboard,
+            logging_level=logging.WARNING,
+        )
         _session["local"] = True  # a fixed size: no autoscaler will add nodes
     else:
         ray.init(
@@ -79,6 +83,22 @@ def ensure() -> None:
             logging_level=logging.WARNING,
         )
     _session["started"] = True
+
+
+def worker_cpus(cluster: ClusterConfig, workers: int, share: int = 1) -> float:
+    """``cluster.cpus_per_worker``, or when it is null: on the local Ray distml started, its CPUs
+    split among ``workers`` workers of each of ``share`` concurrent models (at least 1); on a
+    cluster, the CPUs of its smallest alive node that has CPUs (1 when none has yet)."""
+    import ray
+
+    if cluster.cpus_per_worker is not None:
+        return cluster.cpus_per_worker
+    ensure()
+    if _session.get("local"):
+        have = float(ray.cluster_resources().get("CPU", 1))
+        return float(max(1, int(have // (workers * share))))
+    nodes = [n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")]
+    return float(max(1, int(min([c for c in nodes if c > 0], default=1))))
 
 
 def check_fits(workers: int, cpus_per_worker: float, key: str) -> None:

@@ -11,12 +11,17 @@ from distml.config._check import check
 class ClusterConfig:
     address: str | None = None
     """null: start a local single-node Ray; else a Ray address such as 'auto' or ray://host:10001."""
-    num_workers: int = 2
-    """Training workers: Ray actors joined by XGBoost's collective (distml/model/)."""
-    cpus_per_worker: float = 1
-    """CPUs reserved by each training worker; XGBoost uses max(1, int(this)) threads."""
+    num_workers: int = 1
+    """Training workers: Ray actors joined by XGBoost's collective (distml/model/). One per node
+    is fastest: on one machine, 2 workers of 1 CPU boost ~1.35x slower than 1 worker of 2."""
+    cpus_per_worker: float | None = None
+    """CPUs reserved by each training worker; XGBoost uses max(1, int(this)) threads. null: on
+    the local Ray distml starts, its CPUs shared by the workers (and the curve's concurrent
+    models); on a cluster, the CPUs of its smallest node that has CPUs."""
     num_cpus: int | None = None
     """CPUs of the local Ray started when address is null (null: all)."""
+    dashboard: bool = False
+    """Start Ray's dashboard with the local Ray (address null); it adds ~2 s to each start."""
     task_cpus: float = 1.0
     """CPUs reserved by each shard task."""
     max_failures: int = 1
@@ -29,9 +34,9 @@ class ClusterConfig:
             self.address = None  # `cluster.address=` (an unset shell variable): not set
         check(self.num_workers > 0, "cluster.num_workers", "a positive int", self.num_workers)
         check(
-            self.cpus_per_worker > 0,
+            self.cpus_per_worker is None or self.cpus_per_worker > 0,
             "cluster.cpus_per_worker",
-            "a positive number",
+            "a positive number or null",
             self.cpus_per_worker,
         )
         check(self.task_cpus > 0, "cluster.task_cpus", "positive", self.task_cpus)

@@ -24,7 +24,7 @@ from typing import Any
 
 import polars as pl
 
-from distml.cluster.session import check_fits
+from distml.cluster.session import check_fits, worker_cpus
 from distml.cluster.tasks import map_merge
 from distml.config import CurveConfig, CurveSettings
 from distml.curve import nested
@@ -77,7 +77,11 @@ def run_curve(s: CurveSettings, run_dir: str) -> dict[str, Any]:
     ctx = prepare(s, run_dir)
     ctx.settings = sized(ctx.settings, ctx.dataset.num_rows)
     name = metric_name(ctx.task, s.curve.metric)  # before any stage runs
-    check_fits(s.curve.workers_per_trial, s.cluster.cpus_per_worker, "curve.workers_per_trial")
+    cluster = ctx.settings.cluster
+    cluster.cpus_per_worker = worker_cpus(
+        cluster, s.curve.workers_per_trial, s.curve.max_concurrent
+    )
+    check_fits(s.curve.workers_per_trial, cluster.cpus_per_worker, "curve.workers_per_trial")
     cached_data_stages(ctx)
     shutil.rmtree(ctx.out("curve"), ignore_errors=True)
     with ctx.record.stage("curve") as st:

@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from distml import cache as data_cache
-from distml.cluster.session import check_fits, check_gpus
+from distml.cluster.session import check_fits, check_gpus, worker_cpus
 from distml.config import RunSettings, SyntheticConfig
 from distml.data.columns import MEANING, RESERVED, WEIGHT
 from distml.data.shards import Dataset, plan, polars_schema, without_columns
@@ -200,6 +200,7 @@ def run_pipeline(s: RunSettings, run_dir: str) -> dict[str, Any]:
     ctx = prepare(s, run_dir)
     s, rec = ctx.settings, ctx.record
     if s.pipeline.until not in DATA_STAGES:
+        s.cluster.cpus_per_worker = worker_cpus(s.cluster, s.cluster.num_workers)
         check_fits(s.cluster.num_workers, s.cluster.cpus_per_worker, "cluster.num_workers")
     if not cached_data_stages(ctx) or s.pipeline.until == "preprocess":
         return rec.data

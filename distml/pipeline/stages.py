@@ -222,6 +222,8 @@ def train(ctx: RunContext, st: Stage, resume_from: str | None) -> None:
     e["best_iteration"] = info["best_iteration"]
     for k in ("workers", "rank_rows", "failures", "resumed_from_rounds"):
         e[k] = info[k]
+    e["cpus_per_worker"], e["nthread"] = res.cpus_per_worker, job.nthread
+    e["matrix_seconds"], e["boost_seconds"] = info["matrix_seconds"], info["boost_seconds"]
     if info["failures"]:  # when each checkpoint was stored, when each restart began
         e["checkpoints_written"] = info["checkpoints_written"]
         e["restarted_unix"] = info["restarted_unix"]

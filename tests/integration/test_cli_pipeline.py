@@ -27,6 +27,9 @@ def test_run_writes_every_output(run_dir):
         st = run["stages"][stage]
         assert st["rows"] > 0 and st["seconds"] > 0 and st["peak_rss_bytes"] > 0
         assert st["cached"] is False and st["rows_per_s"] > 0
+    # one worker with every CPU of the (one-node, 2-CPU) Ray by default, XGBoost on 2 threads
+    train = run["stages"]["train"]
+    assert train["workers"] == 1 and train["cpus_per_worker"] == 2 and train["nthread"] == 2
     # where the profile pass spends its time, per phase, summed over its tasks
     phases = run["stages"]["profile"]["task_seconds"]
     assert {"read", "moments", "distinct", "frequent", "sketches", "rules"} <= set(phases)
@@ -152,6 +155,7 @@ def test_use_gpu_without_gpus_is_a_clear_error(on_session_ray, tmp_path):
     p = distml(
         "run",
         "cluster.use_gpu=true",
+        "cluster.num_workers=2",
         "sampling.size=1000",
         *on_session_ray,
         f"hydra.run.dir={tmp_path}",

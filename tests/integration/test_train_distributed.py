@@ -178,6 +178,7 @@ def _fault_args(small_data, address: str, max_failures: int) -> list[str]:
         f"cluster.max_failures={max_failures}",
         # a worker needs a whole 2-CPU node: one rank on each node, and a restart after the loss
         # waits for the replacement node (as with an autoscaler)
+        "cluster.num_workers=2",
         "cluster.cpus_per_worker=2",
         "eval.bootstrap=0",
     ]

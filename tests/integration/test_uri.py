@@ -3,6 +3,7 @@ through pyarrow filesystems; credentials only from the environment, never in the
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -102,3 +103,7 @@ def test_pipeline_reads_and_writes_s3(s3_env, tmp_path):
             assert SECRET not in path.read_text(errors="ignore"), path
     with s3.open_input_stream("distml-test/runs/r1/.hydra/config.yaml") as f:
         assert SECRET not in f.read().decode()
+    with s3.open_input_stream("distml-test/runs/r1/run.json") as f:
+        train = json.loads(f.read())["stages"]["train"]
+    # the local Ray the CLI started: both its CPUs to the one training worker
+    assert (train["workers"], train["cpus_per_worker"], train["nthread"]) == (1, 2, 2), train
