@@ -40,7 +40,7 @@ def _states(rows_per_shard: int, total_rows: int) -> list[bytes]:
     from distml.quality.contract import build_contract
     from distml.synthetic import generate_rows
 
-    buckets = HashFiles.for_rows("unused", total_rows).buckets
+    buckets = HashFiles.for_rows("unused", total_rows, total_rows // rows_per_shard).buckets
     out = []
     for i in range(STATES):
         df = generate_rows(0, i, 0, 10_000, 0.02)
@@ -57,10 +57,8 @@ def _states(rows_per_shard: int, total_rows: int) -> list[bytes]:
         st, _ = profile_frame(df, job)
         st.per_shard[f"file-{i}.parquet#0"] = {"rows_in": rows_per_shard}
         offsets = np.sort(np.random.default_rng(i).integers(0, rows_per_shard, buckets))
-        st.hash_offsets[i] = (
-            [*offsets.tolist(), rows_per_shard],
-            [*offsets.tolist(), rows_per_shard],
-        )
+        offsets = np.append(offsets, rows_per_shard).astype(np.uint32)  # as write_hashes returns
+        st.hash_offsets[i] = (offsets, offsets.copy())
         out.append(pickle.dumps(st, protocol=5))
     return out
 

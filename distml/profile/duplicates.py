@@ -18,8 +18,12 @@ from distml.data.shards import Shard
 
 _ROW_SEED = 0xD0B1E
 
-Offsets = tuple[list[int], list[int] | None]
-"""Per shard: where each hash range starts in its rows file (and ids file)."""
+Offsets = tuple[np.ndarray, np.ndarray | None]
+"""Per shard: where each hash range starts in its rows file (and ids file), as uint32 arrays of
+``buckets + 1`` entries (a shard holds fewer than 2^32 rows)."""
+
+OFFSETS_BUDGET = 1 << 25
+"""Offsets the driver holds at most per file kind (shards x buckets): 128 MiB as uint32."""
 
 
 @dataclass(frozen=True)
@@ -30,8 +34,11 @@ class HashFiles:
     buckets: int
 
     @classmethod
-    def for_rows(cls, folder: str, rows: int) -> HashFiles:
-        return cls(folder, int(min(4096, max(8, math.ceil(rows / 1_000_000)))))
+    def for_rows(cls, folder: str, rows: int, shards: int = 1) -> HashFiles:
+        """About a million hashes per range (8 to 4,096 ranges), and no more ranges than keep
+        the driver's offsets within OFFSETS_BUDGET at this many shards."""
+        wanted = min(4096, max(8, math.ceil(rows / 1_000_000)))
+        return cls(folder, int(max(8, min(wanted, OFFSETS_BUDGET // max(1, shards)))))
 
     def path(self, name: str, shard_index: int) -> str:
         return join(self.folder, f"{name}-{shard_index:06d}.u64")
@@ -43,14 +50,14 @@ def write_hashes(
     """Sort the shard's 64-bit row (and id) hashes into files; return their range offsets."""
     edges = np.array([(i << 64) // files.buckets for i in range(files.buckets)], dtype=np.uint64)
 
-    def put(values: np.ndarray, name: str) -> list[int]:
+    def put(values: np.ndarray, name: str) -> np.ndarray:
         values = np.sort(values)
         fs, path = filesystem(files.path(name, shard.index))
         fs.create_dir(posixpath.dirname(path), recursive=True)
         with fs.open_output_stream(path) as f:
             f.write(values.tobytes())
-        off = np.searchsorted(values, edges, side="left").tolist()
-        return [*off, len(values)]
+        off = np.searchsorted(values, edges, side="left")
+        return np.append(off, len(values)).astype(np.uint32)
 
     rows = put(df.hash_rows(_ROW_SEED).to_numpy(), "rows")
     # integer ids map one-to-one (splitmix64 is a bijection), so their count is exact
@@ -74,7 +81,7 @@ def _count_bucket(
     out = []
     for which, name in ((0, "rows"), (1, "ids")):
         parts = [
-            _read_range(files.path(name, i), off[bucket], off[bucket + 1])
+            _read_range(files.path(name, i), int(off[bucket]), int(off[bucket + 1]))
             for i, o in offsets.items()
             if (off := o[which]) is not None
         ]

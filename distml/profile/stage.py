@@ -121,7 +121,7 @@ def run_profile(
         label=label,
         id_column=id_column if id_column in ds.columns else None,
         quarantine=join(out_dir, "quarantine"),
-        hashes=HashFiles.for_rows(join(out_dir, "_profile_hashes"), ds.num_rows)
+        hashes=HashFiles.for_rows(join(out_dir, "_profile_hashes"), ds.num_rows, len(ds.shards))
         if cfg.duplicates
         else None,
         on_bad_file=on_bad_file,

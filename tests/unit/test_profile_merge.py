@@ -322,3 +322,15 @@ def test_profile_sketches_equal_the_columns_counted_directly(quarantined):
     counted = Counter("\u2205" if v is None else v for v in good["s"].to_list())
     assert st.sketches["s"].counts == dict(counted)
     assert st.sketches["k"].counts == _buckets_by_formula(good["k"].to_list())
+
+
+def test_hash_ranges_keep_the_drivers_offsets_bounded_at_many_shards():
+    """About a million hashes per range, but at most 2^25 offsets (128 MiB as uint32) held by
+    the driver per file kind: 1B rows in 4,000 shards get 1,000 ranges, in 100,000 shards 335."""
+    from distml.profile.duplicates import OFFSETS_BUDGET, HashFiles
+
+    assert HashFiles.for_rows("h", 1_000_000_000, 4_000).buckets == 1_000
+    assert HashFiles.for_rows("h", 1_000_000_000, 100_000).buckets == 335
+    assert HashFiles.for_rows("h", 10_000, 1).buckets == 8  # at least 8
+    assert HashFiles.for_rows("h", 10**13, 10).buckets == 4_096  # at most 4,096
+    assert 100_000 * HashFiles.for_rows("h", 10**12, 100_000).buckets <= OFFSETS_BUDGET
