@@ -188,6 +188,13 @@ def _importance(run_dir: str) -> str:
     return "<h2>Feature importance (gain, cover)</h2>" + table(rows, ["feature", "gain", "cover"])
 
 
+def _estimated(dup: dict, key: str, error: str) -> object:
+    """A duplicate count, or its estimate with the 95% error when it was not counted exactly."""
+    if dup.get("exact", True):
+        return dup[key]
+    return f"~{dup[key]:,} (+/- {dup[error]:,.0f}, 95%, estimated)"
+
+
 def _quality(run_dir: str) -> str:
     prof = _load(run_dir, "profile.json")
     if not prof:
@@ -198,8 +205,8 @@ def _quality(run_dir: str) -> str:
         ["rows accepted", prof["rows_accepted"]],
         ["rows quarantined", prof["rows_quarantined"]],
         *[[f"rule {k}", v] for k, v in (prof.get("rules") or {}).items()],
-        *([["duplicate rows", dup["rows"]]] if "rows" in dup else []),
-        *([["duplicate ids", dup["ids"]]] if "ids" in dup else []),
+        *([["duplicate rows", _estimated(dup, "rows", "rows_error_95")]] if "rows" in dup else []),
+        *([["duplicate ids", _estimated(dup, "ids", "ids_error_95")]] if "ids" in dup else []),
         *[[f"skipped file {f['path']}", f["reason"]] for f in prof.get("skipped_files", [])],
         *([[f"newest {fresh['column']}", fresh.get("newest")]] if fresh else []),
     ]

@@ -1,6 +1,11 @@
-"""Exact duplicate rows and ids: each shard writes its sorted 64-bit row hashes (and ids, mapped
+"""Duplicate rows and ids: each shard writes its sorted 64-bit row hashes (and ids, mapped
 one-to-one by SplitMix64) to a small file, with the offsets of fixed hash ranges; a second map
-over those ranges counts the repeats. Row-hash collisions are possible at ~rows^2 / 2^65."""
+over those ranges counts the repeats. Row-hash collisions are possible at ~rows^2 / 2^65.
+
+At scale only the hashes below ``fraction`` of the hash space are kept: identical rows have one
+hash, so a group of duplicates is kept whole or not at all, and the count of the kept repeats
+divided by ``fraction`` is an unbiased estimate of the total (a Poisson-thinned count: its
+standard error is about sqrt(count * (1 - fraction)) / fraction)."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import math
 import posixpath
 import shutil
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -32,13 +38,21 @@ class HashFiles:
 
     folder: str
     buckets: int
+    fraction: float = 1.0
+    """Share of the hash space kept (1: every hash, an exact count)."""
 
     @classmethod
-    def for_rows(cls, folder: str, rows: int, shards: int = 1) -> HashFiles:
-        """About a million hashes per range (8 to 4,096 ranges), and no more ranges than keep
-        the driver's offsets within OFFSETS_BUDGET at this many shards."""
-        wanted = min(4096, max(8, math.ceil(rows / 1_000_000)))
-        return cls(folder, int(max(8, min(wanted, OFFSETS_BUDGET // max(1, shards)))))
+    def for_rows(cls, folder: str, rows: int, shards: int = 1, fraction: float = 1.0) -> HashFiles:
+        """About a million kept hashes per range (8 to 4,096 ranges), and no more ranges than
+        keep the driver's offsets within OFFSETS_BUDGET at this many shards."""
+        wanted = min(4096, max(8, math.ceil(rows * fraction / 1_000_000)))
+        return cls(folder, int(max(8, min(wanted, OFFSETS_BUDGET // max(1, shards)))), fraction)
+
+    def kept(self, hashes: np.ndarray) -> np.ndarray:
+        """The hashes in the kept share of the hash space."""
+        if self.fraction >= 1.0:
+            return hashes
+        return hashes[hashes < np.uint64(int(self.fraction * 2.0**64))]
 
     def path(self, name: str, shard_index: int) -> str:
         return join(self.folder, f"{name}-{shard_index:06d}.u64")
@@ -51,7 +65,7 @@ def write_hashes(
     edges = np.array([(i << 64) // files.buckets for i in range(files.buckets)], dtype=np.uint64)
 
     def put(values: np.ndarray, name: str) -> np.ndarray:
-        values = np.sort(values)
+        values = np.sort(files.kept(values))
         fs, path = filesystem(files.path(name, shard.index))
         fs.create_dir(posixpath.dirname(path), recursive=True)
         with fs.open_output_stream(path) as f:
@@ -122,3 +136,46 @@ def remove(uri: str) -> None:
     fs, p = filesystem(uri)
     if fs.get_file_info(p).type.name == "Directory":
         fs.delete_dir(p)
+
+
+ESTIMATE_FRACTION = 1 / 16
+"""Share of the hash space kept when the duplicate count is estimated."""
+
+
+def duplicates_fraction(rows: int, exact_max_rows: int | None) -> float:
+    """1 (exact) up to ``exact_max_rows`` rows (profile.exact_duplicates_max_rows), else
+    ESTIMATE_FRACTION."""
+    return 1.0 if exact_max_rows is None or rows <= exact_max_rows else ESTIMATE_FRACTION
+
+
+def duplicates_report(
+    counted: tuple[int, int], fraction: float, rows: int, id_column: str | None
+) -> dict[str, Any]:
+    """profile.json's ``duplicates``: counts (or estimates, with their 95% error) and rates."""
+
+    def scaled(n: int) -> tuple[int, float]:
+        if fraction >= 1.0:
+            return n, 0.0
+        # Poisson-thinned count: 95% half-width; none seen: the rule of three
+        half = 1.96 * math.sqrt(n * (1 - fraction)) if n else 3.0
+        return round(n / fraction), half / fraction
+
+    dup_rows, row_error = scaled(counted[0])
+    out: dict[str, Any] = {
+        "rows": dup_rows,
+        "row_rate": dup_rows / rows if rows else 0.0,
+        "exact": fraction >= 1.0,
+        "method": "exact over 64-bit row hashes (collision chance ~ rows^2 / 2^65)"
+        if fraction >= 1.0
+        else f"estimated from the rows whose 64-bit hash is in 1/{round(1 / fraction)} of the "
+        "hash space (duplicates share a hash: kept or left together); above "
+        "profile.exact_duplicates_max_rows rows",
+    }
+    if fraction < 1.0:
+        out.update(sample_fraction=fraction, rows_error_95=row_error)
+    if id_column is not None:
+        dup_ids, id_error = scaled(counted[1])
+        out.update(ids=dup_ids, id_rate=dup_ids / rows if rows else 0.0, id_column=id_column)
+        if fraction < 1.0:
+            out["ids_error_95"] = id_error
+    return out

@@ -23,7 +23,14 @@ from distml.data.columns import CAST_FAILED
 from distml.data.fs import join
 from distml.data.shards import Dataset, Shard, read_shard, write_parquet
 from distml.errors import UserError
-from distml.profile.duplicates import HashFiles, count_duplicates, remove, write_hashes
+from distml.profile.duplicates import (
+    HashFiles,
+    count_duplicates,
+    duplicates_fraction,
+    duplicates_report,
+    remove,
+    write_hashes,
+)
 from distml.profile.report import build_report
 from distml.profile.state import ProfileJob, ProfileState, accepted, profile_frame
 from distml.quality.contract import Contract
@@ -121,7 +128,12 @@ def run_profile(
         label=label,
         id_column=id_column if id_column in ds.columns else None,
         quarantine=join(out_dir, "quarantine"),
-        hashes=HashFiles.for_rows(join(out_dir, "_profile_hashes"), ds.num_rows, len(ds.shards))
+        hashes=HashFiles.for_rows(
+            join(out_dir, "_profile_hashes"),
+            ds.num_rows,
+            len(ds.shards),
+            duplicates_fraction(ds.num_rows, cfg.exact_duplicates_max_rows),
+        )
         if cfg.duplicates
         else None,
         on_bad_file=on_bad_file,
@@ -145,15 +157,8 @@ def run_profile(
     dup = None
     t0 = time.perf_counter()
     if job.hashes is not None:
-        dup_rows, dup_ids = count_duplicates(job.hashes, st.hash_offsets, num_cpus, stats)
-        dup = {
-            "rows": dup_rows,
-            "row_rate": dup_rows / st.rows_in if st.rows_in else 0.0,
-            "method": "exact over 64-bit row hashes (collision chance ~ rows^2 / 2^65)",
-        }
-        if job.id_column is not None:
-            rate = dup_ids / st.rows_in if st.rows_in else 0.0
-            dup.update(ids=dup_ids, id_rate=rate, id_column=job.id_column)
+        counted = count_duplicates(job.hashes, st.hash_offsets, num_cpus, stats)
+        dup = duplicates_report(counted, job.hashes.fraction, st.rows_in, job.id_column)
     now = parse_now(cfg.now)
     report = build_report(ds, st, job, dup, cfg.freshness_column, now, cfg.top_k)
     report["timing"] = {

@@ -334,3 +334,33 @@ def test_hash_ranges_keep_the_drivers_offsets_bounded_at_many_shards():
     assert HashFiles.for_rows("h", 10_000, 1).buckets == 8  # at least 8
     assert HashFiles.for_rows("h", 10**13, 10).buckets == 4_096  # at most 4,096
     assert 100_000 * HashFiles.for_rows("h", 10**12, 100_000).buckets <= OFFSETS_BUDGET
+
+
+def test_duplicates_above_the_exact_limit_are_estimated_within_their_error(tmp_path):
+    """Above profile.exact_duplicates_max_rows only 1/16 of the hash space is counted; the
+    estimate is within its stated 95% error of the true counts (fixed data: deterministic)."""
+    rng = np.random.default_rng(5)
+    n = 200_000
+    base = pl.DataFrame({"id": np.arange(n), "label": rng.integers(0, 2, n), "x": rng.random(n)})
+    df = pl.concat([base, base.sample(20_000, seed=1)])  # 20,000 duplicate rows and ids
+    for i in range(4):
+        df[i * 55_000 : (i + 1) * 55_000].write_parquet(tmp_path / f"part-{i}.parquet")
+    true_rows, true_ids = df.height - df.n_unique(), df.height - df["id"].n_unique()
+    assert true_rows == true_ids == 20_000
+    ds = plan(str(tmp_path))
+    contract = build_contract(QualityConfig(), dict(df.schema), "label", None)
+    with parallel.in_process():
+        dup = run_profile(
+            ds,
+            contract,
+            ProfileConfig(exact_duplicates_max_rows=100_000),
+            label="label",
+            id_column="id",
+            out_dir=str(tmp_path / "out"),
+            classification=False,
+        ).report["duplicates"]
+    assert dup["exact"] is False and dup["sample_fraction"] == 1 / 16
+    assert 0 < dup["rows_error_95"] < 0.2 * true_rows
+    assert abs(dup["rows"] - true_rows) <= dup["rows_error_95"]
+    assert abs(dup["ids"] - true_ids) <= dup["ids_error_95"]
+    assert dup["rows"] != true_rows  # an estimate (an exact count would equal it)
