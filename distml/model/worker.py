@@ -87,20 +87,34 @@ class TrainJob:
     external_memory: bool = False
 
 
+KEEP_BYTES = 1 << 30
+"""A share whose float32 batches fit in this many bytes is read once, not once per pass."""
+
+
 class PieceIter(xgb.DataIter):
     """Feeds a worker's pieces to XGBoost in batches of at most ``batch_rows`` rows.
 
-    Only one batch is materialised at a time; the DMatrix keeps the quantised matrix (in memory,
-    or in pages under ``cache_prefix`` for external memory).
+    XGBoost passes over the data several times to build a QuantileDMatrix (4 in XGBoost 3.2:
+    counts, quantiles, then the matrix). A share of at most KEEP_BYTES of float32 values
+    (``keep``) is read from Parquet once and its batches replayed until ``release``; a larger
+    share is read again on every pass, one batch materialised at a time. The DMatrix keeps the quantised matrix (in memory, or in pages
+    under ``cache_prefix`` for external memory).
     """
 
     def __init__(
-        self, pieces: Sequence[Piece], job: TrainJob, cache_prefix: str | None = None
+        self,
+        pieces: Sequence[Piece],
+        job: TrainJob,
+        cache_prefix: str | None = None,
+        keep: bool = False,
     ) -> None:
         self.pieces = list(pieces)
         self.job = job
         self.names = model_names(job.features)
-        self._batches = self._iter()
+        self._kept: list[dict[str, Any]] | None = [] if keep else None
+        self._complete = False  # the kept batches are the whole share
+        self._replay = False
+        self._batches = self._arrays()
         super().__init__(cache_prefix=cache_prefix, release_data=True)
 
     def _iter(self):
@@ -110,23 +124,40 @@ class PieceIter(xgb.DataIter):
             for lo in range(0, df.height, self.job.batch_rows):
                 yield df.slice(lo, self.job.batch_rows)
 
+    def _arrays(self):
+        for batch in self._iter():
+            kw = {}
+            if self.job.weight:
+                kw["weight"] = batch.get_column(self.job.weight).to_numpy()
+            yield {
+                "data": batch.select(self.job.features).to_numpy().astype(np.float32, copy=False),
+                "label": batch.get_column(self.job.label).to_numpy().astype(np.float32),
+                **kw,
+            }
+
     def next(self, input_data) -> bool:
-        batch = next(self._batches, None)
-        if batch is None:
+        arrays = next(self._batches, None)
+        if arrays is None:
+            if self._kept is not None:
+                self._complete = True
             return False
-        kw = {}
-        if self.job.weight:
-            kw["weight"] = batch.get_column(self.job.weight).to_numpy()
-        input_data(
-            data=batch.select(self.job.features).to_numpy().astype(np.float32, copy=False),
-            label=batch.get_column(self.job.label).to_numpy().astype(np.float32),
-            feature_names=self.names,
-            **kw,
-        )
+        if self._kept is not None and not self._replay:
+            self._kept.append(arrays)
+        input_data(**arrays, feature_names=self.names)
         return True
 
+    def release(self) -> None:
+        """Drop the kept batches (call once the DMatrix is built)."""
+        self._kept, self._complete = None, False
+
     def reset(self) -> None:
-        self._batches = self._iter()
+        if self._kept is not None and self._complete:
+            self._replay = True
+            self._batches = iter(self._kept)
+            return
+        if self._kept is not None:
+            self._kept = []  # a pass stopped early: keep the next one from the start
+        self._batches = self._arrays()
 
 
 class ReportCallback(xgb.callback.TrainingCallback):
@@ -179,9 +210,14 @@ class Worker:
 
         def matrix(shards, name, ref=None):
             prefix = os.path.join(cache, name) if cache else None
-            it = PieceIter(share(shards, rank, world), job, prefix)
+            pieces = share(shards, rank, world)
+            rows = sum(p.stop - p.start for p in pieces)
+            keep = not cache and rows * len(job.features) * 4 <= KEEP_BYTES
+            it = PieceIter(pieces, job, prefix, keep)
             kw = {"max_bin": params.get("max_bin", 256), "ref": ref}
-            return xgb.ExtMemQuantileDMatrix(it, **kw) if cache else xgb.QuantileDMatrix(it, **kw)
+            m = xgb.ExtMemQuantileDMatrix(it, **kw) if cache else xgb.QuantileDMatrix(it, **kw)
+            it.release()
+            return m
 
         dtrain = matrix(job.train, "train")
         # Only valid is evaluated: the train metric costs a pass per round and stops nothing.
