@@ -97,8 +97,8 @@ class PieceIter(xgb.DataIter):
     XGBoost passes over the data several times to build a QuantileDMatrix (4 in XGBoost 3.2:
     counts, quantiles, then the matrix). A share of at most KEEP_BYTES of float32 values
     (``keep``) is read from Parquet once and its batches replayed until ``release``; a larger
-    share is read again on every pass, one batch materialised at a time. The DMatrix keeps the quantised matrix (in memory, or in pages
-    under ``cache_prefix`` for external memory).
+    share is read again on every pass, one batch materialised at a time. The DMatrix keeps the
+    quantised matrix (in memory, or in pages under ``cache_prefix`` for external memory).
     """
 
     def __init__(
