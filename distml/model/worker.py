@@ -87,8 +87,9 @@ class TrainJob:
     external_memory: bool = False
 
 
-KEEP_BYTES = 1 << 30
-"""A share whose float32 batches fit in this many bytes is read once, not once per pass."""
+KEEP_BYTES = 1 << 28
+"""A share whose float32 batches fit in this many bytes (256 MiB) is read once, not once per pass:
+the batches are kept while XGBoost builds the matrix, so this bounds what a worker adds."""
 
 
 class PieceIter(xgb.DataIter):
