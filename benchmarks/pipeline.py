@@ -2,8 +2,10 @@
 
     python benchmarks/pipeline.py --rows 10000000 --shards 64 --sample 1000000
 
-distml: `run_pipeline` with its own local Ray (2 training workers), per-stage seconds, rows/s and
-peak memory from run.json, plus the peak summed RSS of the driver and all Ray processes.
+distml: `run_pipeline` as `distml run` runs it (cluster.* defaults: its own local Ray, or threads
+in this process for at most cluster.threads_max_rows rows; ``--executor`` forces one), per-stage
+seconds, rows/s and peak memory from run.json, plus the peak summed RSS of the driver and all Ray
+processes.
 Reference: one process reading every file with Polars, a hash-based Bernoulli sample of the same
 size, the same preprocessor applied in memory, ``xgboost.train`` with nthread=2 on the same
 parameters, and scikit-learn metrics.
@@ -25,8 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import TreeMemory, generate_data, run_child, write  # noqa: E402
 
 
-def run_distml(data: str, out: str, sample: int, rounds: int) -> dict:
-    from distml.cluster.session import ray_session
+def run_distml(data: str, out: str, sample: int, rounds: int, executor: str) -> dict:
+    from distml.cluster.session import configure_auth, ray_session
+
+    configure_auth()  # before Ray is imported: it reads its auth mode then
     from distml.config import Settings
     from distml.pipeline import run_pipeline
 
@@ -34,12 +38,15 @@ def run_distml(data: str, out: str, sample: int, rounds: int) -> dict:
     s.data.path = data
     s.sampling.size = sample
     s.model.num_boost_round = rounds
+    s.cluster.executor = executor
+    s.cache.enabled = False  # every stage runs, whatever ran before on the same files
     t0 = time.perf_counter()
     with TreeMemory() as mem, ray_session(s.cluster):
         rec = run_pipeline(s, out)
     return {
         "seconds": time.perf_counter() - t0,
         "peak_tree_rss_bytes": mem.peak,
+        "executor": rec["executor"],
         "stages": rec["stages"],
         "test": {k: rec["metrics"]["test"][k] for k in ("roc_auc", "average_precision", "f1")},
     }
@@ -131,9 +138,10 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the generated data")
     ap.add_argument("--mode", choices=["main", "distml", "reference"], default="main")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--executor", choices=["auto", "ray", "threads"], default="auto")
     a = ap.parse_args()
     if a.mode == "distml":
-        print(json.dumps(run_distml(a.data, a.out, a.sample, a.rounds)))
+        print(json.dumps(run_distml(a.data, a.out, a.sample, a.rounds, a.executor)))
         return
     if a.mode == "reference":
         print(json.dumps(run_reference(a.data, a.sample, a.rounds)))
@@ -146,7 +154,8 @@ def main() -> None:
         if a.data is None:
             gen = generate_data(a.rows, a.shards, data)
         common = ["--data", data, "--sample", str(a.sample), "--rounds", str(a.rounds)]
-        d = run_child([__file__, "--mode", "distml", "--out", str(work / "run"), *common])
+        run = ["--mode", "distml", "--out", str(work / "run"), "--executor", a.executor]
+        d = run_child([__file__, *run, *common])
         r = run_child([__file__, "--mode", "reference", *common])
         result = {
             "benchmark": "pipeline",

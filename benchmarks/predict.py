@@ -29,7 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_distml(data: str, model_run: str, out: str) -> dict:
-    from distml.cluster.session import ray_session
+    from distml.cluster.session import configure_auth, ray_session
+
+    configure_auth()  # before Ray is imported: it reads its auth mode then
     from distml.config import ClusterConfig, DataConfig, PredictSettings
     from distml.predict import run_predict
 

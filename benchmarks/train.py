@@ -7,9 +7,10 @@ writes them) and the same 2 CPUs, each in its own process, with the same paramet
 max_depth 6, eta 0.1, 256 bins, a fixed number of rounds, logloss on a validation split):
 
 (a) distml: `distml.train.fit` with `--workers` 2 x 1 CPU (the default here) or 1 x 2 CPUs
-    (distml's default on one machine) on a local Ray (Ray already started, as in the pipeline):
-    each worker streams its row share into a QuantileDMatrix, checkpoints every
-    `--checkpoint-every` rounds.
+    (distml's default on one machine) on a local Ray (Ray already started, as in the pipeline),
+    or with `--executor threads` its one worker in this process (how `distml run` trains a
+    local run of at most cluster.threads_max_rows rows): each worker streams its row share into a
+    QuantileDMatrix, checkpoints every `--checkpoint-every` rounds.
 (b) reference: one process reads the files with Polars into a float32 matrix, builds a
     QuantileDMatrix and calls `xgboost.train` with nthread=2 (the machine's limit).
 (c) Ray Train's XGBoostTrainer fed by Ray Data as its documentation shows (read_parquet, the
@@ -75,15 +76,23 @@ def _features(data: str) -> list[str]:
     return [n for n in pq.read_schema(first).names if n != "label"]
 
 
-def run_distml(data: str, rounds: int, checkpoint_every: int, work: str, workers: int = 2) -> dict:
+def run_distml(
+    data: str, rounds: int, checkpoint_every: int, work: str, workers: int, executor: str
+) -> dict:
+    from distml.cluster.session import choose_executor, configure_auth, ray_session
+    from distml.config import ClusterConfig
+
+    configure_auth()  # before Ray is imported
     import ray
 
     from distml.data.shards import plan
     from distml.model import train
 
-    with TreeMemory() as mem:
+    cluster = ClusterConfig(executor=executor, num_workers=workers)
+    with TreeMemory() as mem, ray_session(cluster):
         t0 = time.perf_counter()
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+        if choose_executor(cluster, 0) == "ray":
+            ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
         ray_init = time.perf_counter() - t0
         t1 = time.perf_counter()
         tr, va = plan(os.path.join(data, "train")), plan(os.path.join(data, "valid"))
@@ -103,9 +112,10 @@ def run_distml(data: str, rounds: int, checkpoint_every: int, work: str, workers
         res = train.Resources(workers, 2 // workers, max_failures=0)
         booster, info = train.fit(job, res, work)
         seconds = time.perf_counter() - t1
-    ray.shutdown()
+        ray.shutdown()
     return {
         "seconds": seconds,
+        "executor": executor,
         "ray_init_seconds": ray_init,
         "rounds": booster.num_boosted_rounds(),
         **{k: info[k] for k in ("rank_rows", "matrix_seconds", "boost_seconds")},
@@ -231,11 +241,15 @@ def main() -> None:
     ap.add_argument(
         "--workers", type=int, choices=[1, 2], default=2, help="distml's workers (2 CPUs split)"
     )
+    ap.add_argument(
+        "--executor", choices=["ray", "threads"], default="ray", help="threads: --workers 1"
+    )
     ap.add_argument("--mode", choices=["main", "distml", "reference", "raytrain"], default="main")
     ap.add_argument("--work", default=None)
     a = ap.parse_args()
     if a.mode == "distml":
-        print(json.dumps(run_distml(a.data, a.rounds, a.checkpoint_every, a.work, a.workers)))
+        d = run_distml(a.data, a.rounds, a.checkpoint_every, a.work, a.workers, a.executor)
+        print(json.dumps(d))
         return
     if a.mode == "reference":
         print(json.dumps(run_reference(a.data, a.rounds)))
@@ -256,6 +270,7 @@ def main() -> None:
         d = run_child(
             [__file__, "--mode", "distml", "--work", str(work / "a"), *common]
             + ["--checkpoint-every", str(a.checkpoint_every), "--workers", str(a.workers)]
+            + ["--executor", a.executor]
         )
         print(f"distml: {d['seconds']:.1f} s", file=sys.stderr)
         c = None

@@ -19,6 +19,7 @@ from typing import Any
 
 import polars as pl
 
+from distml.cluster.session import choose_executor
 from distml.config import MonitorSettings
 from distml.config.quality import parse_now
 from distml.data.shards import Dataset, polars_schema
@@ -62,6 +63,7 @@ def run_monitor(s: MonitorSettings, run_dir: str) -> dict[str, Any]:
             "stage since this version): retrain it to monitor against it."
         )
     ds, skipped = plan_new_data(run, s.data.path, s.data.on_bad_file)
+    choose_executor(s.cluster, ds.num_rows, workers=1)
     os.makedirs(run_dir, exist_ok=True)
     label = run.settings.data.label if run.settings.data.label in ds.columns else None
     id_col = run.id_column

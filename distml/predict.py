@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, replace
 from typing import Any
 
+from distml.cluster.session import choose_executor
 from distml.config import PredictSettings, RunSettings, load_saved
 from distml.data.shards import Dataset, plan, polars_schema
 from distml.errors import UserError
@@ -156,6 +157,7 @@ def run_predict(s: PredictSettings, run_dir: str) -> dict[str, Any]:
     """``distml predict``: predictions/, quarantine/ and predict.json in ``run_dir``."""
     run = load_run(s.model_run)
     ds, skipped = plan_new_data(run, s.data.path, s.data.on_bad_file)
+    executor = choose_executor(s.cluster, ds.num_rows, workers=1)
     os.makedirs(run_dir, exist_ok=True)
     job = score_job(run, ds, run_dir, Summary(metrics=False))
     st = score(ds.shards, job, "predict", s.cluster.task_cpus)
@@ -166,6 +168,7 @@ def run_predict(s: PredictSettings, run_dir: str) -> dict[str, Any]:
         "rows_scored": st.rows_scored,
         "rows_quarantined": st.rows_quarantined,
         "threshold": run.model.threshold,
+        "executor": executor,
         "skipped_files": skipped,
         "empty_files": list(ds.empty_files),
         "per_shard": st.per_shard,

@@ -607,6 +607,53 @@ MUTANTS = [
         ("tests/integration/test_serve.py::test_the_request_log_is_read_back_by_distml_monitor",),
         "issue #19 (review)",
     ),
+    M(
+        "executor-threads-drop-a-shard",
+        "cluster",
+        "map_merge on threads never runs the last item",
+        (
+            (
+                "distml/cluster/tasks.py",
+                "                for item in it:\n",
+                "                for item in it:\n                    if item is items[-1]:\n                        continue\n",
+            ),
+        ),
+        (
+            "tests/unit/test_executor.py",
+            "tests/integration/test_executor.py::test_a_run_in_threads_writes_what_the_run_on_ray_writes",
+        ),
+        "issue #17",
+    ),
+    M(
+        "executor-keeper-writes-nothing",
+        "train",
+        "the keeper of a run in threads stores no checkpoint",
+        (
+            (
+                "distml/model/train.py",
+                "        self.keeper.save(rounds, raw, metrics)",
+                "        pass",
+            ),
+        ),
+        (
+            "tests/integration/test_executor.py::test_a_run_in_threads_writes_what_the_run_on_ray_writes",
+        ),
+        "issue #17",
+    ),
+    M(
+        "executor-auto-ignores-size",
+        "cluster",
+        "cluster.executor=auto runs any local run in threads, whatever its rows",
+        (
+            (
+                "distml/cluster/session.py",
+                "small = rows <= cluster.threads_max_rows and workers == 1",
+                "small = workers == 1",
+            ),
+        ),
+        ("tests/unit/test_executor.py",),
+        "issue #17",
+    ),
 ]
 
 

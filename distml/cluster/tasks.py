@@ -1,7 +1,8 @@
 """Where stages meet Ray: map a function over shards, merge the small results.
 
-A stage supplies ``fn(item, *args) -> (state, rows)``; tasks run on Ray, results are folded into
-the running state with ``merge`` as they arrive (so the driver holds one state, never the
+A stage supplies ``fn(item, *args) -> (state, rows)``; tasks run on Ray (or, for a session that
+cluster.executor runs in threads, on a thread pool in this process), results are folded into the
+running state with ``merge`` as they arrive (so the driver holds one state, never the
 population), and progress reports rows, rows/s and elapsed time.
 """
 
@@ -10,13 +11,14 @@ from __future__ import annotations
 import resource
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import ray
 
-from distml.cluster.session import ensure
+from distml.cluster.session import ensure, threads
 from distml.errors import UserError
 from distml.progress import Progress
 
@@ -110,6 +112,9 @@ def map_merge(
         for item in items:
             absorb(_run_batch(fn, merge, [item], *args))
         return state
+    if threads():
+        _on_threads(fn, items, merge, args, absorb, threads())
+        return state
     ensure()
     arg_refs = tuple(ray.put(a) for a in args)
     # SPREAD: shard tasks go to every node (their reads and CPU), not first to the driver's
@@ -146,8 +151,31 @@ def map_merge(
     return state
 
 
+def _on_threads(fn, items, merge, args, absorb, n: int) -> None:
+    """map_merge's loop on ``n`` threads of this process: one item per task, at most 2n pending,
+    folded in the calling thread as they finish (Polars, Arrow and XGBoost release the GIL)."""
+    with ThreadPoolExecutor(n, thread_name_prefix="distml-task") as pool:
+        it, pending = iter(items), set[Future]()
+        try:
+            while True:
+                for item in it:
+                    pending.add(pool.submit(_run_batch, fn, merge, [item], *args))
+                    if len(pending) >= 2 * n:
+                        break
+                if not pending:
+                    return
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in done:
+                    absorb(f.result())  # a task's error (a UserError) is raised as it is
+        finally:
+            for f in pending:
+                f.cancel()
+
+
 def cluster_cpus() -> int:
-    """CPUs of the Ray cluster (1 when running in process)."""
+    """CPUs of the Ray cluster (the thread count in threads, 1 when running in process)."""
+    if threads():
+        return threads()
     if _in_process or not ray.is_initialized():
         return 1
     return max(1, int(ray.cluster_resources().get("CPU", 1)))

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from distml.config._check import check
+from distml.errors import ConfigError
+
+EXECUTORS = ("auto", "ray", "threads")
 
 
 @dataclass
@@ -28,6 +31,14 @@ class ClusterConfig:
     """Training restarts from the newest checkpoint after a worker or node failure, this often."""
     use_gpu: bool = False
     """Train on one GPU per worker (XGBoost device=cuda); the cluster must have them."""
+    executor: str = "auto"
+    """Where shard tasks and training run: 'ray', or 'threads' (this process, no Ray: one
+    training worker, tasks on a thread pool of num_cpus threads). 'auto': threads when address is
+    null, no Ray job or Ray is running, num_workers is 1 and the data has at most
+    threads_max_rows rows (starting and stopping a local Ray costs ~5 s, more than such a run's
+    maps); else ray. Outputs are identical either way."""
+    threads_max_rows: int = 20_000_000
+    """The most rows cluster.executor=auto runs in threads."""
 
     def __post_init__(self) -> None:
         if self.address is not None and not self.address.strip():
@@ -40,3 +51,22 @@ class ClusterConfig:
             self.cpus_per_worker,
         )
         check(self.task_cpus > 0, "cluster.task_cpus", "positive", self.task_cpus)
+        check(
+            self.executor in EXECUTORS,
+            "cluster.executor",
+            f"one of {', '.join(EXECUTORS)}",
+            self.executor,
+        )
+        check(
+            self.threads_max_rows >= 0,
+            "cluster.threads_max_rows",
+            "a non-negative int",
+            self.threads_max_rows,
+        )
+        if self.executor == "threads" and (self.num_workers != 1 or self.address is not None):
+            raise ConfigError(
+                "cluster.executor=threads runs the whole command in this process with one "
+                f"training worker, but cluster.num_workers={self.num_workers} and "
+                f"cluster.address={self.address}. Set cluster.executor=ray (or auto) to use a Ray "
+                "cluster, or cluster.num_workers=1 and no cluster.address."
+            )

@@ -11,11 +11,15 @@ Why not Ray Train: on this machine its XGBoostTrainer took ~13 s from ``fit()`` 
 of the worker loop (controller, placement group, backend), the whole cost of a 1M-row run, and
 after a crash it resumed from a checkpoint older than the newest on disk. The actors here start in
 about a second and resume from the newest checkpoint by construction.
+
+A session run in threads (cluster.executor) trains its one worker in this process instead, with
+the same Worker and Keeper, and no restarts: nothing but the process itself can be lost.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +28,7 @@ from typing import Any
 import xgboost as xgb
 
 from distml.cluster import actors
+from distml.cluster.session import threads
 from distml.data.fs import join
 from distml.errors import UserError
 from distml.model.checkpoints import Keeper, checkpoint_dir, newest_checkpoint
@@ -79,6 +84,50 @@ def _run_group(
         group.end()
 
 
+class _HereKeeper:
+    """A Keeper in this process behind the actor client's methods (cluster.executor threads)."""
+
+    def __init__(self, storage: str) -> None:
+        self.keeper = Keeper(storage)
+
+    def save(self, rounds: int, raw: bytes, metrics: dict[str, float]) -> None:
+        self.keeper.save(rounds, raw, metrics)
+
+    def progress(self, rounds: int, metrics: dict[str, float]) -> None:
+        self.keeper.progress(rounds, metrics)
+
+    def latest(self) -> dict[str, Any]:
+        return dict(self.keeper.get())
+
+    def history(self) -> list[tuple[int, float]]:
+        return self.keeper.history()
+
+    def stop(self) -> None:
+        pass
+
+
+def _run_here(
+    job: TrainJob, res: Resources, start_raw: bytes | None, keeper: _HereKeeper, tick
+) -> tuple[list[dict], list[str]]:
+    """The one worker in a thread of this process, ``tick`` about once a second meanwhile."""
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["result"] = Worker().run(job, 1, "00000", {}, start_raw, keeper)
+        except BaseException as err:  # noqa: BLE001 - raised again in the calling thread
+            box["error"] = err
+
+    t = threading.Thread(target=work, name="distml-train", daemon=True)
+    t.start()
+    while t.is_alive():
+        t.join(1.0)
+        tick()
+    if "error" in box:
+        raise box["error"]
+    return [box["result"]], ["this process"]
+
+
 def _user_error(err: BaseException, storage: str, res: Resources, failures: int) -> UserError:
     if getattr(err, "lost", False):
         return UserError(
@@ -114,12 +163,17 @@ def fit(
     att = _Attempts(started_from_rounds=first[0] if first else 0)
     start_raw = first[1] if first else None
     t0 = time.perf_counter()
-    keeper = actors.start_keeper(Keeper, storage)
+    here = threads() > 0
+    keeper = _HereKeeper(storage) if here else actors.start_keeper(Keeper, storage)
     try:
         tick = _progress(job, keeper, t0, progress_every, name)
         while True:
             try:
-                results, nodes = _run_group(job, res, start_raw, keeper, tick)
+                if here:
+                    assert res.num_workers == 1, "threads train one worker"
+                    results, nodes = _run_here(job, res, start_raw, keeper, tick)
+                else:
+                    results, nodes = _run_group(job, res, start_raw, keeper, tick)
                 break
             except Exception as err:
                 lost = getattr(err, "lost", False)
@@ -171,7 +225,9 @@ def _restart(
     return ckpt[1] if ckpt else start_raw
 
 
-def _progress(job: TrainJob, keeper: actors.KeeperClient, t0: float, every: float, name: str):
+def _progress(
+    job: TrainJob, keeper: actors.KeeperClient | _HereKeeper, t0: float, every: float, name: str
+):
     """A tick printing rounds, rows, row-rounds/s, elapsed time and the valid metrics."""
     total_rows = sum(s.num_rows for s in job.train)
     last = [time.perf_counter()]

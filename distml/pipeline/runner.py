@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from distml import cache as data_cache
-from distml.cluster.session import check_fits, check_gpus, worker_cpus
+from distml.cluster.session import check_fits, check_gpus, choose_executor, worker_cpus
 from distml.config import RunSettings, SyntheticConfig
 from distml.data.columns import MEANING, RESERVED, WEIGHT
 from distml.data.shards import Dataset, plan, polars_schema, without_columns
@@ -161,15 +161,29 @@ def cached_data_stages(ctx: RunContext) -> bool:
         dc.release()
 
 
-def prepare(s: RunSettings, run_dir: str) -> RunContext:
+def _executor(s: RunSettings, rec: RunRecord, rows: int, workers: int | None) -> None:
+    """Decide where the run's maps and training run (cluster.executor), once, and say so."""
+    if "executor" in rec.data:
+        return
+    rec.data["executor"] = choose_executor(s.cluster, rows, workers)
+    if rec.data["executor"] == "threads" and s.cluster.executor == "auto":
+        say(
+            "cluster",
+            f"{rows:,} rows (at most cluster.threads_max_rows={s.cluster.threads_max_rows:,}): "
+            "running in this process without Ray (cluster.executor=ray to use Ray)",
+        )
+    check_gpus(s.cluster)
+
+
+def prepare(s: RunSettings, run_dir: str, workers: int | None = None) -> RunContext:
     """The run's context: its directory cleared of earlier part files, the data planned and
-    checked (metadata only), the label's classes and the contract."""
+    checked (metadata only), the label's classes and the contract. ``workers``: training workers
+    per model (default cluster.num_workers), for the choice of executor."""
     os.makedirs(run_dir, exist_ok=True)
     rec = RunRecord(run_dir)
     # Stages write part files; parts left by an earlier run in the same directory would mix in.
     for d in ("quarantine", "sample", "features", "predictions"):
         data_cache.clear(os.path.join(run_dir, d))
-    check_gpus(s.cluster)
     uri = s.data.path
     if uri and s.synthetic != SyntheticConfig():
         raise UserError(
@@ -177,10 +191,12 @@ def prepare(s: RunSettings, run_dir: str) -> RunContext:
             f"is null; data.path is '{uri}'. Drop the synthetic.* overrides, or data.path."
         )
     if not uri:
+        _executor(s, rec, s.synthetic.rows, workers)
         with rec.stage("generate") as st:
             uri, st.entry["cached"] = ensure(s.synthetic, s.seed, s.cluster.task_cpus)
             st.entry["rows"] = s.synthetic.rows
     ds, s, notes = plan_dataset(uri, s)
+    _executor(s, rec, ds.num_rows, workers)
     rec.data["data_path"] = ds.uri
     for n in notes:
         say("data", n)

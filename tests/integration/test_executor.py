@@ -1,0 +1,144 @@
+"""A run in threads (cluster.executor) writes what the same run on Ray writes; a small local run
+chooses threads by itself and needs no Ray."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import polars as pl
+
+from tests.integration.conftest import distml
+
+VARIES = {"timing", "now", "age_seconds", "task_seconds", "seconds"}
+"""Keys whose values are clocks, not results."""
+
+
+def _same(a, b, where: str = "") -> list[str]:
+    """Where two JSON values differ; floats may differ in their last bits (merged moments are
+    folded in whatever order tasks finish, on Ray as on threads)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = [f"{where}: keys {sorted(set(a) ^ set(b))}"] if set(a) != set(b) else []
+        for k in set(a) & set(b) - VARIES:
+            out += _same(a[k], b[k], f"{where}.{k}")
+        return out
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return [f"{where}: {len(a)} vs {len(b)} items"]
+        return [
+            d
+            for i, (x, y) in enumerate(zip(a, b, strict=True))
+            for d in _same(x, y, f"{where}[{i}]")
+        ]
+    if isinstance(a, float) and isinstance(b, float):
+        return [] if math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-300) else [f"{where}: {a} vs {b}"]
+    return [] if a == b else [f"{where}: {a!r} vs {b!r}"]
+
+
+def _frame(run, folder: str) -> pl.DataFrame:
+    df = pl.read_parquet(run / folder / "**" / "*.parquet")
+    return df.sort(df.columns)
+
+
+def test_a_run_in_threads_writes_what_the_run_on_ray_writes(run_dir, small_data, tmp_path):
+    """The session's run (on Ray) again with cluster.executor=threads and no address."""
+    out = tmp_path / "threads"
+    p = distml(
+        "run",
+        f"data.path={small_data}",
+        "cluster.executor=threads",
+        f"hydra.run.dir={out}",
+        "sampling.size=20000",
+        "model.num_boost_round=60",
+        "model.checkpoint_every=20",
+        "eval.slices=[region,device]",
+        "eval.min_slice_size=200",
+        "eval.bootstrap=50",
+        'eval.gates=["roc_auc>=0.8","recall>=0.999"]',
+        check=False,
+    )
+    assert p.returncode == 3, p.stderr[-3000:]  # the same failed gate
+    run = json.loads((out / "run.json").read_text())
+    ray_run = json.loads((run_dir / "run.json").read_text())
+    assert run["executor"] == "threads" and ray_run["executor"] == "ray"
+    assert run["stages"]["train"]["nodes"] == ["this process"]
+    assert run["stages"]["train"]["nthread"] == ray_run["stages"]["train"]["nthread"] == 2
+    assert (out / "model.ubj").read_bytes() == (run_dir / "model.ubj").read_bytes()
+    for name in ("sample", "features", "predictions", "quarantine"):
+        if (run_dir / name).is_dir() and any((run_dir / name).rglob("*.parquet")):
+            assert _frame(out, name).equals(_frame(run_dir, name)), name
+    for name in (
+        "profile.json",
+        "sampling_report.json",
+        "preprocessor.json",
+        "metrics.json",
+        "threshold.json",
+        "reference.json",
+        "feature_importance.json",
+    ):
+        a = json.loads((out / name).read_text())
+        b = json.loads((run_dir / name).read_text())
+        assert not _same(a, b), (name, _same(a, b)[:5])
+    # the keeper in this process wrote the same checkpoints
+    ckpts = sorted(p.name for p in (out / "train").rglob("*.ubj"))
+    assert ckpts and ckpts == sorted(p.name for p in (run_dir / "train").rglob("*.ubj"))
+    for key in ("rounds", "best_iteration", "rank_rows", "failures"):
+        assert run["stages"]["train"][key] == ray_run["stages"]["train"][key], key
+
+
+def test_a_small_local_run_chooses_threads_and_needs_no_ray(small_data, tmp_path):
+    """`distml run` in a fresh process, no address: it runs in threads and says so."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    out = tmp_path / "auto"
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "distml",
+            "run",
+            f"data.path={small_data}",
+            f"hydra.run.dir={out}",
+            "sampling.size=10000",
+            "model.num_boost_round=20",
+        ],
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONUNBUFFERED": "1"},
+        timeout=600,
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "running in this process without Ray (cluster.executor=ray to use Ray)" in p.stderr
+    run = json.loads((out / "run.json").read_text())
+    assert run["executor"] == "threads" and run["stages"]["train"]["nodes"] == ["this process"]
+    assert run["metrics"]["test"]["roc_auc"] > 0.8
+    # threads train one worker: asking for two is one paragraph, before anything runs
+    p = subprocess.run(
+        [sys.executable, "-m", "distml", "run", f"data.path={small_data}",
+         f"hydra.run.dir={tmp_path / 'two'}", "cluster.executor=threads", "cluster.num_workers=2"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "cluster.executor=threads runs the whole command in this process" in p.stderr
+
+
+def test_predict_in_threads_scores_what_predict_on_ray_scores(
+    run_dir, small_data, ray_local, tmp_path
+):
+    address = ray_local.get_runtime_context().gcs_address
+    for name, where in (
+        ("ray", f"cluster.address={address}"),
+        ("threads", "cluster.executor=threads"),
+    ):
+        distml(
+            "predict", f"model_run={run_dir}", f"data.path={small_data}", where,
+            f"hydra.run.dir={tmp_path / name}",
+        )  # fmt: skip
+    a, b = (json.loads((tmp_path / n / "predict.json").read_text()) for n in ("threads", "ray"))
+    assert (a["executor"], b["executor"]) == ("threads", "ray")
+    assert a["rows_in"] == b["rows_in"] == 60_000 and a["per_shard"] == b["per_shard"]
+    assert _frame(tmp_path / "threads", "predictions").equals(
+        _frame(tmp_path / "ray", "predictions")
+    )
