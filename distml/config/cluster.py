@@ -36,7 +36,7 @@ class ClusterConfig:
     training worker, tasks on a thread pool of num_cpus threads). 'auto': threads when address is
     null, no Ray job or Ray is running, num_workers is 1 and the data has at most
     threads_max_rows rows (starting and stopping a local Ray costs ~5 s, more than such a run's
-    maps); else ray. Outputs are identical either way."""
+    maps); else ray. Samples, features, model, predictions and metrics are the same either way."""
     threads_max_rows: int = 20_000_000
     """The most rows cluster.executor=auto runs in threads."""
 
