@@ -89,6 +89,11 @@ class _HereKeeper:
 
     def __init__(self, storage: str) -> None:
         self.keeper = Keeper(storage)
+        self.stopping = threading.Event()
+
+    def stop_requested(self) -> bool:
+        """Set when the command is interrupted: the worker stops after the current round."""
+        return self.stopping.is_set()
 
     def save(self, rounds: int, raw: bytes, metrics: dict[str, float]) -> None:
         self.keeper.save(rounds, raw, metrics)
@@ -120,9 +125,14 @@ def _run_here(
 
     t = threading.Thread(target=work, name="distml-train", daemon=True)
     t.start()
-    while t.is_alive():
-        t.join(1.0)
-        tick()
+    try:
+        while t.is_alive():
+            t.join(1.0)
+            tick()
+    except BaseException:  # Ctrl-C: let XGBoost finish its round rather than die inside it
+        keeper.stopping.set()
+        t.join(60.0)
+        raise
     if "error" in box:
         raise box["error"]
     return [box["result"]], ["this process"]

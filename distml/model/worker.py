@@ -180,7 +180,8 @@ class ReportCallback(xgb.callback.TrainingCallback):
         elif time.perf_counter() - self._last >= 1.0:
             self._last = time.perf_counter()
             self.keeper.progress(rounds, metrics)
-        return False
+        # a worker in the driver's process (cluster.executor threads) stops when it is interrupted
+        return bool(getattr(self.keeper, "stop_requested", lambda: False)())
 
 
 class Worker:
