@@ -68,8 +68,10 @@ def _curve(s: Any, run_dir: str) -> Any:
 
 
 def _generate(s: Any, run_dir: str) -> dict[str, Any]:
+    from distml.cluster.session import choose_executor
     from distml.synthetic import generate, synthetic_path
 
+    choose_executor(s.cluster, s.synthetic.rows, workers=1)
     uri = s.data.path or os.path.abspath(synthetic_path(s.synthetic, s.seed))
     info = generate(s.synthetic, s.seed, uri, num_cpus=s.cluster.task_cpus)
     print(

@@ -63,7 +63,7 @@ def run_monitor(s: MonitorSettings, run_dir: str) -> dict[str, Any]:
             "stage since this version): retrain it to monitor against it."
         )
     ds, skipped = plan_new_data(run, s.data.path, s.data.on_bad_file)
-    choose_executor(s.cluster, ds.num_rows, workers=1)
+    executor = choose_executor(s.cluster, ds.num_rows, workers=1)
     os.makedirs(run_dir, exist_ok=True)
     label = run.settings.data.label if run.settings.data.label in ds.columns else None
     id_col = run.id_column
@@ -80,11 +80,12 @@ def run_monitor(s: MonitorSettings, run_dir: str) -> dict[str, Any]:
     summary = Summary(bins=s.monitor.score_bins, score_sketch=True, profile=pjob)
     st = score(
         ds.shards,
-        score_job(run, ds, None, summary, every_column=True),
+        score_job(run, ds, None, summary, every_column=True, on_bad_file=s.data.on_bad_file),
         "monitor",
         s.cluster.task_cpus,
     )
-    report = compare(run, s, st, pjob, ds, skipped)
+    report = compare(run, s, st, pjob, ds, [*skipped, *st.skipped])
+    report["executor"] = executor
     with open(os.path.join(run_dir, "monitor.json"), "w") as f:
         json.dump(report, f, indent=2, default=str)
     with open(os.path.join(run_dir, "monitor.html"), "w") as f:

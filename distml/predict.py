@@ -132,10 +132,15 @@ def contract_on(run: ModelRun, schema: dict[str, Any], parse_marker: bool) -> Co
 
 
 def score_job(
-    run: ModelRun, ds: Dataset, out: str | None, summary: Summary, every_column: bool = False
+    run: ModelRun,
+    ds: Dataset,
+    out: str | None,
+    summary: Summary,
+    every_column: bool = False,
+    on_bad_file: str = "error",
 ) -> ScoreJob:
     """Scoring new data: the contract's, the preprocessor's, the id's and label's columns (every
-    column when the rows are also profiled)."""
+    column when the rows are also profiled); a file that cannot be read: ``on_bad_file``."""
     s = run.settings
     contract = contract_for(run, ds)
     label = s.data.label if s.data.label in ds.columns else None
@@ -150,6 +155,7 @@ def score_job(
         contract=contract,
         out=out,
         summary=summary,
+        on_bad_file=on_bad_file,
     )
 
 
@@ -159,7 +165,7 @@ def run_predict(s: PredictSettings, run_dir: str) -> dict[str, Any]:
     ds, skipped = plan_new_data(run, s.data.path, s.data.on_bad_file)
     executor = choose_executor(s.cluster, ds.num_rows, workers=1)
     os.makedirs(run_dir, exist_ok=True)
-    job = score_job(run, ds, run_dir, Summary(metrics=False))
+    job = score_job(run, ds, run_dir, Summary(metrics=False), on_bad_file=s.data.on_bad_file)
     st = score(ds.shards, job, "predict", s.cluster.task_cpus)
     out = {
         "model_run": run.path,
@@ -169,7 +175,7 @@ def run_predict(s: PredictSettings, run_dir: str) -> dict[str, Any]:
         "rows_quarantined": st.rows_quarantined,
         "threshold": run.model.threshold,
         "executor": executor,
-        "skipped_files": skipped,
+        "skipped_files": [*skipped, *st.skipped],
         "empty_files": list(ds.empty_files),
         "per_shard": st.per_shard,
     }
@@ -177,7 +183,9 @@ def run_predict(s: PredictSettings, run_dir: str) -> dict[str, Any]:
         json.dump(out, f, indent=2)
     print(
         f"distml predict: scored {st.rows_scored:,} of {st.rows_in:,} rows "
-        f"({st.rows_quarantined:,} quarantined) -> {os.path.join(run_dir, 'predictions')}",
+        f"({st.rows_quarantined:,} quarantined"
+        + (f"; {len(out['skipped_files'])} files skipped" if out["skipped_files"] else "")
+        + f") -> {os.path.join(run_dir, 'predictions')}",
         flush=True,
     )
     return out

@@ -29,6 +29,7 @@ from distml.data.columns import (
 )
 from distml.data.fs import join
 from distml.data.shards import Shard, read_shard, write_parquet
+from distml.errors import UserError
 from distml.preprocess.apply import apply
 from distml.profile.state import ProfileJob, ProfileState, accepted, profile_frame
 from distml.quality.contract import Contract
@@ -138,6 +139,8 @@ class ScoreJob:
     out: str | None = None
     """predictions/ (and quarantine/) are written under this folder."""
     summary: Summary = field(default_factory=Summary)
+    on_bad_file: str = "error"
+    """A file that cannot be read: 'error' (a UserError naming it) or 'skip' (listed)."""
 
 
 @dataclass
@@ -155,8 +158,11 @@ class ScoreState:
     slices: dict[str, dict[str, ScoreHist]] = field(default_factory=dict)
     score_sketch: NumericSketch | None = None
     profile: ProfileState | None = None
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    """Files that could not be read (on_bad_file 'skip'), with the reason."""
 
     def merge(self, o: ScoreState) -> ScoreState:
+        self.skipped.extend(o.skipped)
         self.rows_in += o.rows_in
         self.rows_scored += o.rows_scored
         self.rows_quarantined += o.rows_quarantined
@@ -222,7 +228,15 @@ def _part(job: ScoreJob, shard: Shard) -> str:
 
 def score_shard(shard: Shard, job: ScoreJob) -> tuple[ScoreState, int]:
     """Score one shard's rows; write its predictions (and quarantine); return its state."""
-    df = read_shard(shard, list(job.columns))
+    try:
+        df = read_shard(shard, list(job.columns))
+    except (OSError, pl.exceptions.PolarsError, ValueError) as exc:
+        if job.on_bad_file == "skip":
+            return ScoreState(skipped=[{"path": shard.path, "reason": f"unreadable: {exc}"}]), 0
+        raise UserError(
+            f"The Parquet file '{shard.path}' cannot be read: {exc}. Replace or remove the file, "
+            "or set data.on_bad_file=skip to leave it out (it is then listed in skipped_files)."
+        ) from None
     if job.split is not None:
         df = df.filter(pl.col(SPLIT) == job.split)
     st = ScoreState(rows_in=df.height)
@@ -230,7 +244,7 @@ def score_shard(shard: Shard, job: ScoreJob) -> tuple[ScoreState, int]:
         st.profile, _ = profile_frame(df, job.summary.profile)
     good = df
     if job.contract is not None:
-        ok = accepted(df, job.contract)
+        ok = accepted(df, job.contract, shard.path)
         good, bad = df.filter(ok), df.filter(~ok)
         if bad.height and job.out is not None:
             reasons = bad.with_columns(job.contract.reasons().alias(REASON)).drop(

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from distml.config import ClusterConfig
 from distml.errors import UserError
+from distml.progress import say
 
 _session: dict[str, object] = {}
 """The open session: ``config`` (how to connect) and ``started`` (whether we started Ray)."""
@@ -79,12 +80,19 @@ def ray_running() -> bool:
     return ray is not None and ray.is_initialized()
 
 
-def choose_executor(cluster: ClusterConfig, rows: int, workers: int | None = None) -> str:
+def choose_executor(
+    cluster: ClusterConfig,
+    rows: int | None,
+    workers: int | None = None,
+    key: str = "cluster.num_workers",
+) -> str:
     """Decide where this command's maps and training run: ``cluster.executor``, or for 'auto',
     'threads' when the run is local (no cluster.address, no RAY_ADDRESS, no Ray running yet),
-    trains ``workers`` (default cluster.num_workers) = 1 worker per model without a GPU, and has
-    at most ``cluster.threads_max_rows`` rows; else 'ray'. The first decision holds for the
-    command's session; outside one (library use) it is always 'ray'.
+    trains ``workers`` (default cluster.num_workers; the config key ``key``) = 1 worker per model
+    without a GPU, and has at most ``cluster.threads_max_rows`` rows (None: not known before
+    the work, as for an ingest: Ray); else 'ray'. The first
+    decision holds for the command's session, and a choice of threads by 'auto' is said in the
+    log; outside a session (library use) it is always 'ray'.
 
     Raises UserError for cluster.executor=threads with more than one worker per model."""
     if "executor" in _session:
@@ -95,15 +103,20 @@ def choose_executor(cluster: ClusterConfig, rows: int, workers: int | None = Non
     choice = cluster.executor
     if choice == "threads" and workers != 1:
         raise UserError(
-            f"cluster.executor=threads trains one worker per model in this process, and this "
-            f"command asks for {workers} (curve.workers_per_trial). Set it to 1, or "
-            "cluster.executor=ray."
+            f"cluster.executor=threads trains one worker per model in this process, and {key}="
+            f"{workers}. Set {key}=1, or cluster.executor=ray to train on {workers} Ray workers."
         )
     if choice == "auto":
         local = cluster.address is None and not os.environ.get("RAY_ADDRESS")
-        small = rows <= cluster.threads_max_rows and workers == 1
+        small = rows is not None and rows <= cluster.threads_max_rows and workers == 1
         free = not ray_running() and not cluster.use_gpu
         choice = "threads" if local and small and free else "ray"
+        if choice == "threads":
+            say(
+                "cluster",
+                f"{rows or 0:,} rows (at most cluster.threads_max_rows={cluster.threads_max_rows:,}): "
+                "running in this process without Ray (cluster.executor=ray to use Ray)",
+            )
     _session["executor"] = choice
     return choice
 

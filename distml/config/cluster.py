@@ -33,10 +33,12 @@ class ClusterConfig:
     """Train on one GPU per worker (XGBoost device=cuda); the cluster must have them."""
     executor: str = "auto"
     """Where shard tasks and training run: 'ray', or 'threads' (this process, no Ray: one
-    training worker, tasks on a thread pool of num_cpus threads). 'auto': threads when address is
-    null, no Ray job or Ray is running, num_workers is 1 and the data has at most
-    threads_max_rows rows (starting and stopping a local Ray costs ~5 s, more than such a run's
-    maps); else ray. Samples, features, model, predictions and metrics are the same either way."""
+    training worker, tasks on a thread pool of num_cpus threads; not with address or use_gpu).
+    'auto': threads when address is null, no Ray job or Ray is running, one worker per model,
+    no GPU, and the data has at most threads_max_rows rows (starting and stopping a local Ray
+    costs ~5 s, more than such a run's maps); else ray. Samples, features, model, predictions
+    and classification metrics are the same either way (float sums merged in another order may
+    differ in their last bit)."""
     threads_max_rows: int = 20_000_000
     """The most rows cluster.executor=auto runs in threads."""
 
@@ -63,10 +65,15 @@ class ClusterConfig:
             "a non-negative int",
             self.threads_max_rows,
         )
-        if self.executor == "threads" and (self.num_workers != 1 or self.address is not None):
+        if self.executor == "threads" and self.address is not None:
             raise ConfigError(
-                "cluster.executor=threads runs the whole command in this process with one "
-                f"training worker, but cluster.num_workers={self.num_workers} and "
-                f"cluster.address={self.address}. Set cluster.executor=ray (or auto) to use a Ray "
-                "cluster, or cluster.num_workers=1 and no cluster.address."
+                "cluster.executor=threads runs the command in this process without Ray, and "
+                f"cluster.address={self.address} names a Ray cluster to run it on. Drop one of "
+                "them (cluster.executor=auto uses the cluster when an address is set)."
+            )
+        if self.executor == "threads" and self.use_gpu:
+            raise ConfigError(
+                "cluster.executor=threads runs the command in this process, where distml cannot "
+                "check or reserve a GPU, and cluster.use_gpu=true asks for one per training "
+                "worker. Set cluster.executor=ray (or auto) to train on GPUs."
             )

@@ -74,7 +74,7 @@ def run_curve(s: CurveSettings, run_dir: str) -> dict[str, Any]:
             "`distml curve` compares the models on the sample's test rows, and "
             "sampling.split.test is 0: set it above 0 (e.g. 0.15)."
         )
-    ctx = prepare(s, run_dir, s.curve.workers_per_trial)
+    ctx = prepare(s, run_dir, s.curve.workers_per_trial, "curve.workers_per_trial")
     ctx.settings = sized(ctx.settings, ctx.dataset.num_rows)
     name = metric_name(ctx.task, s.curve.metric)  # before any stage runs
     cluster = ctx.settings.cluster

@@ -29,7 +29,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from distml.cluster.session import ensure
+from distml.cluster.session import choose_executor, ensure
 from distml.cluster.tasks import MapStats, cluster_cpus, map_shards
 from distml.config import IngestSettings
 from distml.data.fs import filesystem
@@ -107,7 +107,8 @@ def run_ingest(s: IngestSettings, run_dir: str) -> dict[str, Any]:
     staging = _staging_uri(s.out, "ingest")
     sfs, sroot = filesystem(staging)
     t_start = time.perf_counter()
-    ensure()  # Ray's start, timed apart from the passes
+    if choose_executor(s.cluster, None, workers=1) == "ray":  # rows unknown: auto is Ray
+        ensure()  # Ray's start, timed apart from the passes
     t0 = time.perf_counter()
     try:
         sfs.create_dir(posixpath.join(sroot, "_ingest", "quarantine"), recursive=True)

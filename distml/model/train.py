@@ -116,22 +116,25 @@ def _run_here(
 ) -> tuple[list[dict], list[str]]:
     """The one worker in a thread of this process, ``tick`` about once a second meanwhile."""
     box: dict[str, Any] = {}
+    finished = threading.Event()
 
     def work() -> None:
         try:
             box["result"] = Worker().run(job, 1, "00000", {}, start_raw, keeper)
         except BaseException as err:  # noqa: BLE001 - raised again in the calling thread
             box["error"] = err
+        finally:
+            finished.set()
 
-    t = threading.Thread(target=work, name="distml-train", daemon=True)
-    t.start()
+    # NOTE: waits on an Event, not Thread.join: a join interrupted by Ctrl-C marks the thread
+    # stopped in CPython 3.11, and a second join would return while XGBoost still runs.
+    threading.Thread(target=work, name="distml-train", daemon=True).start()
     try:
-        while t.is_alive():
-            t.join(1.0)
+        while not finished.wait(1.0):
             tick()
-    except BaseException:  # Ctrl-C: let XGBoost finish its round rather than die inside it
+    except BaseException:  # Ctrl-C: let XGBoost finish its round and the worker clean up
         keeper.stopping.set()
-        t.join(60.0)
+        finished.wait(60.0)
         raise
     if "error" in box:
         raise box["error"]

@@ -161,24 +161,21 @@ def cached_data_stages(ctx: RunContext) -> bool:
         dc.release()
 
 
-def _executor(s: RunSettings, rec: RunRecord, rows: int, workers: int | None) -> None:
-    """Decide where the run's maps and training run (cluster.executor), once, and say so."""
+def _executor(s: RunSettings, rec: RunRecord, rows: int, workers: int | None, key: str) -> None:
+    """Decide where the run's maps and training run (cluster.executor), once; check GPUs."""
     if "executor" in rec.data:
         return
-    rec.data["executor"] = choose_executor(s.cluster, rows, workers)
-    if rec.data["executor"] == "threads" and s.cluster.executor == "auto":
-        say(
-            "cluster",
-            f"{rows:,} rows (at most cluster.threads_max_rows={s.cluster.threads_max_rows:,}): "
-            "running in this process without Ray (cluster.executor=ray to use Ray)",
-        )
+    rec.data["executor"] = choose_executor(s.cluster, rows, workers, key)
     check_gpus(s.cluster)
 
 
-def prepare(s: RunSettings, run_dir: str, workers: int | None = None) -> RunContext:
+def prepare(
+    s: RunSettings, run_dir: str, workers: int | None = None, key: str = "cluster.num_workers"
+) -> RunContext:
     """The run's context: its directory cleared of earlier part files, the data planned and
     checked (metadata only), the label's classes and the contract. ``workers``: training workers
-    per model (default cluster.num_workers), for the choice of executor."""
+    per model (default cluster.num_workers, set by the config key ``key``), for the choice of
+    executor."""
     os.makedirs(run_dir, exist_ok=True)
     rec = RunRecord(run_dir)
     # Stages write part files; parts left by an earlier run in the same directory would mix in.
@@ -191,12 +188,12 @@ def prepare(s: RunSettings, run_dir: str, workers: int | None = None) -> RunCont
             f"is null; data.path is '{uri}'. Drop the synthetic.* overrides, or data.path."
         )
     if not uri:
-        _executor(s, rec, s.synthetic.rows, workers)
+        _executor(s, rec, s.synthetic.rows, workers, key)
         with rec.stage("generate") as st:
             uri, st.entry["cached"] = ensure(s.synthetic, s.seed, s.cluster.task_cpus)
             st.entry["rows"] = s.synthetic.rows
     ds, s, notes = plan_dataset(uri, s)
-    _executor(s, rec, ds.num_rows, workers)
+    _executor(s, rec, ds.num_rows, workers, key)
     rec.data["data_path"] = ds.uri
     for n in notes:
         say("data", n)

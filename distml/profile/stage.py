@@ -69,7 +69,7 @@ def profile_shard(shard: Shard, job: ProfileJob) -> tuple[ProfileState, int]:
         ) from None
     read_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ok = accepted(df, job.contract)
+    ok = accepted(df, job.contract, shard.path)
     rules_seconds = time.perf_counter() - t0
     st, bad = profile_frame(df, job, ok)
     st.seconds["read"] = read_seconds

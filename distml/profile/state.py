@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from distml.data.columns import REASON
+from distml.errors import UserError
 from distml.preprocess.kinds import kind_of
 from distml.profile.duplicates import HashFiles, Offsets
 from distml.quality.contract import Contract
@@ -215,6 +216,19 @@ def profile_frame(
     return st, bad
 
 
-def accepted(df: pl.DataFrame, contract: Contract) -> pl.Series:
-    """Whether each row meets the contract (null counts as not)."""
-    return df.with_columns(contract.accepted().fill_null(False).alias("_ok")).get_column("_ok")
+def accepted(df: pl.DataFrame, contract: Contract, where: str = "") -> pl.Series:
+    """Whether each row meets the contract (null counts as not).
+
+    Raises UserError when a rule cannot be evaluated on these rows (``where``: their file),
+    e.g. a SQL rule's CAST that fails on a value."""
+    try:
+        ok = df.with_columns(contract.accepted().fill_null(False).alias("_ok"))
+    except pl.exceptions.PolarsError as exc:
+        at = f" on the rows of '{where}'" if where else ""
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(
+            f"The row rules ({', '.join(contract.names())}) cannot be evaluated{at}: {first}. "
+            "Fix the rule in quality.rules so that it is true or false for every value (for "
+            "example, a CAST that fails on some value), or remove it."
+        ) from None
+    return ok.get_column("_ok")

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from distml.config import ServeSettings
+from distml.errors import UserError
 from distml.serve.log import check_log_columns
 from distml.serve.model import load_served
 
@@ -19,6 +20,11 @@ def prepare_serve(
     the replicas get (model_run absolute), the request log's folder, and what to do once the
     application is up (write serve.json, say where it serves). The CLI then runs
     ``cluster.serve.serve_app`` with them."""
+    if s.cluster.executor == "threads":
+        raise UserError(
+            "distml serve runs its replicas on Ray Serve, and cluster.executor=threads asks to "
+            "run without Ray. Drop cluster.executor (or set it to auto or ray)."
+        )
     served = load_served(s.model_run, s.serve.threads)
     # replicas may start in another working directory: the path as given (a link stays a link)
     s = replace(s, model_run=os.path.abspath(str(s.model_run)))

@@ -114,14 +114,15 @@ def test_a_small_local_run_chooses_threads_and_needs_no_ray(small_data, tmp_path
     run = json.loads((out / "run.json").read_text())
     assert run["executor"] == "threads" and run["stages"]["train"]["nodes"] == ["this process"]
     assert run["metrics"]["test"]["roc_auc"] > 0.8
-    # threads train one worker: asking for two is one paragraph, before anything runs
+    # threads train one worker: asking for two is one paragraph, before any stage runs
     p = subprocess.run(
         [sys.executable, "-m", "distml", "run", f"data.path={small_data}",
          f"hydra.run.dir={tmp_path / 'two'}", "cluster.executor=threads", "cluster.num_workers=2"],
         capture_output=True, text=True, env=env, timeout=600,
     )  # fmt: skip
     assert p.returncode == 2 and "Traceback" not in p.stderr
-    assert "cluster.executor=threads runs the whole command in this process" in p.stderr
+    assert "cluster.executor=threads trains one worker per model" in p.stderr
+    assert "Set cluster.num_workers=1, or cluster.executor=ray" in p.stderr
 
 
 def test_predict_in_threads_scores_what_predict_on_ray_scores(
@@ -142,3 +143,30 @@ def test_predict_in_threads_scores_what_predict_on_ray_scores(
     assert _frame(tmp_path / "threads", "predictions").equals(
         _frame(tmp_path / "ray", "predictions")
     )
+
+
+def test_a_file_that_cannot_be_read_while_scoring_is_named_or_skipped(
+    run_dir, small_data, tmp_path
+):
+    """A file whose footer reads but whose pages do not (only a read finds it): predict says
+    which file in one paragraph, or with data.on_bad_file=skip lists it and scores the rest."""
+    import shutil
+    from pathlib import Path
+
+    data = tmp_path / "data"
+    shutil.copytree(small_data, data)
+    files = sorted(data.glob("*.parquet"))
+    raw = bytearray(files[1].read_bytes())
+    lo, hi = 64, len(raw) // 2
+    raw[lo:hi] = bytes((b ^ 0x5A) for b in raw[lo:hi])  # the data pages; the footer intact
+    files[1].write_bytes(bytes(raw))
+    common = [f"model_run={run_dir}", f"data.path={data}", "cluster.executor=threads"]
+    p = distml("predict", *common, f"hydra.run.dir={tmp_path / 'a'}", check=False)
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr[-2000:]
+    assert f"The Parquet file '{files[1]}' cannot be read" in p.stderr
+    assert "data.on_bad_file=skip" in p.stderr
+    distml("predict", *common, "data.on_bad_file=skip", f"hydra.run.dir={tmp_path / 'b'}")
+    rep = json.loads((tmp_path / "b" / "predict.json").read_text())
+    assert [Path(f["path"]).name for f in rep["skipped_files"]] == [files[1].name]
+    assert rep["skipped_files"][0]["reason"].startswith("unreadable: ")
+    assert rep["rows_in"] == 50_000 == rep["rows_scored"] + rep["rows_quarantined"]

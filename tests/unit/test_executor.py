@@ -67,15 +67,22 @@ def test_threads_share_the_cpus_among_concurrent_models():
         assert worker_cpus(c, 1, share=16) == 1.0
 
 
-def test_threads_with_more_than_one_worker_is_one_paragraph():
-    with pytest.raises(ConfigError, match=r"cluster.executor=threads .* cluster.num_workers=2"):
-        ClusterConfig(executor="threads", num_workers=2)
-    with pytest.raises(ConfigError, match=r"cluster.address=auto"):
+def test_threads_with_more_than_one_worker_a_cluster_or_a_gpu_is_one_paragraph(no_ray):
+    with pytest.raises(UserError, match=r"cluster.executor=threads .* cluster.num_workers=2\."):
+        _choice(1, executor="threads", num_workers=2)
+    with pytest.raises(UserError, match=r"curve.workers_per_trial=3\. Set curve"):
+        c = ClusterConfig(executor="threads")
+        with ray_session(c):
+            choose_executor(c, 1, 3, "curve.workers_per_trial")
+    assert _choice(1, workers=1, executor="threads", num_workers=3) == "threads"  # predict
+    with pytest.raises(ConfigError, match=r"cluster.address=auto names a Ray cluster"):
         ClusterConfig(executor="threads", address="auto")
+    with pytest.raises(ConfigError, match=r"cluster.use_gpu=true"):
+        ClusterConfig(executor="threads", use_gpu=True)
     with pytest.raises(ConfigError, match=r"'cluster.executor' parameter must be one of auto"):
         ClusterConfig(executor="process")
-    with pytest.raises(UserError, match=r"curve.workers_per_trial"):
-        _choice(1, workers=2, executor="threads")
+    assert _choice(None) == "ray"  # rows not known before the work (ingest)
+    assert _choice(None, executor="threads") == "threads"
 
 
 def _count(item: int, scale: int) -> tuple[dict, int]:

@@ -333,3 +333,17 @@ def test_timestamp_text_is_read_one_value_at_a_time_offsets_as_instants():
         }
         for text, value in zip(order, got, strict=True):
             assert value == expected.get(text, datetime(2024, 5, 1, 10, tzinfo=UTC)), text
+
+
+def test_a_rule_that_cannot_be_evaluated_is_one_paragraph_naming_it_and_the_file():
+    from distml.profile.state import accepted
+
+    df = pl.DataFrame({"label": [0, 1, 0], "region": ["north", "7", "south"]})
+    cfg = QualityConfig(rules={"region_code": {"expr": "CAST(region AS INT) > 0"}})
+    contract = build_contract(cfg, dict(df.schema), "label", [0, 1])
+    with pytest.raises(
+        UserError,
+        match=r"row rules \(.*region_code.*\) cannot be evaluated on the rows of 'f.parquet'",
+    ):
+        accepted(df, contract, "f.parquet")
+    assert accepted(df.filter(pl.col("region") == "7"), contract).to_list() == [True]
