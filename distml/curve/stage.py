@@ -17,8 +17,9 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -188,23 +189,37 @@ def curve(
         n = sizes[i]
         job = train_job(ctx, train_sets[i], valid)
         storage = ctx.out("curve", str(n), "train")
-        return fit(job, res, storage, name=f"curve {n:,}")
+        return fit(job, res, storage, name=f"curve {n:,}", cancel=cancel)
 
     points: list[dict[str, Any]] = []
+    cancel = threading.Event()  # Ctrl-C or a failed trial: the others stop within a second
     pool = ThreadPoolExecutor(max_workers=cfg.max_concurrent)
     try:
         futures = [pool.submit(trial, i) for i in range(len(sizes))]
         for n, fut in zip(sizes, futures, strict=True):  # scored in size order as they finish
-            booster, info = fut.result()
+            booster, info = _result(fut)
             points.append(_score(ctx, holdout, n, booster, info, st))
             points[-1]["rows_by_stratum"] = nested.sizes_by_stratum(counts, n)
             check_metric(points[-1]["metrics"], metric)
+    except BaseException:
+        cancel.set()
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     st.entry["rows"] = sample.num_rows
     st.entry["sizes"] = sizes
     c = summarize(points, ctx.task, cfg, counts, ctx.dataset.num_rows)
     return c, points[-1]["metrics"]
+
+
+def _result(fut: Future) -> Any:
+    """``fut.result()``, waiting in short steps: a wait with no timeout is not interrupted by
+    Ctrl-C here, so a sweep could not be stopped until its running trials ended."""
+    while True:
+        try:
+            return fut.result(timeout=0.5)
+        except TimeoutError:
+            continue
 
 
 def _score(ctx: RunContext, holdout, n: int, booster, info: dict, st: Stage) -> dict[str, Any]:

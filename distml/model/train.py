@@ -164,12 +164,15 @@ def fit(
     resume_from: str | None = None,
     progress_every: float = 10.0,
     name: str = "train",
+    cancel: threading.Event | None = None,
 ) -> tuple[xgb.Booster, dict[str, Any]]:
     """Train on ``res.num_workers`` workers; return the final booster and what happened.
 
     Starts from the newest checkpoint under ``resume_from`` (a stopped run's train folder) if
     given; checkpoints go to ``storage``, and a group restarted after a failure starts from the
-    newest one there. ``name`` labels the progress lines.
+    newest one there. ``name`` labels the progress lines. Once ``cancel`` is set (by a caller
+    training several models from other threads) training stops within about a second and
+    KeyboardInterrupt is raised.
     """
     storage = storage if "://" in storage else os.path.abspath(storage)  # actors' cwd differs
     first = newest_checkpoint(resume_from) if resume_from else None
@@ -179,7 +182,7 @@ def fit(
     here = threads() > 0
     keeper = _HereKeeper(storage) if here else actors.start_keeper(Keeper, storage)
     try:
-        tick = _progress(job, keeper, t0, progress_every, name)
+        tick = _progress(job, keeper, t0, progress_every, name, cancel)
         while True:
             try:
                 if here:
@@ -239,13 +242,21 @@ def _restart(
 
 
 def _progress(
-    job: TrainJob, keeper: actors.KeeperClient | _HereKeeper, t0: float, every: float, name: str
+    job: TrainJob,
+    keeper: actors.KeeperClient | _HereKeeper,
+    t0: float,
+    every: float,
+    name: str,
+    cancel: threading.Event | None = None,
 ):
-    """A tick printing rounds, rows, row-rounds/s, elapsed time and the valid metrics."""
+    """A tick printing rounds, rows, row-rounds/s, elapsed time and the valid metrics; it raises
+    KeyboardInterrupt once ``cancel`` is set (the worker group then ends)."""
     total_rows = sum(s.num_rows for s in job.train)
     last = [time.perf_counter()]
 
     def tick() -> None:
+        if cancel is not None and cancel.is_set():
+            raise KeyboardInterrupt(f"{name}: cancelled")
         if time.perf_counter() - last[0] < every:
             return
         last[0] = time.perf_counter()
