@@ -214,7 +214,7 @@ def curve(
 
 def _result(fut: Future) -> Any:
     """``fut.result()``, waiting in short steps: a wait with no timeout is not interrupted by
-    Ctrl-C here, so a sweep could not be stopped until its running trials ended."""
+    Ctrl-C here, so a curve could not be stopped until its running trials ended."""
     while True:
         try:
             return fut.result(timeout=0.5)
