@@ -654,6 +654,34 @@ MUTANTS = [
         ("tests/unit/test_executor.py",),
         "issue #17",
     ),
+    M(
+        "moments-keep-infinities",
+        "profile",
+        "moments take +-inf in (NaN only is missing): mean and std become inf/NaN",
+        (
+            (
+                "distml/stats/moments.py",
+                '    df = df.select(finite(pl.col(c)).alias(f"_x{i}") for i, c in enumerate(columns))',
+                '    df = df.select(\n        pl.col(c).cast(pl.Float64).fill_nan(None).alias(f"_x{i}")\n        for i, c in enumerate(columns)\n    )',
+            ),
+        ),
+        ("tests/unit/test_stats_preprocess.py",),
+        "issue #17 (found on the way)",
+    ),
+    M(
+        "apply-passes-infinities",
+        "preprocess",
+        "the shared transform passes +-inf through instead of imputing it",
+        (
+            (
+                "distml/preprocess/apply.py",
+                "    raw = finite(pl.col(c))",
+                "    raw = pl.col(c).cast(pl.Float64).fill_nan(None)",
+            ),
+        ),
+        ("tests/unit/test_stats_preprocess.py",),
+        "issue #17 (found on the way)",
+    ),
 ]
 
 

@@ -83,6 +83,19 @@ def profile(ctx: RunContext, st: Stage) -> None:
     st.entry["rows_quarantined"] = prof["rows_quarantined"]
     st.entry["task_seconds"] = prof["timing"]["task_seconds"]
     st.entry["duplicates_pass_seconds"] = prof["timing"]["duplicates_pass_seconds"]
+    odd = {
+        c: " and ".join(f"{e[k]:,} {k}" for k in ("nan", "infinite") if e.get(k))
+        for c, e in prof["columns"].items()
+        if e.get("nan") or e.get("infinite")
+    }
+    if odd:
+        note = (
+            f"values that are not finite numbers in {', '.join(f'{c!r} ({v})' for c, v in odd.items())}: "
+            "left out of their moments (profile.json 'nan', 'infinite'), and missing to "
+            "preprocessing, which imputes them as it does nulls"
+        )
+        say("profile", note)
+        ctx.record.warn(note)
     if skipped:
         ctx.dataset = without_files(ds, {f["path"] for f in skipped})
         for f in skipped:

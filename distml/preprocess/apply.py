@@ -19,6 +19,7 @@ from distml.data.fs import join
 from distml.data.shards import Shard, read_shard, write_parquet
 from distml.errors import UserError
 from distml.preprocess.kinds import derived_exprs, derived_inputs
+from distml.stats.moments import finite
 from distml.target import Target
 
 SPEC_VERSION = 2
@@ -63,7 +64,7 @@ _DATE_PARTS = {
 
 
 def _numeric_exprs(c: str, s: dict[str, Any]) -> list[pl.Expr]:
-    raw = pl.col(c).cast(pl.Float64).fill_nan(None)
+    raw = finite(pl.col(c))  # NaN and +-inf are missing: imputed, and flagged by the indicator
     x = raw
     if s["clip"] is not None:
         x = x.clip(s["clip"][0], s["clip"][1])

@@ -27,7 +27,7 @@ from distml.preprocess.apply import (
     signed_log,
 )
 from distml.preprocess.kinds import derived_exprs, derived_inputs
-from distml.stats.moments import NumericStats
+from distml.stats.moments import NumericStats, finite, finite_series
 from distml.stats.sketches import ALPHA, FrequentItems, NumericSketch
 
 MODE_CAPACITY = 256
@@ -41,7 +41,7 @@ class NumState:
 
     @classmethod
     def of(cls, s: pl.Series) -> NumState:
-        s = s.cast(pl.Float64).fill_nan(None)
+        s = finite_series(s)
         return cls(NumericStats.of(s), NumericSketch.of(s), FrequentItems.of(s, MODE_CAPACITY))
 
     def merge(self, o: NumState) -> NumState:
@@ -69,7 +69,7 @@ class FitState:
 
 def _pre(c: str, steps: dict[str, Any], bounds: tuple[float, float] | None) -> pl.Expr:
     """Raw value -> (clipped, logged) value: what impute and scale are fitted on."""
-    x = pl.col(c).cast(pl.Float64).fill_nan(None)
+    x = finite(pl.col(c))
     if bounds is not None:
         x = x.clip(bounds[0], bounds[1])
     if steps["log"]:

@@ -33,6 +33,9 @@ def build_report(
         }
         if n is not None and n.count:
             entry.update(mean=n.mean, std=n.std, min=n.min, max=n.max)
+        if n is not None:  # NaN and +-inf are left out of the moments: counted here
+            nan = n.nulls - st.nulls.get(c, 0) - n.infinite
+            entry.update({k: v for k, v in (("nan", nan), ("infinite", n.infinite)) if v})
         if c in st.temporal:
             lo, hi = st.temporal[c]
             entry.update(min=_iso(lo), max=_iso(hi))

@@ -1,4 +1,5 @@
-"""The data contract end to end through `distml run` on Ray: bad rows, bad files, gates."""
+"""The data contract end to end through `distml run` (on Ray; the last test in threads): bad
+rows, bad files, gates, values that are not finite numbers."""
 
 import json
 
@@ -131,3 +132,37 @@ def test_a_failed_gate_stops_before_sampling_or_warns(messy, ray_local, tmp_path
     run = json.loads((out / "run.json").read_text())
     assert "max_quarantine_rate" in run["warnings"][0]
     assert (out / "sample").is_dir()
+
+
+def test_nan_and_infinities_are_counted_and_imputed_not_fatal(tmp_path):
+    """A feature with NaN and +-inf (a ratio divided by zero): the run trains, profile.json counts
+    them, its moments are those of the finite values, and every JSON it writes is strict."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    n = 4000
+    x = rng.standard_normal(n)
+    x[[5, 50]], x[7], x[[9, 90, 900]] = np.inf, -np.inf, np.nan
+    y = (rng.random(n) < 0.1 + 0.3 * (rng.standard_normal(n) > 1)).astype(np.int8)
+    pl.DataFrame(
+        {"id": np.arange(n), "x": x, "z": rng.standard_normal(n), "label": y}
+    ).write_parquet(tmp_path / "d.parquet")
+    out = tmp_path / "run"
+    p = distml(
+        "run", f"data.path={tmp_path / 'd.parquet'}", "cluster.executor=threads",
+        f"hydra.run.dir={out}", "model.num_boost_round=10", check=False,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "'x' (3 nan and 3 infinite)" in p.stderr
+
+    def strict(text: str):
+        return json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON: {c}"))
+
+    for f in out.glob("*.json"):
+        strict(f.read_text())
+    col = strict((out / "profile.json").read_text())["columns"]["x"]
+    fin = x[np.isfinite(x)]
+    assert (col["nan"], col["infinite"], col["nulls"]) == (3, 3, 0)
+    assert col["mean"] == pytest.approx(fin.mean()) and col["std"] == pytest.approx(fin.std(ddof=1))
+    assert (col["min"], col["max"]) == (fin.min(), fin.max())
+    assert "nan" not in strict((out / "profile.json").read_text())["columns"]["z"]

@@ -101,3 +101,28 @@ def test_numeric_steps_clip_log_impute_scale_in_order():
     med = (s["impute"] - s["center"]) / s["scale"]
     assert out[1] == pytest.approx(med, rel=1e-6)
     assert spec["quantile_relative_error"] == 0.01
+
+
+def test_nan_and_infinities_are_missing_to_moments_and_imputed_by_preprocessing():
+    from distml.stats.moments import numeric_stats
+
+    vals = [1.5, float("inf"), -2.0, float("nan"), None, float("-inf"), 4.0, 0.25]
+    df = pl.DataFrame({"x": vals}, schema={"x": pl.Float64})
+    finite = np.array([1.5, -2.0, 4.0, 0.25])
+    for got in (NumericStats.of(df["x"]), numeric_stats(df, ["x"])["x"]):
+        assert (got.count, got.nulls, got.infinite) == (4, 4, 2)
+        assert got.mean == pytest.approx(finite.mean()) and got.std == pytest.approx(
+            finite.std(ddof=1)
+        )
+        assert (got.min, got.max) == (-2.0, 4.0)
+    merged = NumericStats.of(df["x"][:3]).merge(NumericStats.of(df["x"][3:]))
+    assert (merged.count, merged.nulls, merged.infinite) == (4, 4, 2)
+    assert merged.mean == pytest.approx(finite.mean())
+    # preprocessing: fitted on the finite values; NaN and +-inf imputed as a null is, and flagged
+    cfg = PreprocessConfig(impute="mean", scale="none", null_indicators=True)
+    spec = fit_frame(df, {"x": "numeric"}, cfg, "label", None)
+    assert spec["numeric"]["x"]["impute"] == pytest.approx(finite.mean())
+    new = pl.DataFrame({"x": [float("inf"), float("-inf"), float("nan"), None, 3.0]})
+    out = apply(spec, new)
+    assert out["x"].to_list() == pytest.approx([finite.mean()] * 4 + [3.0])
+    assert out["x__is_null"].to_list() == [1.0, 1.0, 1.0, 1.0, 0.0]
