@@ -107,7 +107,8 @@ def run_ingest(s: IngestSettings, run_dir: str) -> dict[str, Any]:
     staging = _staging_uri(s.out, "ingest")
     sfs, sroot = filesystem(staging)
     t_start = time.perf_counter()
-    if choose_executor(s.cluster, None, workers=1) == "ray":  # rows unknown: auto is Ray
+    executor = choose_executor(s.cluster, None, workers=1)  # rows unknown: auto is Ray
+    if executor == "ray":
         ensure()  # Ray's start, timed apart from the passes
     t0 = time.perf_counter()
     try:
@@ -127,6 +128,7 @@ def run_ingest(s: IngestSettings, run_dir: str) -> dict[str, Any]:
         }
         sfs.delete_dir(posixpath.join(sroot, "_staged"))
         record["shards"] = shards
+        record["executor"] = executor
         _account(record)
         with sfs.open_output_stream(posixpath.join(sroot, "_ingest", "ingest.json")) as f:
             f.write(json.dumps(record, indent=2, default=str).encode())

@@ -146,8 +146,9 @@ def exports(tmp_path_factory) -> Files:
     return f
 
 
+@pytest.mark.parametrize("executor", ["auto", "threads"])  # auto: the session's Ray
 def test_every_line_accounted_for_mixed_headers_compression_and_malformed_lines(
-    exports, tmp_path, ray_local
+    exports, tmp_path, ray_local, executor
 ):
     out = tmp_path / "out"
     p = distml(
@@ -155,12 +156,14 @@ def test_every_line_accounted_for_mixed_headers_compression_and_malformed_lines(
         f"source={exports.root}",
         f"out={out}",
         f"hydra.run.dir={tmp_path / 'run'}",
+        f"cluster.executor={executor}",
         "ingest.block_bytes=2048",  # many blocks: line numbers across block boundaries
         "ingest.shard_rows=700",
         "ingest.row_group_rows=300",
     )
     assert "Traceback" not in p.stderr
     record = json.loads((out / "_ingest" / "ingest.json").read_text())
+    assert record["executor"] == ("ray" if executor == "auto" else "threads")
     # every line: in = written + quarantined, per file, against the generator's record
     for f in record["files"]:
         name = Path(f["path"]).name
