@@ -28,8 +28,7 @@ from distml.data.columns import (
     WEIGHT,
 )
 from distml.data.fs import join
-from distml.data.shards import Shard, read_shard, write_parquet
-from distml.errors import UserError
+from distml.data.shards import Shard, read_or_skip, write_parquet
 from distml.preprocess.apply import apply
 from distml.profile.state import ProfileJob, ProfileState, accepted, profile_frame
 from distml.quality.contract import Contract
@@ -228,15 +227,9 @@ def _part(job: ScoreJob, shard: Shard) -> str:
 
 def score_shard(shard: Shard, job: ScoreJob) -> tuple[ScoreState, int]:
     """Score one shard's rows; write its predictions (and quarantine); return its state."""
-    try:
-        df = read_shard(shard, list(job.columns))
-    except (OSError, pl.exceptions.PolarsError, ValueError) as exc:
-        if job.on_bad_file == "skip":
-            return ScoreState(skipped=[{"path": shard.path, "reason": f"unreadable: {exc}"}]), 0
-        raise UserError(
-            f"The Parquet file '{shard.path}' cannot be read: {exc}. Replace or remove the file, "
-            "or set data.on_bad_file=skip to leave it out (it is then listed in skipped_files)."
-        ) from None
+    df, skipped = read_or_skip(shard, list(job.columns), job.on_bad_file)
+    if df is None:
+        return ScoreState(skipped=[skipped]), 0  # type: ignore[list-item]
     if job.split is not None:
         df = df.filter(pl.col(SPLIT) == job.split)
     st = ScoreState(rows_in=df.height)

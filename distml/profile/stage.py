@@ -14,15 +14,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import polars as pl
-
 from distml.cluster.tasks import MapStats, map_merge
 from distml.config import ProfileConfig
 from distml.config.quality import parse_now
 from distml.data.columns import CAST_FAILED
 from distml.data.fs import join
-from distml.data.shards import Dataset, Shard, read_shard, write_parquet
-from distml.errors import UserError
+from distml.data.shards import Dataset, Shard, read_or_skip, write_parquet
 from distml.profile.duplicates import (
     HashFiles,
     count_duplicates,
@@ -58,15 +55,9 @@ class ProfileResult:
 def profile_shard(shard: Shard, job: ProfileJob) -> tuple[ProfileState, int]:
     read_cols = [*job.columns, *([CAST_FAILED] if job.contract.parse_marker else [])]
     t0 = time.perf_counter()
-    try:
-        df = read_shard(shard, read_cols)
-    except (OSError, pl.exceptions.PolarsError, ValueError) as exc:
-        if job.on_bad_file == "skip":
-            return ProfileState(skipped=[{"path": shard.path, "reason": f"unreadable: {exc}"}]), 0
-        raise UserError(
-            f"The Parquet file '{shard.path}' cannot be read: {exc}. Replace or remove the file, "
-            "or set data.on_bad_file=skip to leave it out (it is then named in profile.json)."
-        ) from None
+    df, skipped = read_or_skip(shard, read_cols, job.on_bad_file)
+    if df is None:
+        return ProfileState(skipped=[skipped]), 0  # type: ignore[list-item]
     read_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
     ok = accepted(df, job.contract, shard.path)

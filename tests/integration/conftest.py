@@ -55,6 +55,18 @@ def on_session_ray(small_data, ray_local) -> list[str]:
     return [f"data.path={small_data}", f"cluster.address={address}"]
 
 
+RUN_OVERRIDES = (
+    "sampling.size=20000",
+    "model.num_boost_round=60",
+    "model.checkpoint_every=20",
+    "eval.slices=[region,device]",
+    "eval.min_slice_size=200",
+    "eval.bootstrap=50",
+    'eval.gates=["roc_auc>=0.8","recall>=0.999"]',
+)
+"""The session's run (``run_dir``) beyond its data, cluster and directory."""
+
+
 @pytest.fixture(scope="session")
 def run_dir(small_data, ray_local, tmp_path_factory):
     """`distml run` on the session's Ray: 20k-row sample, slices on region and device, and a
@@ -66,13 +78,7 @@ def run_dir(small_data, ray_local, tmp_path_factory):
         f"data.path={small_data}",
         f"cluster.address={address}",
         f"hydra.run.dir={out}",
-        "sampling.size=20000",
-        "model.num_boost_round=60",
-        "model.checkpoint_every=20",
-        "eval.slices=[region,device]",
-        "eval.min_slice_size=200",
-        "eval.bootstrap=50",
-        'eval.gates=["roc_auc>=0.8","recall>=0.999"]',
+        *RUN_OVERRIDES,
         check=False,
     )
     assert p.returncode == 3, p.stderr[-3000:]

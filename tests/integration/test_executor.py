@@ -11,7 +11,7 @@ import sys
 
 import polars as pl
 
-from tests.integration.conftest import distml
+from tests.integration.conftest import RUN_OVERRIDES, distml
 
 VARIES = {"timing", "now", "age_seconds", "task_seconds", "seconds"}
 """Keys whose values are clocks, not results."""
@@ -51,13 +51,7 @@ def test_a_run_in_threads_writes_what_the_run_on_ray_writes(run_dir, small_data,
         f"data.path={small_data}",
         "cluster.executor=threads",
         f"hydra.run.dir={out}",
-        "sampling.size=20000",
-        "model.num_boost_round=60",
-        "model.checkpoint_every=20",
-        "eval.slices=[region,device]",
-        "eval.min_slice_size=200",
-        "eval.bootstrap=50",
-        'eval.gates=["roc_auc>=0.8","recall>=0.999"]',
+        *RUN_OVERRIDES,
         check=False,
     )
     assert p.returncode == 3, p.stderr[-3000:]  # the same failed gate
