@@ -69,13 +69,15 @@ def numeric_stats(df: pl.DataFrame, columns: list[str]) -> dict[str, NumericStat
     if not columns:
         return {}
     # the float64 copies, non-finite as null, once (an eager select would redo them for each
-    # statistic), and the count of infinities
-    infs = df.select(pl.col(c).cast(pl.Float64).is_infinite().sum().alias(c) for c in columns).row(
-        0
-    )
-    df = df.select(finite(pl.col(c)).alias(f"_x{i}") for i, c in enumerate(columns))
+    # statistic); only float columns can hold NaN or +-inf
+    floats = {c for c in columns if df.schema[c].is_float()}
+    df = df.select(
+        *((finite(pl.col(c)) if c in floats else pl.col(c).cast(pl.Float64)).alias(f"_x{i}")
+          for i, c in enumerate(columns)),
+        *(pl.col(c).is_infinite().alias(f"_i{i}") for i, c in enumerate(columns) if c in floats),
+    )  # fmt: skip
     exprs = []
-    for i in range(len(columns)):
+    for i, c in enumerate(columns):
         x = pl.col(f"_x{i}")
         exprs += [
             x.count().alias(f"n{i}"),
@@ -83,13 +85,14 @@ def numeric_stats(df: pl.DataFrame, columns: list[str]) -> dict[str, NumericStat
             (x.var(ddof=0) * x.count()).alias(f"m2{i}"),
             x.min().alias(f"min{i}"),
             x.max().alias(f"max{i}"),
+            (pl.col(f"_i{i}").sum() if c in floats else pl.lit(0)).alias(f"inf{i}"),
         ]
     row = df.select(exprs).row(0, named=True)
     out = {}
     for i, c in enumerate(columns):
         n = int(row[f"n{i}"])
         if n == 0:
-            out[c] = NumericStats(0, df.height, infinite=int(infs[i]))
+            out[c] = NumericStats(0, df.height, infinite=int(row[f"inf{i}"]))
         else:
             out[c] = NumericStats(
                 n,
@@ -98,6 +101,6 @@ def numeric_stats(df: pl.DataFrame, columns: list[str]) -> dict[str, NumericStat
                 row[f"m2{i}"],
                 row[f"min{i}"],
                 row[f"max{i}"],
-                int(infs[i]),
+                int(row[f"inf{i}"]),
             )
     return out
