@@ -28,7 +28,8 @@ from distml.data.columns import (
     WEIGHT,
 )
 from distml.data.fs import join
-from distml.data.shards import Shard, read_or_skip, write_parquet
+from distml.data.reading import read_or_skip
+from distml.data.shards import Shard, write_parquet
 from distml.preprocess.apply import apply
 from distml.profile.state import ProfileJob, ProfileState, accepted, profile_frame
 from distml.quality.contract import Contract

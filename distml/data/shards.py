@@ -421,24 +421,6 @@ def _local(shard: Shard) -> bool:
     return "://" not in shard.root or shard.root.startswith("file://")
 
 
-def read_or_skip(
-    shard: Shard, columns: Sequence[str] | None, on_bad_file: str
-) -> tuple[pl.DataFrame | None, dict[str, str] | None]:
-    """``read_shard`` in a shard task: (rows, None), or for a file that cannot be read with
-    ``on_bad_file`` 'skip' (None, {"path", "reason"}). With 'error' it raises a UserError naming
-    the file."""
-    try:
-        return read_shard(shard, columns), None
-    except (OSError, pl.exceptions.PolarsError, ValueError) as exc:
-        if on_bad_file == "skip":
-            return None, {"path": shard.path, "reason": f"unreadable: {exc}"}
-        raise UserError(
-            f"The Parquet file '{shard.path}' cannot be read: {exc}. Replace or remove the file, "
-            "or set data.on_bad_file=skip to leave it out (it is then listed with the files "
-            "skipped)."
-        ) from None
-
-
 def read_shard(shard: Shard, columns: Sequence[str] | None = None) -> pl.DataFrame:
     """Read only ``columns`` of one shard into Polars, conformed to the reference schema.
 

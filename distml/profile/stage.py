@@ -19,7 +19,8 @@ from distml.config import ProfileConfig
 from distml.config.quality import parse_now
 from distml.data.columns import CAST_FAILED
 from distml.data.fs import join
-from distml.data.shards import Dataset, Shard, read_or_skip, write_parquet
+from distml.data.reading import read_or_skip
+from distml.data.shards import Dataset, Shard, write_parquet
 from distml.profile.duplicates import (
     HashFiles,
     count_duplicates,
