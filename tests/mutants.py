@@ -661,8 +661,8 @@ MUTANTS = [
         (
             (
                 "distml/stats/moments.py",
-                '    df = df.select(finite(pl.col(c)).alias(f"_x{i}") for i, c in enumerate(columns))',
-                '    df = df.select(\n        pl.col(c).cast(pl.Float64).fill_nan(None).alias(f"_x{i}")\n        for i, c in enumerate(columns)\n    )',
+                "    ok = np.isfinite(x)",
+                "    ok = ~np.isnan(x)",
             ),
         ),
         ("tests/unit/test_stats_preprocess.py",),
@@ -680,6 +680,49 @@ MUTANTS = [
             ),
         ),
         ("tests/unit/test_stats_preprocess.py",),
+        "issue #17 (found on the way)",
+    ),
+    M(
+        "sketch-share-by-position",
+        "profile",
+        "the sketches' share at scale is each shard's first rows, not a row-hash share",
+        (
+            (
+                "distml/profile/state.py",
+                "    keep = in_share(row_hashes(data) if hashes is None else hashes, job.sketch_fraction)",
+                "    keep = np.arange(data.height) < job.sketch_fraction * data.height",
+            ),
+        ),
+        ("tests/unit/test_profile_merge.py",),
+        "issue #17",
+    ),
+    M(
+        "hll-small-remainders-unranked",
+        "profile",
+        "HyperLogLog: hashes whose remainder's top 16 bits are zero keep rank 0",
+        (
+            (
+                "distml/stats/sketches.py",
+                "            rank[j] = _REST + 1 - (int(c[j]) & low).bit_length()",
+                "            pass",
+            ),
+        ),
+        ("tests/unit/test_profile_merge.py",),
+        "issue #17",
+    ),
+    M(
+        "row-hashes-unmixed",
+        "profile",
+        "row hashes are Polars' hash_rows as is (top bits not uniform: a share of the hash "
+        "space holds another share of the rows)",
+        (
+            (
+                "distml/profile/duplicates.py",
+                "    return splitmix64(df.hash_rows(_ROW_SEED).to_numpy())",
+                "    return df.hash_rows(_ROW_SEED).to_numpy()",
+            ),
+        ),
+        ("tests/unit/test_profile_merge.py",),
         "issue #17 (found on the way)",
     ),
 ]

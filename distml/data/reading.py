@@ -18,7 +18,8 @@ def read_or_skip(
     the file."""
     try:
         return read_shard(shard, columns), None
-    except (OSError, pl.exceptions.PolarsError, ValueError) as exc:
+    # a Polars reader that panics on a malformed file raises PanicException (a BaseException)
+    except (OSError, pl.exceptions.PolarsError, pl.exceptions.PanicException, ValueError) as exc:
         if on_bad_file == "skip":
             return None, {"path": shard.path, "reason": f"unreadable: {exc}"}
         raise UserError(

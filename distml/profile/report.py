@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -68,6 +69,30 @@ def build_report(
         "per_shard": st.per_shard,
     }
     return report
+
+
+def distribution_report(st: ProfileState, fraction: float) -> dict[str, Any]:
+    """profile.json's ``distribution``: which rows the numeric sketches (the columns' quantiles,
+    reference.json) count, and the quantiles' rank error when they count a share of them."""
+    rows = max(
+        (sk.count + sk.nulls for sk in st.sketches.values() if isinstance(sk, NumericSketch)),
+        default=0,
+    )
+    if fraction >= 1.0:
+        return {"exact": True, "fraction": 1.0, "rows": rows, "method": "every accepted row"}
+    return {
+        "exact": False,
+        "fraction": fraction,
+        "rows": rows,
+        # Dvoretzky-Kiefer-Wolfowitz with Massart's constant: P(sup|F_n - F| > e) <= 2e^(-2ne^2)
+        "rank_error_95": math.sqrt(math.log(2 / 0.05) / (2 * rows)) if rows else None,
+        "method": "the numeric columns' sketches (quantiles here, reference.json) count the "
+        "accepted rows whose 64-bit row hash is in the first `fraction` of the hash space "
+        "(above profile.exact_sketch_max_rows rows); every other statistic counts every row. "
+        "rank_error_95: the 95% bound on any quantile's rank error from that share "
+        "(Dvoretzky-Kiefer-Wolfowitz, Massart 1990), on top of the sketch's relative error; "
+        "identical rows are kept or left together",
+    }
 
 
 def _iso(us: int) -> str:

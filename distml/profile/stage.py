@@ -10,6 +10,7 @@ with ``Contract.accepted()`` applied.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,9 +28,10 @@ from distml.profile.duplicates import (
     duplicates_fraction,
     duplicates_report,
     remove,
+    row_hashes,
     write_hashes,
 )
-from distml.profile.report import build_report
+from distml.profile.report import build_report, distribution_report
 from distml.profile.state import ProfileJob, ProfileState, accepted, profile_frame
 from distml.quality.contract import Contract
 from distml.sampling.first_pass import CountState, PassSpec, Precounted, first_pass
@@ -63,9 +65,16 @@ def profile_shard(shard: Shard, job: ProfileJob) -> tuple[ProfileState, int]:
     t0 = time.perf_counter()
     ok = accepted(df, job.contract, shard.path)
     rules_seconds = time.perf_counter() - t0
-    st, bad = profile_frame(df, job, ok)
+    t0 = time.perf_counter()
+    hashes = None
+    if job.hashes is not None or job.sketch_fraction < 1.0:
+        # one hash of each row: the duplicate count and the sketches' share of rows
+        hashes = row_hashes(df.select(job.columns))
+    hash_seconds = time.perf_counter() - t0
+    st, bad = profile_frame(df, job, ok, hashes)
     st.seconds["read"] = read_seconds
     st.seconds["rules"] += rules_seconds
+    st.seconds["row_hashes"] = hash_seconds
     if bad.height and job.quarantine is not None:
         with st.timed("quarantine"):
             write_parquet(bad, join(job.quarantine, f"part-{shard.index:05d}.parquet"))
@@ -78,9 +87,8 @@ def profile_shard(shard: Shard, job: ProfileJob) -> tuple[ProfileState, int]:
     with st.timed("duplicates"):
         mixed = splitmix64(row_ids(df, job.id_column)) if job.id_column is not None else None
         if job.hashes is not None:
-            st.hash_offsets[shard.index] = write_hashes(
-                shard, df.select(job.columns), job.hashes, mixed
-            )
+            assert hashes is not None
+            st.hash_offsets[shard.index] = write_hashes(shard, hashes, job.hashes, mixed)
     if job.sample_spec is not None:
         assert job.sample_spill is not None
         same = job.sample_spec.id_column == job.id_column
@@ -94,6 +102,14 @@ def profile_shard(shard: Shard, job: ProfileJob) -> tuple[ProfileState, int]:
                 spill=job.sample_spill,
             )
     return st, df.height
+
+
+def sketch_fraction(rows: int, max_rows: int | None) -> float:
+    """The share of rows the numeric sketches count: 1 up to ``max_rows``
+    (profile.exact_sketch_max_rows), else 1/2^b for the least b leaving at most that many."""
+    if max_rows is None or rows <= max_rows:
+        return 1.0
+    return 2.0 ** -math.ceil(math.log2(rows / max_rows))
 
 
 def run_profile(
@@ -132,6 +148,7 @@ def run_profile(
         classification=classification,
         sample_spec=sample_spec,
         sample_spill=join(out_dir, SPILL) if sample_spec is not None else None,
+        sketch_fraction=sketch_fraction(ds.num_rows, cfg.exact_sketch_max_rows),
     )
     for scratch in (job.hashes.folder if job.hashes else None, job.sample_spill):
         if scratch is not None:
@@ -153,6 +170,7 @@ def run_profile(
         dup = duplicates_report(counted, job.hashes.fraction, st.rows_in, job.id_column)
     now = parse_now(cfg.now)
     report = build_report(ds, st, job, dup, cfg.freshness_column, now, cfg.top_k)
+    report["distribution"] = distribution_report(st, job.sketch_fraction)
     report["timing"] = {
         "task_seconds": {k: round(v, 3) for k, v in sorted(st.seconds.items())},
         "duplicates_pass_seconds": round(time.perf_counter() - t0, 3),

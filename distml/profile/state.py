@@ -11,14 +11,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+import numpy as np
 import polars as pl
 
 from distml.data.columns import REASON
 from distml.errors import UserError
 from distml.preprocess.kinds import kind_of
-from distml.profile.duplicates import HashFiles, Offsets
+from distml.profile.duplicates import HashFiles, Offsets, in_share, row_hashes
 from distml.quality.contract import Contract
 from distml.sampling.first_pass import CountState, PassSpec
 from distml.stats.moments import NumericStats, numeric_stats
@@ -127,6 +128,9 @@ class ProfileJob:
     sample_spec: PassSpec | None = None
     """Also do the sample stage's pass 1 on each shard (and spill its candidates there)."""
     sample_spill: str | None = None
+    sketch_fraction: float = 1.0
+    """Share of the row-hash space whose accepted rows the numeric sketches count (1: every
+    row; profile.exact_sketch_max_rows)."""
 
 
 def _profiled(dt: pl.DataType) -> bool:
@@ -156,7 +160,7 @@ def _column_stats(st: ProfileState, df: pl.DataFrame, job: ProfileJob) -> dict[s
             # one count of the values gives the frequent values, the distinct-count sketch
             # (from the distinct values alone) and, for accepted rows, the distribution sketch
             with st.timed("frequent"):
-                counts[c] = vc = s.value_counts(sort=True)
+                counts[c] = vc = value_counts(s, st.numeric.get(c))
                 st.frequent[c] = FrequentItems.of_counts(vc)
             with st.timed("distinct"):
                 st.distinct[c] = DistinctSketch.of(vc.get_column(c))
@@ -174,13 +178,53 @@ def _column_stats(st: ProfileState, df: pl.DataFrame, job: ProfileJob) -> dict[s
     return counts
 
 
+_INTS = {pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64}
+
+
+def value_counts(s: pl.Series, stats: NumericStats | None = None) -> pl.DataFrame:
+    """``s.value_counts(sort=True)`` (columns: the values, ``count`` as UInt32; nulls as a
+    value). Integers whose range (from ``stats``) spans under 65,536 values are counted by
+    numpy's bincount, ordered by count then value: about 3x faster."""
+    if (
+        stats is None
+        or not stats.count
+        or s.dtype not in _INTS
+        or s.name == "count"
+        or stats.max - stats.min >= 1 << 16
+    ):
+        return s.value_counts(sort=True)
+    lo = int(stats.min)
+    cnt = np.bincount(s.drop_nulls().to_numpy().astype(np.intp) - lo)
+    seen = np.flatnonzero(cnt)
+    n = cnt[seen]
+    order = np.lexsort((seen, -n))
+    vc = pl.DataFrame(
+        {
+            s.name: pl.Series(seen[order] + lo).cast(s.dtype),
+            "count": pl.Series(n[order]).cast(pl.UInt32),
+        }
+    )
+    if s.null_count():
+        vc = vc.vstack(
+            pl.DataFrame(
+                {s.name: pl.Series([None], dtype=s.dtype), "count": [s.null_count()]},
+                schema_overrides={"count": pl.UInt32},
+            )
+        )
+    return vc
+
+
 def profile_frame(
-    df: pl.DataFrame, job: ProfileJob, ok: pl.Series | None = None
+    df: pl.DataFrame,
+    job: ProfileJob,
+    ok: pl.Series | None = None,
+    hashes: np.ndarray | None = None,
 ) -> tuple[ProfileState, pl.DataFrame]:
     """The state of one batch of rows, and its rows that break a rule (with their reasons).
 
-    ``ok``: the contract's acceptance of each row, when the caller has it already. Each phase's
-    time is added to the state's ``seconds``."""
+    ``ok``: the contract's acceptance of each row, and ``hashes``: ``row_hashes`` of
+    ``job.columns``, when the caller has them already. Each phase's time is added to the
+    state's ``seconds``."""
     st = ProfileState(rows_in=df.height)
     data = df.select(job.columns)
     counts = _column_stats(st, data, job)
@@ -200,20 +244,41 @@ def profile_frame(
     with st.timed("sketches"):
         # with no row quarantined the accepted rows are all rows: one frame, no copy
         good = data if n_bad == 0 else df.filter(ok).select(job.columns)
-        st.sketches = {
-            c: sketch_series(good.get_column(c), counts.get(c) if n_bad == 0 else None)
-            for c in job.columns
-            if c != job.id_column and _profiled(good.schema[c])
-        }
+        share = _sketch_share(data, job, ok if n_bad else None, hashes)
+        st.sketches = {}
+        for c in job.columns:
+            if c == job.id_column or not _profiled(good.schema[c]):
+                continue
+            s = good.get_column(c)
+            if share is not None and s.dtype.is_numeric():
+                st.sketches[c] = replace(
+                    NumericSketch.of(s.filter(share)), fraction=job.sketch_fraction
+                )
+            else:
+                st.sketches[c] = sketch_series(s, counts.get(c) if n_bad == 0 else None)
     if job.classification:
         with st.timed("label_counts"):
-            vc = good.get_column(job.label).value_counts()
+            vc = counts.get(job.label) if n_bad == 0 else None
+            if vc is None:
+                vc = good.get_column(job.label).value_counts()
             st.label_counts = {str(k): int(v) for k, v in vc.iter_rows()}
     with st.timed("rules"):
         bad = df.filter(~ok) if n_bad else df.clear()
         bad = bad.with_columns(job.contract.reasons().alias(REASON)).select(*job.columns, REASON)
     st.rows_quarantined = bad.height
     return st, bad
+
+
+def _sketch_share(
+    data: pl.DataFrame, job: ProfileJob, ok: pl.Series | None, hashes: np.ndarray | None
+) -> pl.Series | None:
+    """Which accepted rows the numeric sketches count, when only a share of them does (None:
+    every row): those whose row hash is in the first ``job.sketch_fraction`` of the hash
+    space, so the same rows whatever the sharding."""
+    if job.sketch_fraction >= 1.0:
+        return None
+    keep = in_share(row_hashes(data) if hashes is None else hashes, job.sketch_fraction)
+    return pl.Series(keep if ok is None else keep[ok.to_numpy()])
 
 
 def accepted(df: pl.DataFrame, contract: Contract, where: str = "") -> pl.Series:

@@ -126,6 +126,8 @@ def sample_vs_population(
             "psi": value,
             "ks": ks(pop, smp),
         }
+        if kind == "num" and sk.fraction < 1.0:  # the profile's sketch of a share of the rows
+            features[c]["population_fraction"] = sk.fraction
         if value > threshold:
             warnings.append(
                 f"feature '{c}': PSI {value:.3f} between sample and population exceeds {threshold}"

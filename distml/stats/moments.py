@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 
@@ -64,43 +65,32 @@ class NumericStats:
 
 
 def numeric_stats(df: pl.DataFrame, columns: list[str]) -> dict[str, NumericStats]:
-    """NumericStats of several columns: their float64 copies, then one Polars query (its
-    aggregations run in parallel)."""
-    if not columns:
-        return {}
-    # the float64 copies, non-finite as null, once (an eager select would redo them for each
-    # statistic); only float columns can hold NaN or +-inf
-    floats = {c for c in columns if df.schema[c].is_float()}
-    df = df.select(
-        *((finite(pl.col(c)) if c in floats else pl.col(c).cast(pl.Float64)).alias(f"_x{i}")
-          for i, c in enumerate(columns)),
-        *(pl.col(c).is_infinite().alias(f"_i{i}") for i, c in enumerate(columns) if c in floats),
-    )  # fmt: skip
-    exprs = []
-    for i, c in enumerate(columns):
-        x = pl.col(f"_x{i}")
-        exprs += [
-            x.count().alias(f"n{i}"),
-            x.mean().alias(f"mean{i}"),
-            (x.var(ddof=0) * x.count()).alias(f"m2{i}"),
-            x.min().alias(f"min{i}"),
-            x.max().alias(f"max{i}"),
-            (pl.col(f"_i{i}").sum() if c in floats else pl.lit(0)).alias(f"inf{i}"),
-        ]
-    row = df.select(exprs).row(0, named=True)
-    out = {}
-    for i, c in enumerate(columns):
-        n = int(row[f"n{i}"])
-        if n == 0:
-            out[c] = NumericStats(0, df.height, infinite=int(row[f"inf{i}"]))
-        else:
-            out[c] = NumericStats(
-                n,
-                df.height - n,
-                row[f"mean{i}"],
-                row[f"m2{i}"],
-                row[f"min{i}"],
-                row[f"max{i}"],
-                int(row[f"inf{i}"]),
-            )
-    return out
+    """NumericStats of several columns, each in numpy on the column's own buffer (half the time
+    of one Polars query computing the same, single-threaded as shard tasks run)."""
+    return {c: _column_stats(df.get_column(c)) for c in columns}
+
+
+_NUMPY_INTS = {pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64}
+_STEP = 1 << 16  # values per step of the squared deviations: the float64 temporaries stay in cache
+
+
+def _column_stats(s: pl.Series) -> NumericStats:
+    dt = s.dtype
+    if dt in _NUMPY_INTS and not s.null_count():
+        v, n, inf = s.to_numpy(), s.len(), 0  # no copy; integers are all finite
+    else:
+        # floats as they are (nulls become NaN); other types (decimals, integers with nulls)
+        # through a float64 copy
+        x = s.to_numpy() if dt.is_float() else s.cast(pl.Float64).to_numpy()
+        ok = np.isfinite(x)
+        n = int(np.count_nonzero(ok))
+        inf = int(np.count_nonzero(np.isinf(x))) if n < len(x) and dt.is_float() else 0
+        v = x if n == len(x) else x[ok]
+    if n == 0:
+        return NumericStats(0, s.len(), infinite=inf)
+    mean = float(v.mean(dtype=np.float64))
+    m2 = 0.0
+    for lo in range(0, n, _STEP):
+        d = v[lo : lo + _STEP].astype(np.float64) - mean
+        m2 += float(d @ d)
+    return NumericStats(n, s.len() - n, mean, m2, float(v.min()), float(v.max()), inf)

@@ -75,6 +75,9 @@ def _power(k: int) -> float:
 class NumericSketch:
     counts: dict[int, int] = field(default_factory=dict)
     nulls: int = 0
+    fraction: float = 1.0
+    """Share of the rows the counts cover (1: every row; less: a row-hash sample of them, as
+    the profile draws at scale). Comparisons use proportions, so they hold either way."""
 
     @classmethod
     def of(cls, s: pl.Series) -> NumericSketch:
@@ -106,10 +109,15 @@ class NumericSketch:
         return cls(dict(zip((ids + lo).tolist(), cnt[ids].tolist(), strict=True)), nulls)
 
     def merge(self, o: NumericSketch) -> NumericSketch:
+        """The sketch of both rows' sets. Raises ValueError for sketches of different shares."""
+        if o.fraction != self.fraction:
+            raise ValueError(
+                f"sketches of different row shares ({self.fraction}, {o.fraction}) cannot merge"
+            )
         out = dict(self.counts)
         for k, v in o.counts.items():
             out[k] = out.get(k, 0) + v
-        return NumericSketch(out, self.nulls + o.nulls)
+        return NumericSketch(out, self.nulls + o.nulls, self.fraction)
 
     @property
     def count(self) -> int:
@@ -204,6 +212,38 @@ HLL_SEED = 0x5EED
 HLL_ERROR = 1.04 / math.sqrt(HLL_M)
 
 
+_REST = 64 - HLL_P  # bits of a hash below its register index
+_TOP = 16
+_RANKS = np.array([0] + [_TOP + 1 - t.bit_length() for t in range(1, 1 << _TOP)], dtype=np.uint8)
+"""The rank of a hash's remainder r (its leading zeros within the _REST bits, plus 1: 51 -
+bit_length(r)) from r's top 16 bits when they are not all zero (0 marks that case)."""
+
+
+def hll_registers(h: np.ndarray) -> np.ndarray:
+    """HyperLogLog registers (uint8, HLL_M) of uint64 hashes (Flajolet et al. 2007): register
+    ``h >> 50`` keeps the largest rank of the remaining 50 bits.
+
+    Ranks come from a 64 KiB table on the remainder's top 16 bits, a cache-sized slice at a
+    time; the few remainders below 2^34 (one in 65,536) are ranked one by one. About 2x faster
+    than counting leading zeros through Polars a slice at a time (whose per-call cost dominated)."""
+    reg = np.zeros(HLL_M, dtype=np.uint8)
+    step = 4 * CHUNK
+    idx = np.empty(min(len(h), step), dtype=np.uint64)
+    top = np.empty(min(len(h), step), dtype=np.uint64)
+    low = (1 << _REST) - 1
+    for lo in range(0, len(h), step):
+        c = h[lo : lo + step]
+        ii, tt = idx[: len(c)], top[: len(c)]
+        np.right_shift(c, np.uint64(_REST), out=ii)
+        np.right_shift(c, np.uint64(_REST - _TOP), out=tt)
+        tt &= np.uint64((1 << _TOP) - 1)
+        rank = _RANKS[tt.view(np.int64)]
+        for j in np.flatnonzero(rank == 0).tolist():
+            rank[j] = _REST + 1 - (int(c[j]) & low).bit_length()
+        np.maximum.at(reg, ii.view(np.intp), rank)
+    return reg
+
+
 @dataclass
 class DistinctSketch:
     """HyperLogLog with 2^14 one-byte registers: merging is an elementwise max, so the merged
@@ -216,15 +256,7 @@ class DistinctSketch:
     def of(cls, s: pl.Series) -> DistinctSketch:
         """The sketch of a column's values; the same from its distinct values alone (a value's
         hash does not depend on its position or neighbours)."""
-        h = s.drop_nulls().hash(HLL_SEED).to_numpy()
-        reg = np.zeros(HLL_M, dtype=np.uint8)
-        for lo in range(0, len(h), 4 * CHUNK):  # cache-sized slices, as in bucket_index
-            c = h[lo : lo + 4 * CHUNK]
-            idx = (c >> np.uint64(64 - HLL_P)).astype(np.intp)
-            w = (c << np.uint64(HLL_P)) | np.uint64(1 << (HLL_P - 1))
-            rank = pl.Series(w).bitwise_leading_zeros().to_numpy().astype(np.uint8) + np.uint8(1)
-            np.maximum.at(reg, idx, rank)
-        return cls(reg)
+        return cls(hll_registers(s.drop_nulls().hash(HLL_SEED).to_numpy()))
 
     def merge(self, o: DistinctSketch) -> DistinctSketch:
         return DistinctSketch(np.maximum(self.registers, o.registers))
@@ -291,13 +323,18 @@ def to_json(sk: NumericSketch | CategorySketch) -> dict[str, Any]:
             "kind": "numeric",
             "counts": {str(k): v for k, v in sk.counts.items()},
             "nulls": sk.nulls,
+            **({"fraction": sk.fraction} if sk.fraction < 1.0 else {}),
         }
     return {"kind": "category", "counts": dict(sk.counts), "truncated": sk.truncated}
 
 
 def from_json(d: dict[str, Any]) -> NumericSketch | CategorySketch:
     if d["kind"] == "numeric":
-        return NumericSketch({int(k): int(v) for k, v in d["counts"].items()}, int(d["nulls"]))
+        return NumericSketch(
+            {int(k): int(v) for k, v in d["counts"].items()},
+            int(d["nulls"]),
+            float(d.get("fraction", 1.0)),
+        )
     return CategorySketch({k: int(v) for k, v in d["counts"].items()}, bool(d["truncated"]))
 
 

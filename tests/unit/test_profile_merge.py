@@ -88,6 +88,8 @@ def test_profile_state_merged_over_shards_equals_one_pass(seed, n, raw_cuts):
         assert merged.numeric["x"].mean == pytest.approx(x.mean(), rel=1e-9, abs=1e-9)
     assert merged.broken["small_k"] == int((df["k"] > 6).sum())
     assert merged.frequent["s"].counts == dict(df["s"].drop_nulls().value_counts().iter_rows())
+    for c in ("k", "label"):  # integers: counted by numpy's bincount
+        assert merged.frequent[c].counts == dict(df[c].drop_nulls().value_counts().iter_rows())
 
 
 @settings(max_examples=40, deadline=None)
@@ -117,6 +119,24 @@ def test_distinct_estimate_is_within_its_error():
         vals = pl.Series(np.random.default_rng(n).permutation(10 * n)[:n])
         est = DistinctSketch.of(vals).estimate()
         assert abs(est - n) <= max(2, 4 * HLL_ERROR * n)
+
+
+def test_hll_registers_keep_each_registers_largest_rank():
+    """Register h >> 50 holds the largest 51 - bit_length(h mod 2^50) of its hashes (Python ints
+    one by one), including remainders under 2^34, whose top 16 bits are zero, and zero."""
+    from distml.stats.sketches import HLL_M, hll_registers
+
+    rng = np.random.default_rng(3)
+    rests = [0, 1, 2, 3, 12345, (1 << 33) + 5, (1 << 34) - 1, 1 << 34, (1 << 50) - 1]
+    rests += [int(x) for x in rng.integers(0, 1 << 50, 20_000)]
+    rests += [int(x) for x in rng.integers(0, 1 << 36, 3_000)]
+    regs = [int(x) for x in rng.integers(0, 1 << 14, len(rests))]
+    h = np.array([(g << 50) | r for g, r in zip(regs, rests, strict=True)], dtype=np.uint64)
+    want = np.zeros(HLL_M, dtype=np.uint8)
+    for g, r in zip(regs, rests, strict=True):
+        want[g] = max(want[g], 51 - r.bit_length())
+    assert np.array_equal(hll_registers(h), want)
+    assert not hll_registers(np.empty(0, dtype=np.uint64)).any()
 
 
 @settings(
@@ -364,3 +384,75 @@ def test_duplicates_above_the_exact_limit_are_estimated_within_their_error(tmp_p
     assert abs(dup["rows"] - true_rows) <= dup["rows_error_95"]
     assert abs(dup["ids"] - true_ids) <= dup["ids_error_95"]
     assert dup["rows"] != true_rows  # an estimate (an exact count would equal it)
+
+
+def test_sketches_above_the_exact_limit_count_a_row_hash_share_within_their_rank_error(tmp_path):
+    """Above profile.exact_sketch_max_rows the numeric sketches count the rows whose row hash is
+    in 1/2^b of the hash space: the same rows for any file layout, about that share of them, and
+    quantiles within the stated rank error of numpy's over every row; other statistics stay
+    exact."""
+    from distml.stats.sketches import ALPHA, GAMMA, from_json, to_json
+
+    rng = np.random.default_rng(11)
+    n = 200_000
+    df = pl.DataFrame(
+        {
+            "id": np.arange(n),
+            "label": rng.integers(0, 2, n),
+            "x": rng.lognormal(0, 1.5, n),
+            "k": rng.integers(0, 50_000, n),
+            "s": rng.choice(["a", "b", "c"], n),
+        }
+    )
+    contract = build_contract(QualityConfig(), dict(df.schema), "label", None)
+
+    def profiled(files: int, shard_rows: int, cfg: ProfileConfig, name: str):
+        d = tmp_path / name
+        d.mkdir()
+        cuts = np.linspace(0, n, files + 1).astype(int)
+        for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
+            df[a:b].write_parquet(d / f"part-{i}.parquet", row_group_size=7_000)
+        with parallel.in_process():
+            return run_profile(
+                plan(str(d), shard_rows=shard_rows),
+                contract,
+                cfg,
+                label="label",
+                id_column="id",
+                out_dir=str(d / "out"),
+                classification=False,
+            )
+
+    share = ProfileConfig(exact_sketch_max_rows=30_000)  # 200k / 30k -> 1/8
+    a = profiled(4, 2_000_000, share, "a")
+    b = profiled(7, 20_000, share, "b")
+    exact = profiled(4, 2_000_000, ProfileConfig(), "exact")
+    dist = a.report["distribution"]
+    assert dist["exact"] is False and dist["fraction"] == 1 / 8
+    # a share of the rows: binomial(n, 1/8) within 5 standard deviations
+    assert abs(dist["rows"] - n / 8) < 5 * math.sqrt(n / 8 * 7 / 8)
+    assert exact.report["distribution"] == {
+        "exact": True,
+        "fraction": 1.0,
+        "rows": n,
+        "method": "every accepted row",
+    }
+    for c in ("x", "k"):
+        assert a.sketches[c] == b.sketches[c]  # the same rows for any layout
+        assert a.sketches[c].fraction == 1 / 8 and a.sketches[c].count == dist["rows"]
+        assert from_json(to_json(a.sketches[c])) == a.sketches[c]
+    assert a.sketches["s"] == exact.sketches["s"]  # category counts: every row
+    eps = dist["rank_error_95"]
+    assert eps == pytest.approx(math.sqrt(math.log(40) / (2 * dist["rows"])))
+    x = df["x"].to_numpy()
+    for q, v in zip(
+        (0.01, 0.25, 0.5, 0.75, 0.99), a.sketches["x"].quantiles([0.01, 0.25, 0.5, 0.75, 0.99])
+    ):
+        lo, hi = np.quantile(x, max(0.0, q - eps)), np.quantile(x, min(1.0, q + eps))
+        assert lo <= v <= hi * GAMMA * (1 + ALPHA), q
+    # moments, ranges and distinct counts still count every row
+    assert a.report["columns"]["x"]["mean"] == pytest.approx(x.mean(), rel=1e-12)
+    assert a.report["columns"]["x"]["max"] == x.max()
+    assert a.report["columns"]["k"] == exact.report["columns"]["k"] | {
+        "quantiles": a.report["columns"]["k"]["quantiles"]
+    }
