@@ -711,6 +711,29 @@ MUTANTS = [
         "issue #17",
     ),
     M(
+        "polars-reader-types-unaligned",
+        "data",
+        "local shards keep Polars' reader's types where pyarrow's (the plan's) differ: date64 "
+        "as Datetime, INT96 zoned timestamps shifted by the plan's localize",
+        (
+            (
+                "distml/data/shards.py",
+                "    return lf.cast(fix) if fix else lf  # type: ignore[arg-type]",
+                "    return lf",
+            ),
+        ),
+        ("tests/unit/test_quality.py",),
+        "issue #17 (review)",
+    ),
+    M(
+        "value-counts-trust-float-range",
+        "profile",
+        "integer value counts by bincount trust the float64 range beyond 2^53",
+        (("distml/profile/state.py", "        or max(-stats.min, stats.max) >= 2.0**53\n", ""),),
+        ("tests/unit/test_profile_merge.py",),
+        "issue #17 (review)",
+    ),
+    M(
         "row-hashes-unmixed",
         "profile",
         "row hashes are Polars' hash_rows as is (top bits not uniform: a share of the hash "

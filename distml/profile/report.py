@@ -74,25 +74,33 @@ def build_report(
 def distribution_report(st: ProfileState, fraction: float) -> dict[str, Any]:
     """profile.json's ``distribution``: which rows the numeric sketches (the columns' quantiles,
     reference.json) count, and the quantiles' rank error when they count a share of them."""
-    rows = max(
-        (sk.count + sk.nulls for sk in st.sketches.values() if isinstance(sk, NumericSketch)),
-        default=0,
-    )
+    numeric = [sk for sk in st.sketches.values() if isinstance(sk, NumericSketch)]
     if fraction >= 1.0:
+        rows = st.rows_in - st.rows_quarantined
         return {"exact": True, "fraction": 1.0, "rows": rows, "method": "every accepted row"}
+    values = [sk.count for sk in numeric if sk.count]
     return {
         "exact": False,
         "fraction": fraction,
-        "rows": rows,
-        # Dvoretzky-Kiefer-Wolfowitz with Massart's constant: P(sup|F_n - F| > e) <= 2e^(-2ne^2)
-        "rank_error_95": math.sqrt(math.log(2 / 0.05) / (2 * rows)) if rows else None,
+        "rows": max((sk.count + sk.nulls for sk in numeric), default=0),
+        # the column with the fewest values (nulls, NaN and +-inf have no rank) bounds them all
+        "rank_error_95": rank_error_95(min(values)) if values else None,
         "method": "the numeric columns' sketches (quantiles here, reference.json) count the "
         "accepted rows whose 64-bit row hash is in the first `fraction` of the hash space "
         "(above profile.exact_sketch_max_rows rows); every other statistic counts every row. "
-        "rank_error_95: the 95% bound on any quantile's rank error from that share "
-        "(Dvoretzky-Kiefer-Wolfowitz, Massart 1990), on top of the sketch's relative error; "
-        "identical rows are kept or left together",
+        "rank_error_95: the 95% bound on a quantile's rank error from that share, for the "
+        "column with the fewest values (each column's quantile_rank_error_95 is its own), on "
+        "top of the sketch's relative error (Dvoretzky-Kiefer-Wolfowitz, Massart 1990). "
+        "Identical rows are kept or left together, so with many duplicate rows the bound is "
+        "optimistic",
     }
+
+
+def rank_error_95(n: int) -> float:
+    """The 95% bound on every quantile's rank error of an empirical distribution of ``n``
+    independent draws (Dvoretzky-Kiefer-Wolfowitz with Massart's constant:
+    P(sup|F_n - F| > e) <= 2 exp(-2 n e^2))."""
+    return math.sqrt(math.log(2 / 0.05) / (2 * n))
 
 
 def _iso(us: int) -> str:
@@ -135,7 +143,7 @@ def _freshness(
 
 def _distribution(sk: NumericSketch | CategorySketch | None) -> dict[str, Any]:
     if isinstance(sk, NumericSketch) and sk.count:
-        return {
+        out: dict[str, Any] = {
             "quantiles": dict(
                 zip(
                     [f"p{round(q * 100):02d}" for q in QUANTILES],
@@ -144,6 +152,9 @@ def _distribution(sk: NumericSketch | CategorySketch | None) -> dict[str, Any]:
                 )
             )
         }
+        if sk.fraction < 1.0:  # from a share of the rows (profile.json distribution)
+            out["quantile_rank_error_95"] = rank_error_95(sk.count)
+        return out
     return {}
 
 

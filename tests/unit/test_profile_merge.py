@@ -121,6 +121,30 @@ def test_distinct_estimate_is_within_its_error():
         assert abs(est - n) <= max(2, 4 * HLL_ERROR * n)
 
 
+def test_value_counts_of_integers_equal_polars_whatever_their_range():
+    """Integer value counts (numpy's bincount for narrow ranges) equal Polars' value_counts,
+    including values beyond float64's exact integers, UInt64 above 2^63 and nulls."""
+    from distml.profile.state import value_counts
+    from distml.stats.moments import numeric_stats
+
+    cases = [
+        pl.Series("a", [2**63 - 1] * 3, dtype=pl.Int64),
+        pl.Series("a", [2**60 + 200, 2**60 + 300, None], dtype=pl.Int64),
+        pl.Series("a", [2**63 + 5, 2**63 + 5, 7], dtype=pl.UInt64),
+        pl.Series("a", [-(2**63), 5, 5], dtype=pl.Int64),
+        pl.Series("a", [-128, 127, -128, None, 127, 127], dtype=pl.Int8),
+        pl.Series("a", [None, None], dtype=pl.Int16),
+        pl.Series("a", np.random.default_rng(1).integers(-300, 300, 5000), dtype=pl.Int32),
+    ]
+    for s in cases:
+        got = value_counts(s, numeric_stats(s.to_frame(), ["a"])["a"])
+        want = s.value_counts(sort=True)
+        assert got.schema == want.schema
+        assert dict(got.iter_rows()) == dict(want.iter_rows()), s.to_list()[:5]
+        counted = got.filter(pl.col("a").is_not_null())["count"].to_list()
+        assert counted == sorted(counted, reverse=True)
+
+
 def test_hll_registers_keep_each_registers_largest_rank():
     """Register h >> 50 holds the largest 51 - bit_length(h mod 2^50) of its hashes (Python ints
     one by one), including remainders under 2^34, whose top 16 bits are zero, and zero."""
@@ -404,7 +428,12 @@ def test_sketches_above_the_exact_limit_count_a_row_hash_share_within_their_rank
             "s": rng.choice(["a", "b", "c"], n),
         }
     )
-    contract = build_contract(QualityConfig(), dict(df.schema), "label", None)
+    # a rule quarantines about 10% of the rows: the sketches count a share of the accepted ones
+    rules = QualityConfig(rules={"small_k": {"column": "k", "max": 45_000}})
+    contract = build_contract(rules, dict(df.schema), "label", None)
+    accepted = df.filter(pl.col("k") <= 45_000)
+    n_ok = accepted.height
+    assert 0.85 * n < n_ok < 0.95 * n
 
     def profiled(files: int, shard_rows: int, cfg: ProfileConfig, name: str):
         d = tmp_path / name
@@ -429,12 +458,13 @@ def test_sketches_above_the_exact_limit_count_a_row_hash_share_within_their_rank
     exact = profiled(4, 2_000_000, ProfileConfig(), "exact")
     dist = a.report["distribution"]
     assert dist["exact"] is False and dist["fraction"] == 1 / 8
-    # a share of the rows: binomial(n, 1/8) within 5 standard deviations
-    assert abs(dist["rows"] - n / 8) < 5 * math.sqrt(n / 8 * 7 / 8)
+    # a share of the accepted rows: binomial(n_ok, 1/8) within 5 standard deviations
+    assert abs(dist["rows"] - n_ok / 8) < 5 * math.sqrt(n_ok / 8 * 7 / 8)
+    assert a.report["rows_quarantined"] == n - n_ok
     assert exact.report["distribution"] == {
         "exact": True,
         "fraction": 1.0,
-        "rows": n,
+        "rows": n_ok,
         "method": "every accepted row",
     }
     for c in ("x", "k"):
@@ -444,15 +474,18 @@ def test_sketches_above_the_exact_limit_count_a_row_hash_share_within_their_rank
     assert a.sketches["s"] == exact.sketches["s"]  # category counts: every row
     eps = dist["rank_error_95"]
     assert eps == pytest.approx(math.sqrt(math.log(40) / (2 * dist["rows"])))
-    x = df["x"].to_numpy()
+    assert a.report["columns"]["x"]["quantile_rank_error_95"] == pytest.approx(eps)
+    x = accepted["x"].to_numpy()
     for q, v in zip(
         (0.01, 0.25, 0.5, 0.75, 0.99), a.sketches["x"].quantiles([0.01, 0.25, 0.5, 0.75, 0.99])
     ):
         lo, hi = np.quantile(x, max(0.0, q - eps)), np.quantile(x, min(1.0, q + eps))
         assert lo <= v <= hi * GAMMA * (1 + ALPHA), q
     # moments, ranges and distinct counts still count every row
-    assert a.report["columns"]["x"]["mean"] == pytest.approx(x.mean(), rel=1e-12)
-    assert a.report["columns"]["x"]["max"] == x.max()
-    assert a.report["columns"]["k"] == exact.report["columns"]["k"] | {
-        "quantiles": a.report["columns"]["k"]["quantiles"]
+    assert a.report["columns"]["x"]["mean"] == pytest.approx(df["x"].mean(), rel=1e-12)
+    assert a.report["columns"]["x"]["max"] == df["x"].max()
+    k = a.report["columns"]["k"]
+    assert k == exact.report["columns"]["k"] | {
+        "quantiles": k["quantiles"],
+        "quantile_rank_error_95": k["quantile_rank_error_95"],
     }

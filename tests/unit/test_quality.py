@@ -2,7 +2,7 @@
 
 import json
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime, timezone
 
 import polars as pl
 import pytest
@@ -235,6 +235,35 @@ def test_files_are_conformed_or_named(tmp_path):
     )
     with pytest.raises(UserError, match="c.parquet.*beyond quality.schema: \\['extra'\\]"):
         conform(plan(str(d2)), strict, "error")
+
+
+@pytest.mark.parametrize("int96", [True, False])
+def test_types_polars_reader_reads_otherwise_read_as_planned(tmp_path, int96):
+    """A date64 column (Polars' reader: Datetime[ms]) and a zoned timestamp written as INT96
+    (Polars: zoned; pyarrow, whose schema the plan follows: naive UTC) read as the plan says
+    through both readers: the date as a Date, the instant unchanged."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    d = tmp_path / "d"
+    d.mkdir()
+    pq.write_table(
+        pa.table(
+            {
+                "id": [1, 2],
+                "day": pa.array([date(2024, 1, 2), None], pa.date64()),
+                "ts": pa.array([datetime(2024, 1, 1, 12), None], pa.timestamp("ns", tz="+01:00")),
+            }
+        ),
+        d / "a.parquet",
+        use_deprecated_int96_timestamps=int96,
+    )
+    out, _ = conform(plan(str(d)), QualityConfig(), "error")
+    got = read_shard(out.shards[0])
+    assert got["day"].dtype == pl.Date and got["day"].to_list() == [date(2024, 1, 2), None]
+    noon_utc = datetime(2024, 1, 1, 12, tzinfo=timezone.utc)
+    assert got["ts"].dt.convert_time_zone("UTC").to_list() == [noon_utc, None]
+    assert scan_shard(out.shards[0]).collect().equals(got)
 
 
 def test_declared_schema_families(tmp_path):
