@@ -476,9 +476,8 @@ def test_sketches_above_the_exact_limit_count_a_row_hash_share_within_their_rank
     assert eps == pytest.approx(math.sqrt(math.log(40) / (2 * dist["rows"])))
     assert a.report["columns"]["x"]["quantile_rank_error_95"] == pytest.approx(eps)
     x = accepted["x"].to_numpy()
-    for q, v in zip(
-        (0.01, 0.25, 0.5, 0.75, 0.99), a.sketches["x"].quantiles([0.01, 0.25, 0.5, 0.75, 0.99])
-    ):
+    qs = [0.01, 0.25, 0.5, 0.75, 0.99]
+    for q, v in zip(qs, a.sketches["x"].quantiles(qs), strict=True):
         lo, hi = np.quantile(x, max(0.0, q - eps)), np.quantile(x, min(1.0, q + eps))
         assert lo <= v <= hi * GAMMA * (1 + ALPHA), q
     # moments, ranges and distinct counts still count every row

@@ -2,7 +2,7 @@
 
 import json
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import polars as pl
 import pytest
@@ -261,7 +261,7 @@ def test_types_polars_reader_reads_otherwise_read_as_planned(tmp_path, int96):
     out, _ = conform(plan(str(d)), QualityConfig(), "error")
     got = read_shard(out.shards[0])
     assert got["day"].dtype == pl.Date and got["day"].to_list() == [date(2024, 1, 2), None]
-    noon_utc = datetime(2024, 1, 1, 12, tzinfo=timezone.utc)
+    noon_utc = datetime(2024, 1, 1, 12, tzinfo=UTC)
     assert got["ts"].dt.convert_time_zone("UTC").to_list() == [noon_utc, None]
     assert scan_shard(out.shards[0]).collect().equals(got)
 
