@@ -717,9 +717,9 @@ MUTANTS = [
         "as Datetime, INT96 zoned timestamps shifted by the plan's localize",
         (
             (
-                "distml/data/shards.py",
-                "    return lf.cast(fix) if fix else lf  # type: ignore[arg-type]",
-                "    return lf",
+                "distml/data/schema.py",
+                "    return fix\n",
+                "    return {}\n",
             ),
         ),
         ("tests/unit/test_quality.py",),

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import polars as pl
 import pyarrow as pa
 
 UTC = "UTC"
@@ -130,3 +131,27 @@ def duplicated(schema: pa.Schema) -> list[str]:
     """Column names that appear more than once in one file's schema."""
     seen: set[str] = set()
     return sorted({n for n in schema.names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+
+
+def polars_reader_casts(have: pl.Schema, file_schema: pa.Schema) -> dict[str, pl.DataType]:
+    """The casts that make a frame read by Polars' reader (``have``) typed as pyarrow reads
+    the file (``file_schema``, its footer's schema, which the plan's casts are made from):
+    dates written from date64 (a Datetime[ms] to Polars, which follows the file's stored Arrow
+    schema; a Date to pyarrow) and timestamps written as INT96 with a zone (zoned to Polars,
+    naive UTC to pyarrow)."""
+    fix: dict[str, pl.DataType] = {}
+    for f in file_schema:
+        t = f.type.value_type if pa.types.is_dictionary(f.type) else f.type
+        got = have.get(f.name)
+        if got is None:
+            continue
+        if pa.types.is_date(t) and got != pl.Date:
+            fix[f.name] = pl.Date()
+        elif (
+            pa.types.is_timestamp(t)
+            and t.tz is None
+            and isinstance(got, pl.Datetime)
+            and got.time_zone is not None
+        ):
+            fix[f.name] = pl.Datetime(got.time_unit)  # the same instant, as naive UTC
+    return fix

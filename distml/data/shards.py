@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from distml.data.columns import CAST_FAILED
 from distml.data.fs import filesystem
-from distml.data.schema import duplicated
+from distml.data.schema import duplicated, polars_reader_casts
 from distml.errors import UserError
 
 
@@ -443,30 +443,6 @@ def read_shard(shard: Shard, columns: Sequence[str] | None = None) -> pl.DataFra
     return df
 
 
-def _as_pyarrow_reads(lf: pl.LazyFrame, path: str) -> pl.LazyFrame:
-    """Cast the columns Polars' reader types otherwise than pyarrow, whose schema the plan's
-    casts are made from: dates written from date64 (a Datetime[ms] to Polars, which follows the
-    file's stored Arrow schema; a Date to pyarrow) and timestamps written as INT96 with a zone
-    (zoned to Polars, naive UTC to pyarrow)."""
-    have = lf.collect_schema()
-    fix: dict[str, pl.DataType] = {}
-    for f in pq.read_schema(path):
-        t = f.type.value_type if pa.types.is_dictionary(f.type) else f.type
-        got = have.get(f.name)
-        if got is None:
-            continue
-        if pa.types.is_date(t) and got != pl.Date:
-            fix[f.name] = pl.Date()
-        elif (
-            pa.types.is_timestamp(t)
-            and t.tz is None
-            and isinstance(got, pl.Datetime)
-            and got.time_zone is not None
-        ):
-            fix[f.name] = pl.Datetime(got.time_unit)  # the same instant, as naive UTC
-    return lf.cast(fix) if fix else lf  # type: ignore[arg-type]
-
-
 def scan_shard(
     shard: Shard, columns: Sequence[str] | None = None, row_index: str | None = None
 ) -> pl.LazyFrame:
@@ -485,7 +461,8 @@ def scan_shard(
         keep = [row_index] if row_index else []
         if cols is not None:
             lf = lf.select(*cols, *keep)
-        lf = _as_pyarrow_reads(lf, shard.path)
+        fix = polars_reader_casts(lf.collect_schema(), pq.read_schema(shard.path))
+        lf = lf.cast(fix) if fix else lf  # type: ignore[arg-type]
         if shard.casts or shard.marker or shard.columns:
             lf = _conform(lf, shard, columns, keep)
         return lf
