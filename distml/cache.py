@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 from distml import __version__
+from distml.artifacts import write_json
 from distml.progress import say
 
 # outputs of the data stages, relative to the run directory
@@ -127,8 +128,7 @@ class DataCache:
             "key": self.key,
         }
         tmp = f"{self.index}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(entry, f, indent=2)
+        write_json(tmp, entry)
         os.replace(tmp, self.index)
         self.release()
 

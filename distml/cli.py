@@ -172,6 +172,37 @@ def _app(cmd: str) -> Callable[[], Any]:
 _NOISE = ("full_key", "reference_type", "object_type", "Config search path")
 
 
+def _unparsable(overrides: list[str]) -> None:
+    """The first override Hydra's grammar cannot read, in one paragraph with the quoting that
+    works: values holding '=', brackets, commas, spaces or a word followed by '(' (Hydra reads
+    ``NAME(...)`` as one of its functions) must be quoted for Hydra, and that for the shell."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    from distml.errors import UserError, shell_quoted
+
+    parser = OverridesParser.create()
+    for o in overrides:
+        if o.startswith("-") or "=" not in o:
+            continue
+        try:
+            parser.parse_overrides([o])
+        except HydraException as exc:
+            skip = ("See ", "Available:", "Error parsing override", "^")
+            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+            why = next((ln for ln in lines if not ln.startswith(skip)), "")
+            why = why.split("': ", 1)[-1] if why.startswith("HydraException") else why
+            key, _, value = o.partition("=")
+            fixed = shell_quoted(o)
+            raise UserError(
+                f"Hydra cannot read the override {o!r}: {why.rstrip('.')}. Its value holds "
+                "characters Hydra's override grammar gives a meaning to ('=', brackets, braces, "
+                "commas, spaces, quotes, or NAME(...), which Hydra calls as a function), so "
+                f"quote the value for Hydra and the whole for your shell: {fixed} (the shell "
+                f"removes the outer quotes, Hydra the inner ones, and {key} gets {value!r})."
+            ) from None
+
+
 def check_overrides(cmd: str, overrides: list[str]) -> None:
     """Compose the command's config once before Hydra runs, to report a bad key or value in one
     paragraph (Hydra's own hints kept). Skipped for sweeps and Hydra's flags."""
@@ -188,6 +219,7 @@ def check_overrides(cmd: str, overrides: list[str]) -> None:
             )
     if any(a.startswith("-") for a in overrides):
         return
+    _unparsable(overrides)
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
@@ -195,7 +227,7 @@ def check_overrides(cmd: str, overrides: list[str]) -> None:
     register_configs()
     try:
         with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
-            compose(cmd, overrides=[o for o in overrides if not o.startswith("hydra.")])
+            cfg = compose(cmd, overrides=[o for o in overrides if not o.startswith("hydra.")])
     except (HydraException, OmegaConfBaseException) as exc:
         parts: list[str] = []
         for e in (exc, exc.__cause__):
@@ -205,17 +237,18 @@ def check_overrides(cmd: str, overrides: list[str]) -> None:
                     break
                 if line and not line.startswith(_NOISE) and line not in parts:
                     parts.append(line)
-        odd = [o for o in overrides if any(ch in o.split("=", 1)[-1] for ch in "[]{}(), ")]
-        quote = (
-            f" A value with brackets, braces, commas or spaces must be quoted, e.g. "
-            f"{odd[0].split('=', 1)[0]}='{odd[0].split('=', 1)[1]}'."
-            if odd and "mismatched input" in " ".join(parts)
-            else ""
-        )
         raise UserError(
-            f"{' '.join(parts).rstrip('.')}.{quote} Check the key's spelling and type against "
+            f"{' '.join(parts).rstrip('.')}. Check the key's spelling and type against "
             f"conf/ (`distml {cmd} --cfg job` prints every key with its value)."
         ) from None
+    synthetic = [o for o in overrides if o.lstrip("+~").startswith(("synthetic.", "synthetic="))]
+    path = cfg.get("data", {}).get("path") if "synthetic" in cfg else None
+    if synthetic and path and cmd != "generate":  # generate writes the dataset to data.path
+        raise UserError(
+            f"{synthetic[0]!r} describes the generated dataset, which a run reads only when "
+            f"data.path is null; data.path is '{path}'. Drop the synthetic.* overrides, or "
+            "data.path."
+        )
 
 
 def _need_optuna() -> None:

@@ -22,3 +22,14 @@ class GateFailed(UserError):
     """A quality or model gate failed; the run's outputs are written, the exit code says so."""
 
     exit_code = 3
+
+
+def shell_quoted(override: str) -> str:
+    """``key=value`` with the value quoted for Hydra's grammar (single quotes, inner ones
+    escaped) and the whole quoted for a POSIX shell (double quotes), as a user types it."""
+    key, _, value = override.partition("=")
+    hydra_value = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    text = f"{key}={hydra_value}"
+    for ch in ("\\", '"', "$", "`"):
+        text = text.replace(ch, "\\" + ch)
+    return f'"{text}"'

@@ -19,6 +19,7 @@ from typing import Any
 
 import polars as pl
 
+from distml.artifacts import write_json
 from distml.cluster.session import choose_executor
 from distml.config import MonitorSettings
 from distml.config.quality import parse_now
@@ -86,8 +87,7 @@ def run_monitor(s: MonitorSettings, run_dir: str) -> dict[str, Any]:
     )
     report = compare(run, s, st, pjob, ds, [*skipped, *st.skipped])
     report["executor"] = executor
-    with open(os.path.join(run_dir, "monitor.json"), "w") as f:
-        json.dump(report, f, indent=2, default=str)
+    write_json(os.path.join(run_dir, "monitor.json"), report)
     with open(os.path.join(run_dir, "monitor.html"), "w") as f:
         f.write(to_html(report))
     print_summary(report, run_dir)
@@ -308,8 +308,7 @@ def write_reference(path: str, ds: Dataset, sketches: dict[str, Any], prof: dict
         "label_counts": prof.get("label_counts"),
         "columns": {c: to_json(sk) for c, sk in sketches.items()},
     }
-    with open(path, "w") as f:
-        json.dump(ref, f)
+    write_json(path, ref, indent=None)
 
 
 def add_score_reference(path: str, pred_dir: str) -> None:
@@ -326,5 +325,4 @@ def add_score_reference(path: str, pred_dir: str) -> None:
     with open(path) as f:
         ref = json.load(f)
     ref["score"] = to_json(NumericSketch.of(scores))
-    with open(path, "w") as f:
-        json.dump(ref, f)
+    write_json(path, ref, indent=None)

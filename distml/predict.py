@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, replace
 from typing import Any
 
+from distml.artifacts import write_json
 from distml.cluster.session import choose_executor
 from distml.config import PredictSettings, RunSettings, load_saved
 from distml.data.shards import Dataset, plan, polars_schema
@@ -179,8 +180,7 @@ def run_predict(s: PredictSettings, run_dir: str) -> dict[str, Any]:
         "empty_files": list(ds.empty_files),
         "per_shard": st.per_shard,
     }
-    with open(os.path.join(run_dir, "predict.json"), "w") as f:
-        json.dump(out, f, indent=2)
+    write_json(os.path.join(run_dir, "predict.json"), out)
     print(
         f"distml predict: scored {st.rows_scored:,} of {st.rows_in:,} rows "
         f"({st.rows_quarantined:,} quarantined"

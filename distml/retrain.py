@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 from distml import __version__
+from distml.artifacts import write_json
 from distml.config import RetrainSettings
 from distml.data.columns import SPLIT
 from distml.data.fs import filesystem
@@ -120,8 +121,7 @@ def promote(run_dir: str, s: RetrainSettings, record: dict[str, Any]) -> str:
         if os.path.isfile(os.path.join(run_dir, f)):
             shutil.copy2(os.path.join(run_dir, f), tmp)
     shutil.copy2(os.path.join(run_dir, ".hydra", "config.yaml"), os.path.join(tmp, "config.yaml"))
-    with open(os.path.join(tmp, "model.json"), "w") as f:
-        json.dump({**record, "version": name}, f, indent=2)
+    write_json(os.path.join(tmp, "model.json"), {**record, "version": name})
     os.replace(tmp, target)
     link_tmp = os.path.join(root, ".current.tmp")
     if os.path.lexists(link_tmp):
@@ -199,8 +199,7 @@ def run_retrain(s: RetrainSettings, run_dir: str) -> dict[str, Any]:
     }
     if promoted:
         out["model_dir"] = promote(run_dir, s, record)
-    with open(os.path.join(run_dir, "retrain.json"), "w") as f:
-        json.dump(out, f, indent=2, default=str)
+    write_json(os.path.join(run_dir, "retrain.json"), out)
     verdict = f"promoted to {out['model_dir']}" if promoted else "not promoted"
     print(f"distml retrain: candidate {verdict}: {out['reason']}", flush=True)
     if not promoted:

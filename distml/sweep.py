@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from distml.artifacts import dumps
+
 SUMMARY_JSON = "sweep.json"
 SUMMARY_CSV = "sweep.csv"
 FAILED: dict[str, int] = {"failed": 0, "trials": 0}
@@ -185,7 +187,7 @@ def write_summary(
         },
     }
     tmp = sweep_dir / f".{SUMMARY_JSON}.tmp"
-    tmp.write_text(json.dumps(summary, indent=2))
+    tmp.write_text(dumps(summary))
     os.replace(tmp, sweep_dir / SUMMARY_JSON)
     names = sorted({k for t in ranked for sp in t["metrics"].values() for k in sp})
     splits = sorted({sp for t in ranked for sp in t["metrics"]})

@@ -8,7 +8,6 @@ generator scales linearly with the number of tasks.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -18,6 +17,7 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
+from distml.artifacts import dumps
 from distml.cluster.tasks import MapStats, map_shards
 from distml.config import SyntheticConfig
 from distml.data.fs import filesystem, join
@@ -155,7 +155,7 @@ def generate(cfg: SyntheticConfig, seed: int, out: str, num_cpus: float = 1.0) -
     }
     # The marker is written last: a folder without it is an interrupted generation.
     with fs.open_output_stream(join(root, "_SUCCESS.json")) as f:
-        f.write(json.dumps(info).encode())
+        f.write(dumps(info, indent=None).encode())
     info["peak_rss_bytes"] = stats.peak_rss_bytes
     return info
 

@@ -40,6 +40,8 @@ class Mutant:
 
 
 M = Mutant
+UI = "tests/unit/test_ingest_types.py"
+MR = "tests/unit/test_messy_rules.py"
 MUTANTS = [
     # -- the bugs listed in the tests issue -----------------------------------------------------
     M(
@@ -747,6 +749,415 @@ MUTANTS = [
         ),
         ("tests/unit/test_profile_merge.py",),
         "issue #17 (found on the way)",
+    ),
+    # -- issue #28: the bugs a reviewer put into the newest code (each caught now) -----------
+    M(
+        "text-type-from-the-first-values",
+        "ingest",
+        "a column's type is decided by its first 64 values (the rest of the column unchecked)",
+        (
+            (
+                "distml/data/text.py",
+                "v = s.cast(pl.String).drop_nulls().str.strip_chars()",
+                "v = s.cast(pl.String).drop_nulls().str.strip_chars().head(64)",
+            ),
+        ),
+        ("tests/unit/test_ingest_types.py::test_a_late_offending_value_is_counted",),
+        "issue #28",
+    ),
+    M(
+        "csv-trailing-bad-lines-lost",
+        "ingest",
+        "bad lines after the last good block are dropped from the quarantine and from 'in'",
+        (("distml/ingest/readers.py", "if bads or not yielded:", "if not yielded:"),),
+        ("tests/unit/test_ingest_files.py",),
+        "issue #28",
+    ),
+    M(
+        "serve-error-names-the-last-bad-column",
+        "serve",
+        "a row's error names the last failing column instead of the first",
+        (("distml/serve/rows.py", "            if which[i] is None:", "            if True:"),),
+        (
+            "tests/integration/test_serve.py::test_answers_keep_the_request_order_and_name_a_rows_first_bad_column",
+        ),
+        "issue #28",
+    ),
+    M(
+        "serve-answers-out-of-request-order",
+        "serve",
+        "answers come back scored rows first, then error rows, not in request order",
+        (
+            (
+                "distml/serve/answers.py",
+                'pl.concat(parts, how="diagonal_relaxed").sort("_i").drop("_i")',
+                'pl.concat(parts, how="diagonal_relaxed").drop("_i")',
+            ),
+        ),
+        (
+            "tests/integration/test_serve.py::test_answers_keep_the_request_order_and_name_a_rows_first_bad_column",
+        ),
+        "issue #28",
+    ),
+    M(
+        "label-counts-include-quarantined-rows",
+        "profile",
+        "the label's counts include the quarantined rows",
+        (
+            (
+                "distml/profile/state.py",
+                "vc = counts.get(job.label) if n_bad == 0 else None",
+                "vc = counts.get(job.label)",
+            ),
+        ),
+        ("tests/unit/test_quarantine.py",),
+        "issue #28",
+    ),
+    M(
+        "distinct-counts-null",
+        "profile",
+        "DistinctSketch.of counts null as one more distinct value",
+        (
+            (
+                "distml/stats/sketches.py",
+                "return cls(hll_registers(s.drop_nulls().hash(HLL_SEED).to_numpy()))",
+                "return cls(hll_registers(s.hash(HLL_SEED).to_numpy()))",
+            ),
+        ),
+        ("tests/unit/test_profile_merge.py::test_distinct_counts_leave_nulls_out",),
+        "issue #28",
+    ),
+    M(
+        "duplicate-ids-error-is-the-rows-error",
+        "duplicates",
+        "the duplicate ids' 95% error is reported as the duplicate rows' error",
+        (
+            (
+                "distml/profile/duplicates.py",
+                'out["ids_error_95"] = id_error',
+                'out["ids_error_95"] = row_error',
+            ),
+        ),
+        (
+            "tests/unit/test_profile_merge.py::test_duplicate_estimates_and_their_errors_on_a_hand_worked_case",
+        ),
+        "issue #28",
+    ),
+    M(
+        "retrain-tolerance-against-lower-is-better",
+        "retrain",
+        "for lower-is-better metrics the tolerance is subtracted instead of added",
+        (
+            (
+                "distml/retrain.py",
+                "better = c_val <= o_val + tolerance",
+                "better = c_val <= o_val - tolerance",
+            ),
+        ),
+        ("tests/unit/test_decisions.py",),
+        "issue #28",
+    ),
+    M(
+        "map-shards-in-finish-order",
+        "executor",
+        "map_shards returns results in the order tasks finish, not item order",
+        (
+            (
+                "distml/cluster/tasks.py",
+                "return [out[i] for i in range(len(items))]",
+                "return list(out.values())",
+            ),
+        ),
+        (
+            "tests/unit/test_executor.py::test_map_shards_keeps_item_order_when_tasks_finish_out_of_order",
+            "tests/integration/test_executor.py::test_map_shards_on_ray_keeps_item_order",
+        ),
+        "issue #28",
+    ),
+    # -- issue #28: deliberate bugs of this session's own, in the code it added or guards ------
+    M(
+        "text-leading-zeros-ignored",
+        "ingest",
+        "zip codes and account numbers with leading zeros become integers",
+        (
+            (
+                "distml/data/text.py",
+                'if kind in ("int", "float") and self.leading_zero > max_bad_share * self.values:',
+                'if kind in ("int", "float") and False:',
+            ),
+        ),
+        (UI,),
+        "issue #28 (own)",
+    ),
+    M(
+        "text-thousands-separator-kept",
+        "ingest",
+        "a thousands separator (1,234.50) makes the value fail as a number",
+        (
+            (
+                "distml/data/text.py",
+                "    grouped = t.str.contains(_US_GROUPED)\n",
+                "    grouped = pl.lit(False)\n",
+            ),
+        ),
+        (UI,),
+        "issue #28 (own)",
+    ),
+    M(
+        "text-decimal-comma-ignored",
+        "ingest",
+        "with the comma convention, -0,083 is not read as -0.083",
+        (
+            (
+                "distml/data/text.py",
+                '        return t.str.replace(",", ".", literal=True)',
+                "        return t",
+            ),
+        ),
+        (UI,),
+        "issue #28 (own)",
+    ),
+    M(
+        "text-space-separated-timestamps-fail",
+        "ingest",
+        "ISO 8601 timestamps with a space for 'T' do not parse",
+        (
+            (
+                "distml/data/text.py",
+                '    if "space" in forms:\n',
+                '    if "space" in forms and False:\n',
+            ),
+        ),
+        (UI,),
+        "issue #28 (own)",
+    ),
+    M(
+        "text-naive-timestamps-read-as-utc",
+        "ingest",
+        "naive timestamps are read as UTC instead of ingest.timezone / quality.timezone",
+        (
+            (
+                "distml/data/text.py",
+                'naive = naive.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")',
+                'naive = naive.dt.replace_time_zone("UTC", ambiguous="earliest", non_existent="null")',
+            ),
+        ),
+        (UI,),
+        "issue #28 (own)",
+    ),
+    M(
+        "text-counts-merged-by-max",
+        "ingest",
+        "merged failure counts take the larger side's instead of the sum",
+        (
+            (
+                "distml/data/text.py",
+                "{k: self.fails.get(k, 0) + o.fails.get(k, 0) for k in KINDS}",
+                "{k: max(self.fails.get(k, 0), o.fails.get(k, 0)) for k in KINDS}",
+            ),
+        ),
+        (UI,),
+        "issue #28 (own)",
+    ),
+    M(
+        "text-first-kind-not-fewest-failures",
+        "ingest",
+        "the first kind in order is taken, not the one with the fewest failures (1, 2.5 is text)",
+        (
+            (
+                "distml/data/text.py",
+                "kind = min(kinds, key=lambda k: (fails[k], KINDS.index(k)))",
+                "kind = kinds[0]",
+            ),
+        ),
+        (UI,),
+        "issue #28 (own)",
+    ),
+    M(
+        "headers-matched-case-sensitively",
+        "ingest",
+        "'Customer Age' and 'customer_age' stay two half-null columns",
+        (("distml/ingest/plan.py", "name.casefold()", "name"),),
+        (MR,),
+        "issue #28 (own)",
+    ),
+    M(
+        "headers-spelled-as-the-first-file",
+        "ingest",
+        "a merged column takes the first file's spelling, not the most common one",
+        (
+            (
+                "distml/ingest/plan.py",
+                "max(sp, key=lambda s: (sp[s], -_first_file(records, s)))",
+                "max(sp, key=lambda s: -_first_file(records, s))",
+            ),
+        ),
+        (MR,),
+        "issue #28 (own)",
+    ),
+    M(
+        "delimiter-first-that-splits",
+        "ingest",
+        "the sniffer takes the first delimiter that splits lines, not the most consistent",
+        (
+            (
+                "distml/ingest/readers.py",
+                "if fields >= 2 and (share, fields) > score:",
+                "if fields >= 2 and best is None:",
+            ),
+        ),
+        (MR,),
+        "issue #28 (own)",
+    ),
+    M(
+        "broken-cells-written",
+        "ingest",
+        "rows with a cell that does not parse are counted as quarantined but still written",
+        (
+            (
+                "distml/ingest/pieces.py",
+                "            out = out.filter(keep)\n",
+                "            pass\n",
+            ),
+        ),
+        (
+            "tests/integration/test_corpus.py::test_case[a thousands separator and a broken cell in a number column]",
+        ),
+        "issue #28 (own)",
+    ),
+    M(
+        "hygiene-sequences-kept",
+        "profile",
+        "an integer sequence (1..N) is not recognised as an identifier",
+        (("distml/profile/hygiene.py", "if hi - lo + 1 <= 2 * distinct:", "if False:"),),
+        (MR,),
+        "issue #28 (own)",
+    ),
+    M(
+        "hygiene-constant-beside-nulls",
+        "profile",
+        "a column with one value beside nulls is left out as constant (its null pattern lost)",
+        (("distml/profile/hygiene.py", "if constant and n == rows:", "if constant:"),),
+        (MR,),
+        "issue #28 (own)",
+    ),
+    M(
+        "leakage-null-bucket-one-end",
+        "preprocess",
+        "the single-column AUC tries the null bucket at the low end only",
+        (
+            (
+                "distml/preprocess/separation.py",
+                "for placed in ([null, *ordered], [*ordered, null]) if null else ([*ordered],):",
+                "for placed in ([null, *ordered],) if null else ([*ordered],):",
+            ),
+        ),
+        (MR,),
+        "issue #28 (own)",
+    ),
+    M(
+        "moments-unscaled",
+        "profile",
+        "moments of values near 1e200 are computed unscaled: the standard deviation overflows",
+        (
+            (
+                "distml/stats/moments.py",
+                "return 1.0 if top <= BIG else math.ldexp(1.0, math.frexp(top)[1] - 1)",
+                "return 1.0",
+            ),
+        ),
+        (MR,),
+        "issue #28 (own)",
+    ),
+    M(
+        "quantiles-outside-the-range",
+        "profile",
+        "quantiles are bucket boundaries beyond the column's min and max",
+        (
+            (
+                "distml/stats/sketches.py",
+                "                v = min(max(v, lo), hi)\n",
+                "                pass\n",
+            ),
+        ),
+        (MR,),
+        "issue #28 (own)",
+    ),
+    M(
+        "float32-overflow",
+        "preprocess",
+        "a feature near 1e200 reaches the model's float32 as infinity (no power-of-two rescale)",
+        (
+            (
+                "distml/preprocess/fit.py",
+                "    if half == 0 or lo <= 2 * half <= hi:",
+                "    if True:",
+            ),
+        ),
+        (MR,),
+        "issue #28 (own)",
+    ),
+    M(
+        "duplicates-none-seen-no-error",
+        "duplicates",
+        "an estimate of zero duplicates is given no error (the rule of three dropped)",
+        (("distml/profile/duplicates.py", "if n else 3.0", "if n else 0.0"),),
+        (
+            "tests/unit/test_profile_merge.py::test_duplicate_estimates_and_their_errors_on_a_hand_worked_case",
+        ),
+        "issue #28 (own)",
+    ),
+    M(
+        "monitor-drift-threshold-exclusive",
+        "monitor",
+        "a PSI exactly at monitor's drift threshold is only a warning",
+        (
+            (
+                "distml/monitor.py",
+                'return "drift" if value >= drift else',
+                'return "drift" if value > drift else',
+            ),
+        ),
+        ("tests/unit/test_decisions.py",),
+        "issue #28 (own)",
+    ),
+    M(
+        "curve-lower-is-better-reversed",
+        "curve",
+        "the curve's recommendation reads RMSE as higher-is-better",
+        (
+            (
+                "distml/curve/fit.py",
+                "return v - ref if lower_is_better else ref - v",
+                "return ref - v if lower_is_better else v - ref",
+            ),
+        ),
+        ("tests/unit/test_curve.py::test_recommend_on_hand_made_curves",),
+        "issue #28 (own)",
+    ),
+    M(
+        "serve-floats-truncated-to-integers",
+        "serve",
+        "a JSON 2.5 sent for an integer column is truncated to 2 instead of rejected",
+        (
+            (
+                "distml/serve/rows.py",
+                "whole = (s.is_finite() & (s == s.floor())).fill_null(False)",
+                "whole = s.is_finite().fill_null(False)",
+            ),
+        ),
+        (
+            "tests/integration/test_serve.py::test_each_row_that_breaks_the_contract_gets_its_own_error",
+        ),
+        "issue #28 (own)",
+    ),
+    M(
+        "json-artifacts-with-nan",
+        "artifacts",
+        "a non-finite float reaches a JSON artifact (NaN/Infinity literals)",
+        (("distml/artifacts.py", "return obj if math.isfinite(obj) else None", "return obj"),),
+        (MR,),
+        "issue #28 (own)",
     ),
 ]
 

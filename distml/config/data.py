@@ -28,6 +28,9 @@ class DataConfig:
     """Model input columns; null: every column except label, id and ``exclude``."""
     exclude: list[str] = field(default_factory=list)
     """Columns never used as features."""
+    include: list[str] = field(default_factory=list)
+    """Columns kept as features whatever distml's feature rules say (identifier-like, free
+    text, constant, all null: distml/profile/hygiene.py), when their type can be a feature."""
     shard_rows: int = 2_000_000
     """Target rows per shard: larger files are cut at row-group boundaries."""
     on_bad_file: str = "error"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from distml.config._check import check
+from distml.data.text import NULL_MARKERS
 
 TYPES = ("int", "float", "string", "bool", "date", "datetime")
 
@@ -15,11 +16,26 @@ class IngestConfig:
     """csv, tsv, ndjson, or auto: from each file's extension (.csv, .tsv/.tab, .json/.jsonl/
     .ndjson, then a compression suffix .gz/.zst/.bz2/.lz4)."""
     delimiter: str | None = None
-    """CSV field delimiter (null: ',' for csv, tab for tsv)."""
+    """CSV field delimiter (null: tab for tsv; for csv sniffed per file among , ; tab |)."""
+    decimal: str = "auto"
+    """Numbers' convention: point (1,234.5), comma (1.234,5 and -0,083), or auto: sniffed per
+    file from values only one convention reads."""
     encoding: str = "utf8"
     """Text encoding of the files, a Python codec name (latin1, cp1252, utf-16, ...)."""
-    null_values: list[str] = field(default_factory=lambda: ["", "NA", "N/A", "NULL", "null", "\\N"])
-    """Field values read as null (CSV); also JSON null."""
+    null_values: list[str] = field(default_factory=lambda: list(NULL_MARKERS))
+    """Field values read as null (CSV and JSON strings; also JSON null): pandas' default
+    na_values ("", NA, N/A, NULL, null, NaN, nan, None, #N/A, ...) and PostgreSQL's \\N."""
+    max_bad_share: float = 0.001
+    """A column takes a type (number, bool, date, timestamp) when at most this share of its
+    values does not parse as it; those cells are quarantined with their file, line and value
+    (or set null: ingest.bad_values). Above it, the column stays text."""
+    bad_values: str = "quarantine"
+    """quarantine: a row with a cell that does not parse as its column's type goes to the
+    quarantine; null: the cell is set null (counted per column in ingest.json), the row kept."""
+    match_names: str = "normalized"
+    """normalized: headers equal after case-folding and turning runs of spaces and punctuation
+    into '_' are one column (Customer Age = customer_age), the spellings reported; exact:
+    names must match exactly."""
     column_names: list[str] | None = None
     """CSV files without a header line: their column names (null: the first line is the header)."""
     newlines_in_values: bool = True
@@ -57,6 +73,30 @@ class IngestConfig:
             "ingest.format",
             "one of auto, csv, tsv, ndjson",
             self.format,
+        )
+        check(
+            self.decimal in ("auto", "point", "comma"),
+            "ingest.decimal",
+            "one of auto, point, comma",
+            self.decimal,
+        )
+        check(
+            0 <= self.max_bad_share < 0.5,
+            "ingest.max_bad_share",
+            "a share in [0, 0.5)",
+            self.max_bad_share,
+        )
+        check(
+            self.bad_values in ("quarantine", "null"),
+            "ingest.bad_values",
+            "one of quarantine, null",
+            self.bad_values,
+        )
+        check(
+            self.match_names in ("normalized", "exact"),
+            "ingest.match_names",
+            "one of normalized, exact",
+            self.match_names,
         )
         check(
             self.delimiter is None or len(self.delimiter) == 1,

@@ -65,6 +65,12 @@ class PreprocessConfig:
     """Per-column overrides, e.g. {amount: {clip: iqr, log: true, impute: median}}."""
     derived: dict[str, str] = field(default_factory=dict)
     """New features as row expressions over raw columns, e.g. {per_item: 'amount / (1 + n_items)'}."""
+    leakage_auc: float | None = 0.99
+    """Binary objectives: warn about a feature whose single-column ROC AUC on the train split
+    is at least this (possible leakage; distml/preprocess/separation.py); null: no check."""
+    rare_share_warning: float = 0.5
+    """Warn when a categorical column's rare/unseen slot holds more than this share of train
+    rows (its other values share one code: a high-cardinality column, poorly encoded)."""
 
     def __post_init__(self) -> None:
         self.columns = {

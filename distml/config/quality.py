@@ -11,7 +11,7 @@ from distml.config._check import as_dataclass, check
 from distml.errors import UserError
 
 TYPE_FAMILIES = ("int", "float", "numeric", "string", "bool", "datetime", "date", "any")
-COERCIONS = ("widen", "parse")
+COERCIONS = ("widen", "parse", "infer")
 
 
 @dataclass
@@ -42,7 +42,8 @@ class GateConfig:
     max_null_rate: dict[str, float] = field(default_factory=dict)
     """Column (or '*' for every column) -> largest allowed share of nulls."""
     allow_all_null: bool = False
-    """false: a feature column without a single value fails the gate."""
+    """false: a feature column without a single value fails the gate (such a column is left
+    out of the features by distml's rules unless data.include or data.features keeps it)."""
     max_duplicate_rate: float | None = None
     """Largest share of rows that exactly repeat an earlier row."""
     max_duplicate_id_rate: float | None = None
@@ -62,9 +63,15 @@ class QualityConfig:
     they win over the types in the files."""
     allow_extra_columns: bool = True
     """Columns beyond quality.schema are read (false: a file with other columns is bad)."""
-    coerce: list[str] = field(default_factory=lambda: ["widen"])
+    coerce: list[str] = field(default_factory=lambda: ["widen", "infer"])
     """Allowed type differences between files: widen (lossless casts), parse (strings parsed as
-    the expected type; rows that do not parse are quarantined)."""
+    the expected type; rows that do not parse are quarantined), infer (a string column whose
+    values are numbers, booleans, dates or timestamps but for at most max_bad_share of them is
+    read as that type, in every file or in the files that have it as text; the rows whose value
+    does not parse are quarantined, and the choice is said in the log)."""
+    max_bad_share: float = 0.001
+    """quality.coerce=[infer]: the largest share of a string column's values that may fail to
+    parse for it to take a type (the rule of distml/data/text.py, as for ingest)."""
     label_values: list[Any] | None = None
     """Allowed label values (others are quarantined); null: 0/1 for binary objectives,
     0..num_class-1 for multiclass, any for regression."""
@@ -98,6 +105,12 @@ class QualityConfig:
             "quality.timezone",
             "an IANA time zone such as UTC or Europe/Rome",
             self.timezone,
+        )
+        check(
+            0 <= self.max_bad_share < 0.5,
+            "quality.max_bad_share",
+            "a share in [0, 0.5)",
+            self.max_bad_share,
         )
         bad = [c for c in self.coerce if c not in COERCIONS]
         check(not bad, "quality.coerce", f"a list from {list(COERCIONS)}", self.coerce)

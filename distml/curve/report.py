@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from distml.artifacts import write_json
 from distml.config import CurveConfig
 from distml.curve.fit import fit_power_law, recommend
 from distml.errors import UserError
@@ -284,8 +285,7 @@ def text(c: dict[str, Any], run_dir: str) -> str:
 
 def write_outputs(run_dir: str, c: dict[str, Any], metrics: dict[str, Any]) -> None:
     """curve.json, plots/curve.png and report.html (``metrics``: the largest size's)."""
-    with open(os.path.join(run_dir, "curve.json"), "w") as f:
-        json.dump(c, f, indent=2)
+    write_json(os.path.join(run_dir, "curve.json"), c)
     image = plot(c)
     os.makedirs(os.path.join(run_dir, "plots"), exist_ok=True)
     with open(os.path.join(run_dir, "plots", "curve.png"), "wb") as f:

@@ -155,3 +155,15 @@ def polars_reader_casts(have: pl.Schema, file_schema: pa.Schema) -> dict[str, pl
         ):
             fix[f.name] = pl.Datetime(got.time_unit)  # the same instant, as naive UTC
     return fix
+
+
+def kind_of(dt: pl.DataType) -> str | None:
+    """numeric | categorical | datetime, or None for a type that cannot be a feature (lists,
+    structs, binary, times of day, durations, ...)."""
+    if dt.is_numeric() or dt == pl.Boolean:
+        return "numeric"
+    if dt in (pl.String, pl.Categorical) or isinstance(dt, pl.Enum):
+        return "categorical"
+    if dt == pl.Date or isinstance(dt, pl.Datetime):
+        return "datetime"
+    return None

@@ -20,30 +20,11 @@ import pyarrow.fs as pafs
 import pyarrow.ipc as pa_ipc
 import pyarrow.parquet as pq
 
+from distml.data.casts import Cast, cast_expr, marker_expr
 from distml.data.columns import CAST_FAILED
 from distml.data.fs import filesystem
 from distml.data.schema import duplicated, polars_reader_casts
 from distml.errors import UserError
-
-
-@dataclass(frozen=True)
-class Cast:
-    """How one column of a file becomes the dataset's column when a shard is read."""
-
-    column: str
-    dtype: Any
-    """The dataset's Polars type of the column."""
-    how: str
-    """cast (lossless: wider ints, floats, decimals, null, dictionaries, dates to timestamps),
-    parse (strings; unparsable values become null and are named in CAST_FAILED), localize (a
-    naive timestamp read in the zone ``arg``, then UTC), utc (a zoned timestamp to UTC), fill
-    (the file lacks the column: nulls), const (a Hive partition value ``arg``)."""
-    arg: Any = None
-
-    @property
-    def absent(self) -> bool:
-        """The column is not in the file (filled or a partition value)."""
-        return self.how in ("fill", "const")
 
 
 @dataclass(frozen=True)
@@ -321,65 +302,6 @@ def without_files(ds: Dataset, paths: set[str]) -> Dataset:
     return replace(ds, shards=tuple(replace(s, index=i) for i, s in enumerate(kept)))
 
 
-_AWARE = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z")
-"""Timestamps with 'Z' or an offset."""
-_NAIVE = (
-    "%Y-%m-%dT%H:%M:%S%.f",
-    "%Y-%m-%d %H:%M:%S%.f",
-    "%Y-%m-%dT%H:%M",
-    "%Y-%m-%d %H:%M",
-    "%Y-%m-%d",
-)
-
-
-def _parse(c: pl.Expr, dtype: Any, zone: str | None) -> pl.Expr:
-    """Strings parsed as ``dtype``, null where they do not parse."""
-    if isinstance(dtype, pl.Datetime):
-        # explicit ISO 8601 forms first (a value's parse does not depend on its neighbours; 'Z'
-        # and offsets are instants), then Polars' inference from the column's first value
-        tu, target = dtype.time_unit, dtype.time_zone or "UTC"
-        aware = [c.str.to_datetime(f, time_unit=tu, time_zone=target, strict=False) for f in _AWARE]
-        naive = [c.str.to_datetime(f, time_unit=tu, strict=False) for f in _NAIVE]
-        naive.append(c.str.to_datetime(time_unit=tu, strict=False))
-        local = pl.coalesce(naive).dt.replace_time_zone(
-            zone or "UTC", ambiguous="earliest", non_existent="null"
-        )
-        return pl.coalesce([*aware, local.dt.convert_time_zone(target)])
-    if dtype == pl.Date:
-        return c.str.to_date(strict=False)
-    if dtype == pl.Boolean:
-        return c.str.to_lowercase().replace_strict(
-            {"true": True, "false": False, "1": True, "0": False}, default=None
-        )
-    return c.str.strip_chars().cast(dtype, strict=False)
-
-
-def cast_expr(cast: Cast) -> pl.Expr:
-    """The expression that makes a file's column the dataset's (or adds an absent one)."""
-    c, t = pl.col(cast.column), cast.dtype
-    if cast.how == "fill":
-        return pl.lit(None, dtype=t).alias(cast.column)
-    if cast.how == "const":
-        return pl.lit(cast.arg).cast(t).alias(cast.column)
-    if cast.how == "parse":
-        return _parse(c, t, cast.arg)
-    if cast.how == "localize":  # a naive timestamp, read in the zone ``arg``
-        c = c.dt.replace_time_zone(cast.arg, ambiguous="earliest", non_existent="null")
-    if cast.how in ("localize", "utc"):
-        return c.dt.convert_time_zone(t.time_zone).dt.cast_time_unit(t.time_unit)
-    return c.cast(t)
-
-
-def _marker_expr(shard: Shard) -> pl.Expr:
-    failed = [
-        pl.when(pl.col(c.column).is_not_null() & cast_expr(c).is_null()).then(pl.lit(c.column))
-        for c in shard.casts
-        if c.how == "parse"
-    ]
-    expr = pl.coalesce(failed) if failed else pl.lit(None, dtype=pl.String)
-    return expr.cast(pl.String).alias(CAST_FAILED)
-
-
 def _conform(
     lf: pl.LazyFrame, shard: Shard, columns: Sequence[str] | None, keep: Sequence[str] = ()
 ) -> pl.LazyFrame:
@@ -387,7 +309,7 @@ def _conform(
     when it is asked for, and put the columns in the dataset's order (``keep``: the row index)."""
     want_marker = shard.marker and (columns is None or CAST_FAILED in columns)
     if want_marker:
-        lf = lf.with_columns(_marker_expr(shard))
+        lf = lf.with_columns(marker_expr(shard.casts))
     present = set(lf.collect_schema().names())
     wanted = set(columns) if columns is not None else None
     exprs = [

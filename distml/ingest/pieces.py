@@ -15,14 +15,16 @@ from __future__ import annotations
 import json
 import posixpath
 from dataclasses import dataclass
+from typing import Any
 
+import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from distml.data.fs import filesystem
-from distml.ingest.types import cast_or_fail
+from distml.data.shards import polars_schema
+from distml.data.text import parse
 
 LINE = "__distml_line"
 """The staged pieces' provenance column: the row's line (record) number in its file."""
@@ -92,18 +94,75 @@ def write_quarantine(fs: pafs.FileSystem, path: str, rows: list[tuple]) -> None:
         pq.write_table(table, path, filesystem=fs)
 
 
+@dataclass(frozen=True)
+class Converting:
+    """What the second pass needs to turn staged text into the output's types."""
+
+    conversions: dict[str, Any]
+    """Output column -> ``Conversion`` (distml/ingest/plan.py)."""
+    renames: dict[int, dict[str, str]]
+    """Per source: its column -> the output column (headers matched by normalised name)."""
+    decimals: dict[int, str]
+    """Per source: its numbers' decimal convention (point or comma)."""
+    timezone: str
+    """The zone of naive values in a UTC timestamp column (ingest.timezone)."""
+    bad_values: str
+    """quarantine | null: what a cell that does not parse as its column's type does."""
+
+
+def _why(c: str, value: Any, conv: Any, dtype: pa.DataType) -> str:
+    if conv.declared is not None:
+        return f"column '{c}': {value!r} is not a valid {conv.declared} (ingest.schema.{c})"
+    return f"column '{c}': {value!r} is not a {conv.kind} (its column's inferred type, {dtype})"
+
+
+def _converted(
+    df: pl.DataFrame, schema: pa.Schema, convert: Converting, source: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The piece's columns as the output's types, and per column whether a non-null value
+    failed to parse (a Boolean frame of the columns that can fail)."""
+    exprs, failed = [], []
+    decimal = convert.decimals.get(source, "point")
+    for f in schema:
+        c = f.name
+        if c not in df.columns:
+            exprs.append(pl.lit(None, dtype=polars_schema(pa.schema([f]))[c]).alias(c))
+            continue
+        conv = convert.conversions[c]
+        src = df.schema[c]
+        if conv.kind is None or src != pl.String:  # text kept, or a typed source (a database)
+            exprs.append(pl.col(c))
+            continue
+        forms = frozenset(conv.forms) if conv.forms is not None else None
+        parsed = parse(
+            pl.col(c),
+            conv.kind,
+            decimal=decimal,
+            timezone=convert.timezone,
+            utc=conv.utc,
+            forms=forms,
+        )
+        exprs.append(parsed.alias(c))
+        failed.append((pl.col(c).is_not_null() & parsed.is_null()).alias(c))
+    out = df.select(exprs)
+    bad = df.select(failed) if failed else pl.DataFrame()
+    return out, bad
+
+
 def convert_pieces(
     group: tuple[int, list[Piece]],
     schema: pa.Schema,
-    declared: set[str],
+    convert: Converting,
     names: list[str],  # the files' (or partitions') names, by source index
     staging: str,
     options: dict,
 ) -> tuple[dict, int]:
     """One output shard from a group of staged pieces (the second pass's task).
 
-    Returns ``({source: [written, quarantined]}, rows written)``; rows with a value that does not
-    parse as its column's type go to ``_ingest/quarantine/types-<shard>.parquet``."""
+    Returns ``({source: {written, quarantined, set_null}}, rows written)``; a row with a cell
+    that does not parse as its column's type goes to ``_ingest/quarantine/types-<shard>.parquet``
+    with the file, line and value (or, with ``ingest.bad_values=null``, the cell is null and
+    counted)."""
     index, pieces = group
     fs, root = filesystem(staging)
     parts, bad_rows, counts = [], [], {}
@@ -111,45 +170,38 @@ def convert_pieces(
         local = isinstance(fs, pafs.LocalFileSystem)
         with pa.memory_map(piece.path) if local else fs.open_input_file(piece.path) as f:
             table = pa.ipc.open_file(f).read_all()
-        arrays, bad = [], None
-        reasons: dict[int, list[str]] = {}
-        for field in schema:
-            if field.name not in table.column_names:
-                arrays.append(pa.nulls(table.num_rows, field.type))
-                continue
-            values, failed = cast_or_fail(table[field.name], field.type, options["timezone"])
-            arrays.append(values)
-            if failed is not None:
-                # declared types; an inferred type parsed every value, so never, but a value
-                # that fails is still a row to account for, not a silent null
-                bad = failed if bad is None else pc.or_(bad, failed)
-                for i in pc.indices_nonzero(failed).to_pylist():
-                    v = table[field.name][i].as_py()
-                    reasons.setdefault(i, []).append(
-                        f"column '{field.name}': {v!r} is not a valid "
-                        f"{options['declared'][field.name]} (ingest.schema.{field.name})"
-                        if field.name in declared
-                        else f"column '{field.name}': {v!r} does not convert to {field.type}"
+        df = pl.from_arrow(table).rename(convert.renames.get(piece.source, {}))  # type: ignore[union-attr]
+        out, failed = _converted(df, schema, convert, piece.source)
+        c = counts.setdefault(piece.source, {"written": 0, "quarantined": 0, "set_null": {}})
+        keep = None
+        if failed.width:
+            any_bad = failed.select(pl.any_horizontal(pl.all())).to_series()
+            if convert.bad_values == "null":
+                for col in failed.columns:
+                    n = int(failed[col].sum())
+                    if n:
+                        c["set_null"][col] = c["set_null"].get(col, 0) + n
+            elif any_bad.any():
+                keep = ~any_bad
+                for i in any_bad.arg_true().to_list():
+                    why = [
+                        _why(col, df[col][i], convert.conversions[col], schema.field(col).type)
+                        for col in failed.columns
+                        if failed[col][i]
+                    ]
+                    row = {k: df[k][i] for k in df.columns if k != LINE}
+                    line = df[LINE][i] if LINE in df.columns else None
+                    bad_rows.append(
+                        (names[piece.source], line, "; ".join(why), json.dumps(row, default=str))
                     )
-        for i, why in sorted(reasons.items()):
-            row = {c: table[c][i].as_py() for c in table.column_names if c != LINE}
-            line = table[LINE][i].as_py() if LINE in table.column_names else None
-            bad_rows.append(
-                (names[piece.source], line, "; ".join(why), json.dumps(row, default=str))
-            )
-        converted = pa.Table.from_arrays(arrays, schema=schema)
-        quarantined = 0
-        if bad is not None:
-            keep = pc.invert(bad)
-            quarantined = converted.num_rows - pc.sum(keep.cast(pa.int64())).as_py()
-            converted = converted.filter(keep)
-        parts.append(converted)
-        c = counts.setdefault(piece.source, [0, 0])
-        c[0] += converted.num_rows
-        c[1] += quarantined
-    out = pa.concat_tables(parts) if parts else schema.empty_table()
+        if keep is not None:
+            out = out.filter(keep)
+        c["written"] += out.height
+        c["quarantined"] += df.height - out.height
+        parts.append(out.to_arrow().cast(schema))
+    out_table = pa.concat_tables(parts) if parts else schema.empty_table()
     pq.write_table(
-        out,
+        out_table,
         posixpath.join(root, f"part-{index:05d}.parquet"),
         filesystem=fs,
         row_group_size=options["row_group_rows"],
@@ -158,4 +210,4 @@ def convert_pieces(
     write_quarantine(
         fs, posixpath.join(root, "_ingest", "quarantine", f"types-{index:05d}.parquet"), bad_rows
     )
-    return counts, out.num_rows
+    return counts, out_table.num_rows

@@ -18,7 +18,6 @@ quarantined lines with their file, line number and reason.
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 import time
@@ -29,6 +28,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from distml.artifacts import dumps, write_json
 from distml.cluster.session import choose_executor, ensure
 from distml.cluster.tasks import MapStats, cluster_cpus, map_shards
 from distml.config import IngestSettings
@@ -36,9 +36,10 @@ from distml.data.fs import filesystem
 from distml.data.shards import list_files
 from distml.errors import UserError
 from distml.ingest import postgres
-from distml.ingest.files import UNNAMED, kind_of, stage_file
-from distml.ingest.pieces import Piece, convert_pieces
-from distml.ingest.types import DECLARED, TextType
+from distml.ingest.files import stage_file
+from distml.ingest.pieces import Converting, Piece, convert_pieces
+from distml.ingest.plan import DECLARED, ColumnPlan, Conversion, declared_types, plan_columns
+from distml.ingest.readers import UNNAMED, kind_of
 from distml.progress import say
 
 NOT_TEXT = (
@@ -115,11 +116,11 @@ def run_ingest(s: IngestSettings, run_dir: str) -> dict[str, Any]:
         sfs.create_dir(posixpath.join(sroot, "_ingest", "quarantine"), recursive=True)
         sfs.create_dir(posixpath.join(sroot, "_staged"), recursive=True)
         if postgres.is_postgres(s.source):
-            record, pieces, schema, names = _read_database(s, staging)
+            record, pieces, schema, names, convert = _read_database(s, staging)
         else:
-            record, pieces, schema, names = _read_files(s, staging)
+            record, pieces, schema, names, convert = _read_files(s, staging)
         t1 = time.perf_counter()
-        shards = _write(s, staging, pieces, schema, names, record)
+        shards = _write(s, staging, pieces, schema, names, record, convert)
         record["seconds"] = {
             "ray_start": round(t0 - t_start, 3),
             "read": round(t1 - t0, 3),
@@ -131,15 +132,14 @@ def run_ingest(s: IngestSettings, run_dir: str) -> dict[str, Any]:
         record["executor"] = executor
         _account(record)
         with sfs.open_output_stream(posixpath.join(sroot, "_ingest", "ingest.json")) as f:
-            f.write(json.dumps(record, indent=2, default=str).encode())
+            f.write(dumps(record).encode())
         _commit(s.out, staging)
     except BaseException:
         if sfs.get_file_info(sroot).type != pafs.FileType.NotFound:
             sfs.delete_dir(sroot)
         raise
     os.makedirs(run_dir, exist_ok=True)
-    with open(os.path.join(run_dir, "ingest.json"), "w") as f:
-        json.dump(record, f, indent=2, default=str)
+    write_json(os.path.join(run_dir, "ingest.json"), record)
     _summary(record, s.out)
     return record
 
@@ -173,28 +173,8 @@ def _read_files(s: IngestSettings, staging: str):
         num_cpus=s.cluster.task_cpus,
         stats=stats,
     )
-    types: dict[str, TextType] = {}
-    for r in records:
-        for c in r["columns"]:
-            types[c] = types.get(c, TextType()).merge(r["types"][c])
-    notes = []
-    for c in [c for c, t in types.items() if c.startswith(UNNAMED) and not t.seen]:
-        del types[c]  # a trailing delimiter in a header: a column with no name and no value
-        notes.append(f"column {c} (no name in the header, no value in any file) was left out")
-    _check_declared(cfg.schema, list(types))
-    schema = pa.schema(
-        [(c, DECLARED[cfg.schema[c]] if c in cfg.schema else t.arrow()) for c, t in types.items()]
-    )
-    columns = [
-        {
-            "name": c,
-            "type": str(schema.field(c).type),
-            "declared": c in cfg.schema,
-            "files_without": [r["path"] for r in records if c not in r["columns"]],
-            "values_with_line_breaks": sum(r["line_breaks"].get(c, 0) for r in records),
-        }
-        for c in types
-    ]
+    notes = _drop_unnamed(records)
+    plan = plan_columns(records, cfg)
     empty = [r["path"] for r in records if not r["columns"] and not r["in"]]
     record = {
         "source": s.source,
@@ -203,28 +183,63 @@ def _read_files(s: IngestSettings, staging: str):
             {
                 k: v
                 for k, v in r.items()
-                if k not in ("types", "pieces", "index", "columns", "notes")
+                if k not in ("types", "pieces", "index", "columns", "notes", "line_breaks")
             }
             for r in records
         ],
         "files_not_read": not_read,
         "empty_files": empty,
-        "columns": columns,
+        "columns": _columns(plan, records),
         "peak_rss_bytes": stats.peak_rss_bytes,
-        "notes": notes + [n for r in records for n in r["notes"]],
+        "notes": notes + plan.notes + [n for r in records for n in r["notes"]],
     }
     pieces = [p for r in records for p in r["pieces"]]
-    return record, pieces, schema, [r["path"] for r in records]
+    convert = Converting(
+        plan.conversions,
+        {r["index"]: plan.renames[r["index"]] for r in records},
+        {r["index"]: r["decimal"] for r in records},
+        s.ingest.timezone,
+        s.ingest.bad_values,
+    )
+    return record, pieces, plan.schema, [r["path"] for r in records], convert
 
 
-def _check_declared(declared: dict[str, str], columns: list[str]) -> None:
-    unknown = sorted(set(declared) - set(columns))
-    if unknown:
-        raise UserError(
-            f"ingest.schema declares {', '.join(map(repr, unknown))}, which no file has (the "
-            f"columns are: {', '.join(columns[:20])}{' ...' if len(columns) > 20 else ''}). "
-            "Check the names."
-        )
+def _drop_unnamed(records: list[dict]) -> list[str]:
+    """Columns with no name in the header and no value in any file (a trailing delimiter) are
+    left out, noted."""
+    seen: dict[str, int] = {}
+    for r in records:
+        for c in r["columns"]:
+            if c.startswith(UNNAMED):
+                seen[c] = seen.get(c, 0) + r["types"][c].values
+    gone = [c for c, n in seen.items() if n == 0]
+    for r in records:
+        r["columns"] = [c for c in r["columns"] if c not in gone]
+    return [f"column {c} (no name in the header, no value in any file) was left out" for c in gone]
+
+
+def _columns(plan: ColumnPlan, records: list[dict]) -> list[dict[str, Any]]:
+    """ingest.json's ``columns``: each output column's type, how it was decided, its spellings
+    and the files without it."""
+    named = [
+        (r, {plan.renames[r["index"]].get(x, x): n for x, n in r["line_breaks"].items()})
+        for r in records
+    ]
+    present = [{plan.renames[r["index"]].get(x, x) for x in r["columns"]} for r in records]
+    return [
+        {
+            "name": c,
+            "type": str(plan.schema.field(c).type),
+            "declared": plan.conversions[c].declared is not None,
+            **({"inferred": plan.decisions[c]} if c in plan.decisions else {}),
+            **({"spellings": plan.spellings[c]} if c in plan.spellings else {}),
+            "files_without": [
+                r["path"] for r, have in zip(records, present, strict=True) if c not in have
+            ],
+            "values_with_line_breaks": sum(breaks.get(c, 0) for _, breaks in named),
+        }
+        for c in plan.schema.names
+    ]
 
 
 def _read_database(s: IngestSettings, staging: str):
@@ -243,10 +258,16 @@ def _read_database(s: IngestSettings, staging: str):
             stats=stats,
         )
     types, notes = postgres.output_types(records[0]["schema"])
-    _check_declared(cfg.schema, list(types))
+    declared = declared_types(cfg, list(types))
     schema = pa.schema(
-        [(c, DECLARED[cfg.schema[c]] if c in cfg.schema else t) for c, t in types.items()]
+        [(c, DECLARED[declared[c]][1] if c in declared else t) for c, t in types.items()]
     )
+    conversions = {
+        c: Conversion(DECLARED[declared[c]][0], utc=True, declared=declared[c])
+        if c in declared
+        else Conversion(None)
+        for c in types
+    }
     names = [f"partition {r['index']} ({r['where']})" for r in records]
     record = {
         "source": s.source,  # check_uri: no password in it
@@ -264,7 +285,7 @@ def _read_database(s: IngestSettings, staging: str):
             for n, r in zip(names, records, strict=True)
         ],
         "columns": [
-            {"name": f.name, "type": str(f.type), "declared": f.name in cfg.schema} for f in schema
+            {"name": f.name, "type": str(f.type), "declared": f.name in declared} for f in schema
         ],
         "peak_rss_bytes": stats.peak_rss_bytes,
         "notes": read_notes + notes,
@@ -278,7 +299,8 @@ def _read_database(s: IngestSettings, staging: str):
             "set ingest.partitions=1 to read it once."
         )
     pieces = [p for r in records for p in r["pieces"]]
-    return record, pieces, schema, names
+    convert = Converting(conversions, {}, {}, cfg.timezone, cfg.bad_values)
+    return record, pieces, schema, names, convert
 
 
 def _groups(pieces: list[Piece], shard_rows: int) -> list[list[Piece]]:
@@ -294,7 +316,7 @@ def _groups(pieces: list[Piece], shard_rows: int) -> list[list[Piece]]:
     return groups
 
 
-def _write(s, staging, pieces, schema, names, record) -> list[dict]:
+def _write(s, staging, pieces, schema, names, record, convert: Converting) -> list[dict]:
     cfg = s.ingest
     if not len(schema):
         raise UserError(
@@ -302,31 +324,30 @@ def _write(s, staging, pieces, schema, names, record) -> list[dict]:
             "is nothing to write. Check the files listed in the log."
         )
     groups = _groups([p for p in pieces if p.rows], cfg.shard_rows) or [[]]
-    options = {
-        "timezone": cfg.timezone,
-        "row_group_rows": cfg.row_group_rows,
-        "compression": cfg.compression,
-        "declared": dict(cfg.schema),
-    }
+    options = {"row_group_rows": cfg.row_group_rows, "compression": cfg.compression}
     results = map_shards(
         convert_pieces,
         list(enumerate(groups)),
-        args=(schema, set(cfg.schema), names, staging, options),
+        args=(schema, convert, names, staging, options),
         label="ingest: write",
         num_cpus=s.cluster.task_cpus,
     )
     written: Counter[int] = Counter()
     bad: Counter[int] = Counter()
+    nulled: dict[int, Counter[str]] = {}
     for counts in results:
-        for src, (w, q) in counts.items():
-            written[src] += w
-            bad[src] += q
+        for src, c in counts.items():
+            written[src] += c["written"]
+            bad[src] += c["quarantined"]
+            nulled.setdefault(src, Counter()).update(c["set_null"])
     for i, f in enumerate(record.get("files") or record["partitions"]):
         f["written"] = written[i]
         if bad[i]:
             f["quarantined"]["value does not parse as its type"] = bad[i]
+        if nulled.get(i):
+            f["values_set_null"] = dict(nulled[i])
     return [
-        {"path": f"part-{i:05d}.parquet", "rows": sum(w for w, _ in counts.values())}
+        {"path": f"part-{i:05d}.parquet", "rows": sum(c["written"] for c in counts.values())}
         for i, counts in enumerate(results)
     ]
 

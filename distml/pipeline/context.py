@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterator
@@ -11,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from distml.artifacts import write_json
 from distml.cluster.tasks import MapStats, peak_rss_bytes
 from distml.config import RunSettings, SamplingConfig
 from distml.data.shards import Dataset, polars_schema
@@ -58,13 +58,21 @@ class RunRecord:
         rate = human(e["rows_per_s"] or 0)
         say(name, f"done: {human(e['rows'])} rows in {seconds:.1f} s ({rate} rows/s)")
 
+    def decide(self, what: str, verdict: str, reason: str, undo: str, stage: str = "data") -> None:
+        """Record an automatic decision (run.json ``decisions``) and say it in the log: what was
+        decided, the verdict, the rule or evidence it rests on, and the key that undoes it."""
+        self.data.setdefault("decisions", []).append(
+            {"what": what, "verdict": verdict, "reason": reason, "undo": undo}
+        )
+        self.save()
+        say(stage, f"{what}: {verdict} ({reason}; {undo})")
+
     def warn(self, message: str) -> None:
         self.data.setdefault("warnings", []).append(message)
         self.save()
 
     def save(self) -> None:
-        with open(self.path, "w") as f:
-            json.dump(self.data, f, indent=2)
+        write_json(self.path, self.data)
 
 
 @dataclass
@@ -82,6 +90,8 @@ class RunContext:
     """The fitted preprocessor (preprocessor.json)."""
     model: Model | None = None
     metrics: dict[str, Any] | None = None
+    rules_left_out: dict[str, str] = field(default_factory=dict)
+    """Feature columns the profile's rules left out (distml/profile/hygiene.py), with why."""
 
     def out(self, *parts: str) -> str:
         return os.path.join(self.run_dir, *parts)
@@ -93,7 +103,12 @@ class RunContext:
 
     @property
     def features(self) -> FeaturePlan:
-        return feature_plan(polars_schema(self.dataset.schema), self.settings.data)
+        """The raw feature columns: the data's, less those the profile's rules left out."""
+        plan = feature_plan(polars_schema(self.dataset.schema), self.settings.data)
+        gone = self.rules_left_out
+        if not gone:
+            return plan
+        return FeaturePlan([c for c in plan.used if c not in gone], {**plan.left_out, **gone})
 
     @property
     def num_cpus(self) -> float:

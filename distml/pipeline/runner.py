@@ -23,6 +23,7 @@ from distml.preprocess.kinds import feature_plan
 from distml.progress import say
 from distml.quality.conform import conform
 from distml.quality.contract import build_contract
+from distml.quality.infer import infer_text_types
 from distml.report import print_summary
 from distml.sampling.plan import check_columns, target_size
 from distml.synthetic import ensure
@@ -36,23 +37,28 @@ def _names(ds: Dataset, s: RunSettings) -> tuple[Dataset, RunSettings, list[str]
     the row weights, and the default id when the data has no 'id' column."""
     d, notes = s.data, []
     exclude = set(d.exclude)
+    clashes = []
     for c in [c for c in ds.columns if c in RESERVED]:
         if c == WEIGHT and d.weight_column == WEIGHT:
             continue
         if c in exclude:
             notes.append(f"column '{c}' left out: distml writes {MEANING[c]} (data.exclude)")
             continue
+        clashes.append(c)
+    if clashes:
+        named = " and ".join(f"'{c}' (the name distml gives {MEANING[c]})" for c in clashes)
         hint = (
-            " If it holds row weights (survey or importance weights), set "
+            " If 'weight' holds row weights (survey or importance weights), set "
             "data.weight_column=weight: training and evaluation use them, and the sample's "
             "weight becomes N_h/n_h times them."
-            if c == WEIGHT
+            if WEIGHT in clashes
             else ""
         )
+        listed = ",".join(c for c in clashes if c != WEIGHT or not hint) or ",".join(clashes)
         raise UserError(
-            f"The data at data.path '{ds.uri}' has a column named '{c}', the name distml gives "
-            f"{MEANING[c]}.{hint} Otherwise rename the column in the files, or set "
-            f"data.exclude=[{c}] to leave it out (it is then listed in profile.json)."
+            f"The data at data.path '{ds.uri}' has {len(clashes)} column(s) named like those "
+            f"distml writes: {named}.{hint} Otherwise rename the columns in the files, or set "
+            f"data.exclude=[{listed}] to leave them out (they are then listed in profile.json)."
         )
     ds = without_columns(ds, {c for c in ds.columns if c in RESERVED and c in exclude})
     if d.weight_column is not None:
@@ -183,10 +189,13 @@ def prepare(
         data_cache.clear(os.path.join(run_dir, d))
     uri = s.data.path
     if uri and s.synthetic != SyntheticConfig():
-        raise UserError(
-            "synthetic.* describes the generated dataset, which a run reads only when data.path "
-            f"is null; data.path is '{uri}'. Drop the synthetic.* overrides, or data.path."
+        # from a preset (experiment=...): the command line's own synthetic.* overrides with a
+        # data.path are refused before the run (distml/cli.py)
+        rec.warn(
+            f"synthetic.* settings are unused: they describe the generated dataset, and "
+            f"data.path is '{uri}'"
         )
+        say("data", rec.data["warnings"][-1])
     if not uri:
         _executor(s, rec, s.synthetic.rows, workers, key)
         with rec.stage("generate") as st:
@@ -198,6 +207,16 @@ def prepare(
     for n in notes:
         say("data", n)
         rec.warn(n)
+    for col, why in ds.notes.get("left_out", {}).items():
+        rec.decide(f"column '{col}'", "left out of the data", why, "fix the files' types")
+    ds, said = infer_text_types(ds, s.quality, s.cluster.task_cpus, None, s.data.on_bad_file)
+    for col, line in said:
+        rec.decide(
+            f"type of column '{col}'",
+            ds.notes["inferred"][col],
+            line,
+            f"quality.schema.{col}=string",
+        )
     target = resolve_target(ds, s)
     classes = list(target.classes) or None
     contract = build_contract(

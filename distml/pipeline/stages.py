@@ -6,11 +6,11 @@ writes its outputs into the run directory and fills its run.json entry.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Sequence
 
+from distml.artifacts import write_json
 from distml.cluster.tasks import map_merge
 from distml.data.columns import SPLITS, WEIGHT, row_weight_column
 from distml.data.fs import join
@@ -23,7 +23,9 @@ from distml.monitor import add_score_reference, write_reference
 from distml.pipeline.context import RunContext, Stage
 from distml.preprocess.apply import apply_shard, save
 from distml.preprocess.fit import fit as fit_preprocessor
-from distml.preprocess.kinds import feature_kinds, matrix_bytes_per_row
+from distml.preprocess.kinds import FeaturePlan, feature_kinds, matrix_bytes_per_row
+from distml.preprocess.separation import scan
+from distml.profile.hygiene import left_out
 from distml.profile.report import write as write_profile
 from distml.profile.stage import SPILL, run_profile
 from distml.progress import say
@@ -67,8 +69,7 @@ def profile(ctx: RunContext, st: Stage) -> None:
     skipped = list({f["path"]: f for f in [*bad, *res.skipped]}.values())
     prof["skipped_files"] = skipped
     prof["empty_files"] = list(ds.empty_files)
-    plan_ = ctx.features
-    prof["features"] = {"used": plan_.used, "left_out": plan_.left_out}
+    plan_ = _feature_rules(ctx, prof)
     prof["schema"] = {**ds.notes, "types": {c: str(t) for c, t in polars_schema(ds.schema).items()}}
     prof["files_not_parquet"] = list(ds.not_parquet)
     prof["files_ignored"] = [{"path": p, "reason": r} for p, r in ds.ignored_files]
@@ -112,6 +113,26 @@ def profile(ctx: RunContext, st: Stage) -> None:
         say("profile", f"WARNING: data quality gate failed: {summary} (quality.on_failure=warn)")
 
 
+def _feature_rules(ctx: RunContext, prof: dict) -> FeaturePlan:
+    """The feature columns after the profile's rules (distml/profile/hygiene.py), each column
+    left out recorded as a decision; profile.json ``features``."""
+    s = ctx.settings
+    if s.data.features is None:  # an explicit feature list turns the rules off
+        ctx.rules_left_out = left_out(ctx.features.used, prof, set(s.data.include))
+        for c, why in ctx.rules_left_out.items():
+            ctx.record.decide(
+                f"column '{c}'",
+                "left out of the features",
+                why,
+                f"data.include=[{c}] keeps it",
+                stage="profile",
+            )
+    plan_ = ctx.features
+    gone = {c: f"left out: {why}" for c, why in ctx.dataset.notes.get("left_out", {}).items()}
+    prof["features"] = {"used": plan_.used, "left_out": {**plan_.left_out, **gone}}
+    return plan_
+
+
 def _kinds(ctx: RunContext) -> dict[str, str]:
     return feature_kinds(
         polars_schema(ctx.dataset.schema), ctx.features.used, ctx.settings.preprocess
@@ -152,8 +173,10 @@ def preprocess(ctx: RunContext, st: Stage) -> None:
         )
     label, id_col = s.data.label, s.data.id_column
     sds = plan(ctx.out("sample"), s.data.shard_rows, what="sample folder")
-    spec = fit_preprocessor(sds, _kinds(ctx), s.preprocess, label, id_col, ctx.num_cpus, st.stats)
+    kinds = _kinds(ctx)
+    spec = fit_preprocessor(sds, kinds, s.preprocess, label, id_col, ctx.num_cpus, st.stats)
     spec["target"] = ctx.target.to_json()
+    _feature_warnings(ctx, sds, kinds, spec, st)
     save(spec, ctx.out("preprocessor.json"))
     rw = row_weight_column(s.data.weight_column)
     keep = tuple(c for c in (id_col, label, WEIGHT, rw) if c)
@@ -169,6 +192,37 @@ def preprocess(ctx: RunContext, st: Stage) -> None:
     )
     st.entry["rows"] = sds.num_rows
     ctx.spec = spec
+
+
+def _feature_warnings(
+    ctx: RunContext, sds: Dataset, kinds: dict[str, str], spec: dict, st: Stage
+) -> None:
+    """Warnings about features the model gets as they are: a categorical column whose rare and
+    unseen values' slot holds most train rows, and (binary) a column that alone separates the
+    label almost perfectly (possible leakage)."""
+    cfg = ctx.settings.preprocess
+    for c, sp in spec["categorical"].items():
+        if sp["rare_share"] > cfg.rare_share_warning:
+            ctx.record.warn(
+                f"column '{c}': {sp['distinct_in_train']:,} distinct values in train; the "
+                f"values without a code of their own (rare or beyond max_categories) hold "
+                f"{sp['rare_share']:.0%} of train rows and share one code. Consider "
+                f"preprocess.columns.{c}.encode=frequency, a coarser column, or data.exclude=[{c}]"
+            )
+            say("preprocess", f"warning: {ctx.record.data['warnings'][-1]}")
+    if cfg.leakage_auc is None or ctx.task != "binary":
+        return
+    raw = {c: k for c, k in kinds.items() if c not in cfg.derived}
+    found = scan(sds, raw, ctx.target, cfg.leakage_auc, ctx.num_cpus, st.stats)
+    for c, auc in found.items():
+        ctx.record.warn(
+            f"possible leakage: column '{c}' alone separates the label almost perfectly on the "
+            f"train split (single-column ROC AUC {auc:.4f} >= preprocess.leakage_auc="
+            f"{cfg.leakage_auc}); if it is known only after the outcome, leave it out with "
+            f"data.exclude=[{c}]"
+        )
+        say("preprocess", f"warning: {ctx.record.data['warnings'][-1]}")
+    st.entry["leakage_check"] = {"threshold": cfg.leakage_auc, "flagged": found}
 
 
 def _params(ctx: RunContext) -> dict:
@@ -227,8 +281,7 @@ def train(ctx: RunContext, st: Stage, resume_from: str | None) -> None:
     storage = join(out, "train") if out else ctx.out("train")
     booster, info = fit(job, res, storage, resume_from)
     booster.save_model(ctx.out(MODEL_FILE))
-    with open(ctx.out("feature_importance.json"), "w") as f:
-        json.dump(importance(booster, job.features), f, indent=2)
+    write_json(ctx.out("feature_importance.json"), importance(booster, job.features))
     e = st.entry
     e["rows"] = fplan["train"].num_rows
     e["rounds"] = booster.num_boosted_rounds()
@@ -262,8 +315,7 @@ def score_model(ctx: RunContext, model: Model, sample: Dataset, out: str, st: St
         num_cpus=ctx.num_cpus,
         stats=st.stats,
     )
-    with open(os.path.join(out, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=2)
+    write_json(os.path.join(out, "metrics.json"), metrics)
     return metrics
 
 
@@ -275,8 +327,7 @@ def evaluate(ctx: RunContext, st: Stage) -> None:
     metrics = score_model(ctx, ctx.model, sds, ctx.run_dir, st)
     st.entry["rows"] = sum(metrics[sp]["rows"] for sp in ("valid", "test") if sp in metrics)
     if "threshold" in metrics:
-        with open(ctx.out("threshold.json"), "w") as f:
-            json.dump(metrics["threshold"], f, indent=2)
+        write_json(ctx.out("threshold.json"), metrics["threshold"])
     add_score_reference(ctx.out("reference.json"), ctx.out("predictions"))
     ctx.metrics = metrics
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 
+from distml.artifacts import write_json
 from distml.data.columns import SPLIT
 from distml.data.fs import join
 from distml.data.shards import Shard, read_shard, write_parquet
@@ -138,8 +139,7 @@ def input_columns(spec: dict[str, Any]) -> list[str]:
 
 
 def save(spec: dict[str, Any], path: str) -> None:
-    with open(path, "w") as f:
-        json.dump(spec, f, indent=2)
+    write_json(path, spec)
 
 
 def load(path: str) -> dict[str, Any]:

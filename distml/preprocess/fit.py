@@ -7,6 +7,7 @@ later steps are fitted on the clipped values. The result is the JSON spec ``appl
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,13 +126,13 @@ def clip_bounds(
         steps = cfg.steps(c)
         if kind != "numeric" or steps["clip"] == "none" or c not in state.numeric:
             continue
-        sk = state.numeric[c].sketch
+        sk, st = state.numeric[c].sketch, state.numeric[c].stats
         if not sk.count:
             continue
         if steps["clip"] == "quantile":
-            lo, hi = sk.quantiles(list(cfg.clip_quantiles))
+            lo, hi = sk.quantiles(list(cfg.clip_quantiles), st.min, st.max)
         else:
-            q1, q3 = sk.quantiles([0.25, 0.75])
+            q1, q3 = sk.quantiles([0.25, 0.75], st.min, st.max)
             k = cfg.iqr_factor * (q3 - q1)  # type: ignore[operator]
             lo, hi = q1 - k, q3 + k  # type: ignore[operator]
         out[c] = (float(lo), float(hi))  # type: ignore[arg-type]
@@ -143,7 +144,9 @@ def _numeric_spec(
 ) -> dict[str, Any]:
     stats = st.stats if st is not None else NumericStats()
     has = stats.count > 0
-    median = st.sketch.quantiles([0.5])[0] if has and st is not None else None
+    median = None
+    if has and st is not None:
+        median = st.sketch.quantiles([0.5], stats.min, stats.max)[0]
     impute = steps["impute"]
     if impute == "mean":
         fill = stats.mean if has else 0.0
@@ -162,8 +165,11 @@ def _numeric_spec(
     elif steps["scale"] == "minmax" and has:
         center, scale = stats.min, (stats.max - stats.min) or 1.0
     elif steps["scale"] == "robust" and has and st is not None:
-        q1, q3 = st.sketch.quantiles([0.25, 0.75])
+        q1, q3 = st.sketch.quantiles([0.25, 0.75], stats.min, stats.max)
         center, scale = median or 0.0, (q3 - q1) or 1.0  # type: ignore[operator]
+    fitted = "float32" if not has else _float32_range(stats, center, scale)
+    if fitted != "float32":
+        scale = fitted
     return {
         "count": stats.count,
         "nulls": raw_nulls,
@@ -183,6 +189,23 @@ def _numeric_spec(
     }
 
 
+FLOAT32_SPAN = (2.0**-100, 2.0**100)
+"""The magnitudes a feature's values are brought inside before the model's float32 cast (whose
+range is about 1.2e-38..3.4e38): beyond it a value would become infinite or zero."""
+
+
+def _float32_range(stats: NumericStats, center: float, scale: float) -> float | str:
+    """``scale`` times the power of two that brings the column's transformed values inside
+    ``FLOAT32_SPAN`` when they are outside it (values near 1e200 or 1e-200); "float32" when they
+    fit already. A power of two changes no value's order or float32 precision, so trees split
+    the same (the feature is not lost to infinities or zeros)."""
+    half = max(abs(v / 2 - center / 2) for v in (stats.min, stats.max)) / scale  # no overflow
+    lo, hi = FLOAT32_SPAN
+    if half == 0 or lo <= 2 * half <= hi:
+        return "float32"
+    return scale * math.ldexp(1.0, math.frexp(half)[1] + 1 - 64)
+
+
 def _safe(value: str) -> str:
     return re.sub(r"[^0-9A-Za-z_.-]", "_", value)[:40]
 
@@ -193,7 +216,12 @@ def _categorical_spec(counts: dict[str, int], steps: dict[str, Any], rows: int) 
         key=lambda k: (-counts[k], k),
     )[: steps["max_categories"]]
     enc = steps["encode"]
-    spec: dict[str, Any] = {"encode": enc, "distinct_in_train": len(counts)}
+    kept_rows = sum(counts[k] for k in kept)
+    spec: dict[str, Any] = {
+        "encode": enc,
+        "distinct_in_train": len(counts),
+        "rare_share": 1 - kept_rows / rows if rows else 0.0,
+    }
     if enc == "ordinal":
         spec.update(codes={k: i + 1 for i, k in enumerate(kept)}, unseen_code=UNSEEN_CODE)
     elif enc == "frequency":

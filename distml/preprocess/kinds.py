@@ -10,6 +10,7 @@ from typing import Any
 import polars as pl
 
 from distml.config import DataConfig, PreprocessConfig
+from distml.data.schema import kind_of
 from distml.errors import UserError
 from distml.quality.sql import compile_sql, output_type
 
@@ -31,18 +32,6 @@ def derived_inputs(derived: dict[str, str]) -> list[str]:
     for name, text in derived.items():
         used += compile_sql(text, f"preprocess.derived.{name}")[1]
     return list(dict.fromkeys(used))
-
-
-def kind_of(dt: pl.DataType) -> str | None:
-    """numeric | categorical | datetime, or None for a type that cannot be a feature (lists,
-    structs, binary, times of day, durations, ...)."""
-    if dt.is_numeric() or dt == pl.Boolean:
-        return "numeric"
-    if dt in (pl.String, pl.Categorical) or isinstance(dt, pl.Enum):
-        return "categorical"
-    if dt == pl.Date or isinstance(dt, pl.Datetime):
-        return "datetime"
-    return None
 
 
 def column_kinds(schema: Mapping[str, pl.DataType], features: Sequence[str]) -> dict[str, str]:
@@ -99,6 +88,12 @@ def feature_plan(schema: Mapping[str, pl.DataType], data: DataConfig) -> Feature
         why[data.id_column] = "the row id (data.id_column)"
     if data.weight_column in schema:
         why[data.weight_column] = "row weights (data.weight_column)"
+    unknown = [c for c in data.include if c not in schema]
+    if unknown:
+        raise UserError(
+            f"The columns {unknown} (data.include) are not in the data. "
+            f"Available columns: {', '.join(columns)}."
+        )
     if data.features is not None:
         unknown = [c for c in data.features if c not in schema]
         if unknown:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import datetime, timedelta
 from typing import Any
 
+from distml.artifacts import write_json
 from distml.data.shards import Dataset
 from distml.errors import UserError
 from distml.profile.state import ProfileJob, ProfileState
+from distml.stats.moments import NumericStats
 from distml.stats.sketches import ALPHA, HLL_ERROR, CategorySketch, NumericSketch
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -48,7 +49,14 @@ def build_report(
         if fi is not None:
             entry["top"] = [[_plain(v), n_] for v, n_ in fi.top(top_k)]
             entry["top_count_error"] = fi.error
-        entry.update(_distribution(st.sketches.get(c)))
+        entry.update(_distribution(st.sketches.get(c), n))
+        if c in st.text and st.text[c][0]:
+            values, spaced, chars = st.text[c]
+            entry["text"] = {"with_whitespace": spaced / values, "mean_length": chars / values}
+        if c in st.ascending:
+            entry["ascending_in_every_shard"] = st.ascending[c]
+        if "distinct" in entry:  # an estimate never exceeds the values it counts
+            entry["distinct"] = min(entry["distinct"], st.rows_in - st.nulls.get(c, 0))
         cols[c] = entry
     report: dict[str, Any] = {
         "rows_in": st.rows_in,
@@ -141,13 +149,16 @@ def _freshness(
     }
 
 
-def _distribution(sk: NumericSketch | CategorySketch | None) -> dict[str, Any]:
+def _distribution(
+    sk: NumericSketch | CategorySketch | None, stats: NumericStats | None
+) -> dict[str, Any]:
     if isinstance(sk, NumericSketch) and sk.count:
+        within = (stats.min, stats.max) if stats is not None and stats.count else (None, None)
         out: dict[str, Any] = {
             "quantiles": dict(
                 zip(
                     [f"p{round(q * 100):02d}" for q in QUANTILES],
-                    sk.quantiles(list(QUANTILES)),
+                    sk.quantiles(list(QUANTILES), *within),
                     strict=True,
                 )
             )
@@ -159,5 +170,4 @@ def _distribution(sk: NumericSketch | CategorySketch | None) -> dict[str, Any]:
 
 
 def write(report: dict[str, Any], path: str) -> None:
-    with open(path, "w") as f:
-        json.dump(report, f, indent=2, default=str)
+    write_json(path, report)

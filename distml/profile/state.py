@@ -17,8 +17,8 @@ import numpy as np
 import polars as pl
 
 from distml.data.columns import REASON
+from distml.data.schema import kind_of
 from distml.errors import UserError
-from distml.preprocess.kinds import kind_of
 from distml.profile.duplicates import HashFiles, Offsets, in_share, row_hashes
 from distml.quality.contract import Contract
 from distml.sampling.first_pass import CountState, PassSpec
@@ -75,6 +75,11 @@ class ProfileState:
     """The sample stage's pass 1, when the profile pass did it."""
     seconds: dict[str, float] = field(default_factory=dict)
     """Task seconds per phase of the pass (read, rules, moments, ...), summed over shards."""
+    text: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    """String columns: (values, values holding whitespace, characters), for the feature rules
+    (free text; distml/profile/hygiene.py)."""
+    ascending: dict[str, bool] = field(default_factory=dict)
+    """Integer columns without nulls: ascending within every shard (a monotonic key)."""
 
     @contextmanager
     def timed(self, phase: str) -> Iterator[None]:
@@ -102,6 +107,11 @@ class ProfileState:
         self.hash_offsets.update(o.hash_offsets)
         self.skipped.extend(o.skipped)
         _add_into(self.seconds, o.seconds)
+        for c, (n, sp, ch) in o.text.items():
+            a = self.text.get(c, (0, 0, 0))
+            self.text[c] = (a[0] + n, a[1] + sp, a[2] + ch)
+        for c, asc in o.ascending.items():
+            self.ascending[c] = self.ascending.get(c, True) and asc
         if o.sample_counts is not None:
             self.sample_counts = (
                 o.sample_counts
@@ -164,6 +174,11 @@ def _column_stats(st: ProfileState, df: pl.DataFrame, job: ProfileJob) -> dict[s
                 st.frequent[c] = FrequentItems.of_counts(vc)
             with st.timed("distinct"):
                 st.distinct[c] = DistinctSketch.of(vc.get_column(c))
+            with st.timed("shape"):
+                if dt == pl.String:
+                    st.text[c] = text_shape(vc)
+                elif dt.is_integer():
+                    st.ascending[c] = s.null_count() == 0 and s.is_sorted()
             continue
         with st.timed("distinct"):
             st.distinct[c] = DistinctSketch.of(s)
@@ -176,6 +191,19 @@ def _column_stats(st: ProfileState, df: pl.DataFrame, job: ProfileJob) -> dict[s
             with st.timed("frequent"):
                 st.frequent[c] = FrequentItems.of(s.cast(pl.String))
     return counts
+
+
+def text_shape(vc: pl.DataFrame) -> tuple[int, int, int]:
+    """(values, values holding whitespace, characters) of a string column from its
+    ``value_counts`` (at the cost of its distinct values)."""
+    v, n = vc[:, 0], vc.get_column("count").cast(pl.Int64)
+    ok = v.is_not_null()
+    spaced = v.str.contains(r"\s").fill_null(False)
+    return (
+        int(n.filter(ok).sum()),
+        int(n.filter(spaced).sum()),
+        int((v.str.len_chars().cast(pl.Int64) * n).filter(ok).sum()),
+    )
 
 
 _INTS = {pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64}

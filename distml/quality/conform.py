@@ -23,8 +23,9 @@ import polars as pl
 import pyarrow as pa
 
 from distml.config import QualityConfig
-from distml.data.schema import UTC, ConflictError, normalize, unify_column, zone
-from distml.data.shards import Cast, Dataset, polars_schema, without_files
+from distml.data.casts import Cast, ParseArgs
+from distml.data.schema import UTC, ConflictError, kind_of, normalize, unify_column, zone
+from distml.data.shards import Dataset, polars_schema, without_files
 from distml.errors import UserError
 
 CANONICAL: dict[str, pl.DataType] = {
@@ -84,9 +85,17 @@ def widens(src: pl.DataType, dst: pl.DataType) -> bool:
         return True
     if src == pl.Date and isinstance(dst, pl.Datetime):
         return True
-    if isinstance(src, pl.List) and isinstance(dst, pl.List):
+    if isinstance(src, pl.List | pl.Array) and isinstance(dst, pl.List):
         return widens(src.inner, dst.inner)
+    if isinstance(src, pl.Struct) and isinstance(dst, pl.Struct):
+        # field by field, by name: a field a file lacks is null in its rows
+        want = {f.name: f.dtype for f in dst.fields}
+        return all(f.name in want and widens(f.dtype, want[f.name]) for f in src.fields)
     return family(src) == "string" and family(dst) == "string"
+
+
+def _nested(dt: pl.DataType) -> bool:
+    return isinstance(dt, pl.List | pl.Array | pl.Struct)
 
 
 def _parses(src: pl.DataType, dst: pl.DataType) -> bool:
@@ -116,27 +125,43 @@ def _file_types(ds: Dataset) -> list[tuple[str, pa.Schema]]:
     return [(p, s) for p, s in zip(ds.files, ds.file_schemas, strict=True) if p not in empty]
 
 
+def _never_a_feature(t: pa.DataType) -> bool:
+    """Lists, structs, maps, binary and the like: read, counted, never a model input."""
+    dt = _polars(t)
+    return dt != pl.Null and kind_of(dt) is None
+
+
 def _unify(
-    col: str, pairs: list[tuple[str, pa.DataType]], cfg: QualityConfig, skip: bool
-) -> pl.DataType:
-    """One column's type over the files. On a conflict: the declared type wins; with
-    quality.coerce=[parse] a string side gives way to a type strings parse as; with
+    col: str, pairs: list[tuple[str, pa.DataType]], cfg: QualityConfig, skip: bool, notes: dict
+) -> pl.DataType | None:
+    """One column's type over the files. On a conflict: the declared type wins; a column some
+    file has as a type that is never a feature (nested, binary) is left out, noted (None); with
+    quality.coerce=[parse] or [infer] a string side gives way to a type strings parse as (with
+    infer, the strings' share that parses is checked by distml/quality/infer.py); with
     data.on_bad_file=skip the first file's side wins (the others are skipped later, named)."""
     try:
         return _polars(unify_column(col, pairs))
     except ConflictError as exc:
         if col in cfg.schema:
             return CANONICAL[cfg.schema[col]] if cfg.schema[col] != "any" else pl.String()
+        if any(_never_a_feature(t) for _, t in pairs):
+            notes["left_out"][col] = (
+                f"its type differs between files in a way no type holds ({exc.conflict.text()}); "
+                "it is never a feature, so it is left out rather than stop the run"
+            )
+            return None
         (_, ta), (_, tb) = exc.conflict.first, exc.conflict.second
         strings = [t for t in (ta, tb) if pa.types.is_string(t)]
-        if "parse" in cfg.coerce and len(strings) == 1:
+        if ("parse" in cfg.coerce or "infer" in cfg.coerce) and len(strings) == 1:
             kept = [(p, t) for p, t in pairs if not pa.types.is_string(t)]
             out = _polars(unify_column(col, kept))
             if family(out) in ("int", "float", "bool", "datetime", "date"):
+                if "parse" not in cfg.coerce:  # inferred: the strings are counted before use
+                    notes["from_strings"][col] = [p for p, t in pairs if pa.types.is_string(t)]
                 return out
         if skip:
             first = exc.conflict.first[1]
-            return _unify(col, [(p, t) for p, t in pairs if not _clash(first, t)], cfg, skip)
+            return _unify(col, [(p, t) for p, t in pairs if not _clash(first, t)], cfg, skip, notes)
         raise UserError(
             f"The files under data.path disagree on a column's type: {exc.conflict.text()}, "
             f"and no lossless type holds both. Declare the type in quality.schema (e.g. "
@@ -153,9 +178,13 @@ def _clash(a: pa.DataType, b: pa.DataType) -> bool:
     return False
 
 
-def unified_schema(ds: Dataset, cfg: QualityConfig, skip: bool = False) -> dict[str, pl.DataType]:
+def unified_schema(
+    ds: Dataset, cfg: QualityConfig, skip: bool = False, notes: dict | None = None
+) -> dict[str, pl.DataType]:
     """The dataset's columns and Polars types: every non-empty file's, unified, with the Hive
-    partition columns and the families declared in ``quality.schema``."""
+    partition columns and the families declared in ``quality.schema``. ``notes`` gets the
+    columns left out and those typed from other files' strings."""
+    notes = notes if notes is not None else {"left_out": {}, "from_strings": {}}
     files = _file_types(ds)
     typed: dict[str, list[tuple[str, pa.DataType]]] = defaultdict(list)
     for path, schema in files:
@@ -167,7 +196,8 @@ def unified_schema(ds: Dataset, cfg: QualityConfig, skip: bool = False) -> dict[
                     "the source with `distml ingest`, which names such columns unnamed_<i>."
                 )
             typed[f.name].append((path, normalize(f.type)))
-    out = {col: _unify(col, pairs, cfg, skip) for col, pairs in typed.items()}
+    unified = {col: _unify(col, pairs, cfg, skip, notes) for col, pairs in typed.items()}
+    out = {col: dt for col, dt in unified.items() if dt is not None}
     keys = dict.fromkeys(k for part in ds.partitions for k in part)
     for k in keys:
         if k not in out:
@@ -184,7 +214,10 @@ def unified_schema(ds: Dataset, cfg: QualityConfig, skip: bool = False) -> dict[
 
 
 def _cast(col: str, have: pl.DataType, want: pl.DataType, cfg: QualityConfig) -> Cast | str | None:
-    """How a file's column becomes the dataset's: None (as it is), a Cast, or the problem."""
+    """How a file's column becomes the dataset's: None (as it is), a Cast, or the problem.
+    Strings are parsed with quality.coerce=[parse], or [infer] for a column not declared in
+    quality.schema (whose strings distml/quality/infer.py counts before they are used)."""
+    parse_ok = "parse" in cfg.coerce or ("infer" in cfg.coerce and col not in cfg.schema)
     if have == want:
         return None
     if isinstance(have, pl.Datetime) and isinstance(want, pl.Datetime):
@@ -192,9 +225,9 @@ def _cast(col: str, have: pl.DataType, want: pl.DataType, cfg: QualityConfig) ->
             return Cast(col, want, "localize", cfg.timezone)
         return Cast(col, want, "utc")
     if "widen" in cfg.coerce and widens(have, want):
-        return Cast(col, want, "cast")
-    if "parse" in cfg.coerce and _parses(have, want):
-        return Cast(col, want, "parse", cfg.timezone)
+        return Cast(col, want, "fields" if _nested(want) else "cast")
+    if parse_ok and _parses(have, want):
+        return Cast(col, want, "parse", ParseArgs(cfg.timezone))
     if widens(have, want) or _parses(have, want):
         allow = "widen" if widens(have, want) else "widen,parse"
         return f"has '{col}' as {have} where {want} is expected (allow it with quality.coerce=[{allow}])"
@@ -244,13 +277,27 @@ def conform(ds: Dataset, cfg: QualityConfig, on_bad_file: str) -> tuple[Dataset,
     Returns the conformed dataset (its ``notes`` say what conforming did) and the skipped files
     (``on_bad_file='skip'``) with reasons.
     """
-    ref = unified_schema(ds, cfg, on_bad_file == "skip")
+    notes: dict[str, Any] = {"left_out": {}, "from_strings": {}}
+    ref = unified_schema(ds, cfg, on_bad_file == "skip", notes)
     if cfg.schema and not cfg.allow_extra_columns:
         ref = {c: t for c, t in ref.items() if c in cfg.schema}
     skipped = [{"path": p, "reason": r} for p, r in ds.bad_files]
-    notes: dict[str, Any] = {"missing_columns": {}, "timestamp_zones": {}}
+    notes |= {"missing_columns": {}, "timestamp_zones": {}}
     plans: dict[str, tuple[Cast, ...]] = {}
     part_of = dict(zip(ds.files, ds.partitions or [{}] * len(ds.files), strict=True))
+    for path, schema in _file_types(ds):  # a column never a feature never stops the run
+        got = polars_schema(schema)
+        for col, want in list(ref.items()):
+            if (
+                col in got
+                and kind_of(want) is None
+                and isinstance(_cast(col, got[col], want, cfg), str)
+            ):
+                notes["left_out"][col] = (
+                    f"'{path}' has it as {got[col]} where {want} is expected; it is never a "
+                    "feature, so it is left out rather than stop the run"
+                )
+                del ref[col]
     for path, schema in _file_types(ds):
         casts, problems = _file_plan(path, schema, part_of[path], ref, cfg, notes)
         if problems:

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from distml.errors import UserError
+from distml.errors import UserError, shell_quoted
 
 _STATEMENT = re.compile(
     r"\b(SELECT|OVER|UNION|INTERSECT|EXCEPT|INSERT|UPDATE|DELETE|DROP|CREATE|ALTER|COPY|"
@@ -75,6 +75,7 @@ def compile_sql(
         raise UserError(
             f"The expression {text!r} at {key} is not valid SQL: {_first_line(exc)}. Write a SQL "
             f"row expression such as '{EXAMPLE}' (IN (...), IS NULL, LIKE, CASE WHEN ... END)."
+            + _quoting_hint(text, key, schema)
         ) from None
     used = list(dict.fromkeys(expr.meta.root_names()))
     if schema is not None:
@@ -90,6 +91,7 @@ def _check_against(
         raise UserError(
             f"The expression {text!r} at {key} reads {unknown}, which are not columns of the "
             f'data. Available columns: {", ".join(schema)} (quote odd names: "unit price").'
+            + _quoting_hint(text, key, schema)
         )
     try:
         out = pl.DataFrame(schema=dict(schema)).select(expr.alias("_out"))
@@ -102,6 +104,26 @@ def _check_against(
             f"The expression {text!r} at {key} is not a row expression: it reduces many rows to "
             "one. Write a condition over one row's columns."
         )
+
+
+def _quoting_hint(text: str, key: str, schema: Mapping[str, pl.DataType] | None) -> str:
+    """When the likely cause of a SQL error is quoting lost on the way from the command line
+    (the shell and Hydra each remove one level): the text has no quotes left while a column's
+    name needs them, or holds no quotes at all around words separated by spaces."""
+    odd = [c for c in (schema or {}) if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", c)]
+    bare = [c for c in odd if c in _outside_quotes(text)]
+    if not bare and ('"' in text or "'" in text or not re.search(r"\w\s+\w", text)):
+        return ""
+    name = f'the column {bare[0]!r} must be written "{bare[0]}" in SQL, and ' if bare else ""
+    fixed = text
+    for c in bare:
+        fixed = fixed.replace(c, f'"{c}"')
+    example = shell_quoted(f"+{key}={fixed}")
+    return (
+        f" The likely cause is quoting: {name}on the command line the shell and Hydra each "
+        f"remove one level of quotes, so write the override as {example} (with the SQL's own "
+        "double quotes around odd column names inside it)."
+    )
 
 
 def _first_line(exc: BaseException) -> str:

@@ -15,13 +15,13 @@ is total and the sample size exact; for distinct ids the sample is identical for
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
+from distml.artifacts import write_json
 from distml.cluster.tasks import MapStats, map_merge
 from distml.config import SamplingConfig
 from distml.data.columns import SPLITS
@@ -247,5 +247,4 @@ def _report(
 
 
 def write_report(report: dict, path: str) -> None:
-    with open(path, "w") as f:
-        json.dump(report, f, indent=2)
+    write_json(path, report)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import replace
 
+from distml.artifacts import write_json
 from distml.config import ServeSettings
 from distml.errors import UserError
 from distml.serve.log import check_log_columns
@@ -36,8 +36,7 @@ def prepare_serve(
 
     def started(url: str) -> None:
         info = {"model": served.info(), "log_dir": log_dir, "serve": {"url": url}}
-        with open(os.path.join(run_dir, "serve.json"), "w") as f:
-            json.dump(info, f, indent=2)
+        write_json(os.path.join(run_dir, "serve.json"), info)
         cfg = s.serve
         scale = (
             f"{cfg.autoscaling.min_replicas}-{cfg.autoscaling.max_replicas} replicas"

@@ -10,8 +10,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from distml.data.casts import Cast, ParseArgs, cast_expr
 from distml.data.columns import CAST_FAILED, repeated
-from distml.data.shards import Cast, cast_expr
 from distml.quality.conform import widens
 from distml.serve.model import Served
 
@@ -88,7 +88,7 @@ def _conform(s: pl.Series, want: pl.DataType, zone: str) -> pl.Series:
     if have == pl.String:
         if want == pl.String:
             return s
-        out = frame.select(cast_expr(Cast(s.name, want, "parse", zone))).to_series()
+        out = frame.select(cast_expr(Cast(s.name, want, "parse", ParseArgs(zone)))).to_series()
         if want.is_integer():  # "2.0" as 2.0 is: a value's reading never depends on its neighbours
             out = out.fill_null(_conform(s.cast(pl.Float64, strict=False), want, zone))
         return out

@@ -58,7 +58,8 @@ def splitmix64(x: np.ndarray) -> np.ndarray:
 
 
 def row_ids(df: pl.DataFrame, id_column: str | None) -> np.ndarray:
-    """A uint64 per row: the integer id itself, a hash of a non-integer id, or of the whole row.
+    """A uint64 per row: the integer id itself (any width or sign, modulo 2^64), a hash of a
+    string or binary id, or of the whole row.
 
     Integer ids map exactly (no hashing), so keys are stable across library versions; string ids
     and content-derived ids use Polars' hash with fixed seeds (stable for a given Polars version).
@@ -66,7 +67,9 @@ def row_ids(df: pl.DataFrame, id_column: str | None) -> np.ndarray:
     if id_column is None:
         return df.select(pl.struct(pl.all()).hash(0)).to_series().to_numpy().astype(np.uint64)
     col = df.get_column(id_column)
-    if col.dtype.is_integer():
+    if col.dtype == pl.UInt64:  # every uint64 as itself (null as 2^64-1, as -1 below)
+        return col.fill_null(np.iinfo(np.uint64).max).to_numpy().astype(np.uint64)
+    if col.dtype.is_integer():  # the value modulo 2^64
         return col.cast(pl.Int64).fill_null(-1).to_numpy().view(np.uint64)
     return col.hash(seed=0).to_numpy().astype(np.uint64)
 

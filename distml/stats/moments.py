@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
@@ -21,10 +21,26 @@ def finite_series(s: pl.Series) -> pl.Series:
     return s.to_frame().select(finite(pl.col(s.name))).to_series()
 
 
+BIG = 2.0**500
+"""Columns with a finite value beyond this in magnitude have their moments computed on values
+divided by a power of two (exact), so that squares and sums stay inside float64's range."""
+
+
+def power_of_two_scale(lo: float, hi: float) -> float:
+    """1.0 for values within +-BIG, else the power of two at or below their largest magnitude
+    (the scaled values are below 2 in magnitude)."""
+    top = max(abs(lo), abs(hi))
+    return 1.0 if top <= BIG else math.ldexp(1.0, math.frexp(top)[1] - 1)
+
+
 @dataclass
 class NumericStats:
     """Exactly mergeable moments (Chan et al.) and range of one numeric column's finite values;
-    ``nulls`` counts the others (null, NaN, +-inf), ``infinite`` the +-inf among them."""
+    ``nulls`` counts the others (null, NaN, +-inf), ``infinite`` the +-inf among them.
+
+    ``m2`` is the sum of squared deviations in units of ``scale``\u00b2: ``scale`` is 1 unless a
+    value passes ``BIG`` (about 3e150), then a power of two, so the moments of values up to
+    float64's largest (1.8e308) neither overflow nor lose precision."""
 
     count: int = 0
     nulls: int = 0
@@ -33,6 +49,14 @@ class NumericStats:
     min: float = math.inf
     max: float = -math.inf
     infinite: int = 0
+    scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        # rounding must not put the mean outside the values, nor give a constant a spread
+        if self.count and self.min == self.max:
+            self.mean, self.m2 = self.min, 0.0
+        elif self.count:
+            self.mean = min(max(self.mean, self.min), self.max)
 
     @classmethod
     def of(cls, s: pl.Series) -> NumericStats:
@@ -42,26 +66,38 @@ class NumericStats:
         n = v.len() - v.null_count()
         if n == 0:
             return cls(0, s.len(), 0.0, 0.0, infinite=inf)
-        mean = float(v.mean())  # type: ignore[arg-type]
-        m2 = float(((v - mean) ** 2).sum())
         lo, hi = float(v.min()), float(v.max())  # type: ignore[arg-type]
-        return cls(n, s.len() - n, mean, m2, lo, hi, inf)
+        scale = power_of_two_scale(lo, hi)
+        w = v / scale if scale != 1.0 else v
+        mean = float(w.mean())  # type: ignore[arg-type]
+        m2 = float(((w - mean) ** 2).sum())
+        return cls(n, s.len() - n, mean * scale, m2, lo, hi, inf, scale)
 
     def merge(self, o: NumericStats) -> NumericStats:
         n = self.count + o.count
         inf = self.infinite + o.infinite
         if n == 0:
             return NumericStats(0, self.nulls + o.nulls, infinite=inf)
-        d = o.mean - self.mean
-        mean = self.mean + d * o.count / n
-        m2 = self.m2 + o.m2 + d * d * self.count * o.count / n
-        return NumericStats(
-            n, self.nulls + o.nulls, mean, m2, min(self.min, o.min), max(self.max, o.max), inf
+        if not self.count or not o.count:
+            one = self if self.count else o
+            return replace(one, nulls=self.nulls + o.nulls, infinite=inf)
+        scale = max(self.scale, o.scale)
+        a, b = self.mean / scale, o.mean / scale
+        d = b - a
+        mean = (a + d * o.count / n) * scale
+        m2 = (
+            self.m2 * (self.scale / scale) ** 2
+            + o.m2 * (o.scale / scale) ** 2
+            + d * d * self.count * o.count / n
         )
+        lo, hi = min(self.min, o.min), max(self.max, o.max)
+        return NumericStats(n, self.nulls + o.nulls, mean, m2, lo, hi, inf, scale)
 
     @property
     def std(self) -> float:
-        return math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 0.0
+        if self.count < 2:
+            return 0.0
+        return math.sqrt(self.m2 / (self.count - 1)) * self.scale
 
 
 def numeric_stats(df: pl.DataFrame, columns: list[str]) -> dict[str, NumericStats]:
@@ -88,9 +124,13 @@ def _column_stats(s: pl.Series) -> NumericStats:
         v = x if n == len(x) else x[ok]
     if n == 0:
         return NumericStats(0, s.len(), infinite=inf)
+    lo, hi = float(v.min()), float(v.max())
+    scale = power_of_two_scale(lo, hi)
+    if scale != 1.0:
+        v = v.astype(np.float64) / scale
     mean = float(v.mean(dtype=np.float64))
     m2 = 0.0
-    for lo in range(0, n, _STEP):
-        d = v[lo : lo + _STEP].astype(np.float64) - mean
+    for start in range(0, n, _STEP):
+        d = v[start : start + _STEP].astype(np.float64) - mean
         m2 += float(d @ d)
-    return NumericStats(n, s.len() - n, mean, m2, float(v.min()), float(v.max()), inf)
+    return NumericStats(n, s.len() - n, mean * scale, m2, lo, hi, inf, scale)

@@ -127,8 +127,12 @@ class NumericSketch:
         keys = np.array(sorted(self.counts, key=lambda i: bucket_upper(i)), dtype=np.int64)
         return keys, np.array([self.counts[k] for k in keys], dtype=np.int64)
 
-    def quantiles(self, qs: list[float]) -> list[float | None]:
-        """Upper boundary of the bucket holding each quantile (relative error <= ALPHA)."""
+    def quantiles(
+        self, qs: list[float], lo: float | None = None, hi: float | None = None
+    ) -> list[float | None]:
+        """Upper boundary of the bucket holding each quantile (relative error <= ALPHA),
+        clamped to the column's range [``lo``, ``hi``] when the caller knows it (a bucket's
+        boundary can lie beyond every value in it: a constant column's median is its value)."""
         n = self.count
         if n == 0:
             return [None for _ in qs]
@@ -137,7 +141,10 @@ class NumericSketch:
         out = []
         for q in qs:
             i = int(np.searchsorted(cum, max(1, math.ceil(q * n)), side="left"))
-            out.append(bucket_upper(int(keys[min(i, len(keys) - 1)])))
+            v = bucket_upper(int(keys[min(i, len(keys) - 1)]))
+            if lo is not None and hi is not None and lo <= hi:
+                v = min(max(v, lo), hi)
+            out.append(v)
         return out
 
     def edges(self, bins: int) -> list[float]:

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 class Case:
     name: str
     kind: str
-    """schema | timezone | label | names | paths | config | messages"""
+    """schema | timezone | label | names | paths | config | messages | messy"""
     make: Callable[[Path], dict[str, Any]]
     """Writes the data under a folder; returns facts: ``path`` (data.path), ``rows`` (rows in
     Parquet files that are read), ``quarantined`` (rows that break a rule)."""
@@ -39,6 +39,14 @@ class Case:
     full: bool = False
     """Run every stage (else the run stops after preprocess)."""
     check: Callable[[Path, dict[str, Any]], None] | None = None
+    ingest: list[str] | None = None
+    """Overrides for ``distml ingest source=<facts['source']> out=...``, run first (None: the
+    data is Parquet already)."""
+    ingest_exit: int = 0
+    ingest_says: tuple[str, ...] = ()
+    """Phrases of ingest's one error paragraph (ingest_exit != 0), or of its log."""
+    ingest_check: Callable[[Path, dict[str, Any]], None] | None = None
+    """Checks the Parquet folder ingest wrote."""
 
 
 def frame(n: int = 3000, seed: int = 0, pos: float = 0.2) -> pl.DataFrame:
@@ -149,7 +157,7 @@ def _string_vs_int_parsed(d: Path) -> dict:
     write(df[:1000], d / "a.parquet")
     b = df[1000:].with_columns(pl.col("k").cast(pl.String))
     b = b.with_columns(
-        pl.when(pl.int_range(pl.len()) < 7).then(pl.lit("n/a")).otherwise("k").alias("k")
+        pl.when(pl.int_range(pl.len()) < 7).then(pl.lit("seven")).otherwise("k").alias("k")
     )
     write(b, d / "b.parquet")
     return _ok(df.height, d, quarantined=7)
@@ -249,9 +257,17 @@ SCHEMA = [
         check=_check_types(tags="List(Int64)"),
     ),
     Case(
-        "string in one file, int in another",
+        "string in one file, int in another: the strings are integers",
         "schema",
         _string_vs_int,
+        features=FEATS,
+        check=_check_types(k="Int64"),
+    ),
+    Case(
+        "string in one file, int in another, without inference",
+        "schema",
+        _string_vs_int,
+        args=["quality.coerce=[widen]"],
         exit=2,
         says=("'k' is int64 in", "but string in", "b.parquet'", "quality.schema.k"),
     ),
@@ -640,7 +656,7 @@ NAMES = [
         "names",
         _named("split"),
         exit=2,
-        says=("column named 'split'", "data.exclude=[split]"),
+        says=("'split' (the name distml gives", "data.exclude=[split]"),
     ),
     Case(
         "a column named split, excluded",
@@ -654,7 +670,7 @@ NAMES = [
         "names",
         _named("weight"),
         exit=2,
-        says=("column named 'weight'", "data.weight_column=weight"),
+        says=("'weight' (the name distml gives", "data.weight_column=weight"),
     ),
     Case(
         "row weights named weight",
@@ -900,4 +916,11 @@ MESSAGES = [
     ),
 ]
 
-CASES = [*SCHEMA, *TIMEZONE, *LABEL, *NAMES, *PATHS, *CONFIG, *MESSAGES]
+
+def _all() -> list[Case]:
+    from tests.corpus.messy import MESSY
+
+    return [*SCHEMA, *TIMEZONE, *LABEL, *NAMES, *PATHS, *CONFIG, *MESSAGES, *MESSY]
+
+
+CASES = _all()

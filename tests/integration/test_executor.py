@@ -164,3 +164,17 @@ def test_a_file_that_cannot_be_read_while_scoring_is_named_or_skipped(
     assert [Path(f["path"]).name for f in rep["skipped_files"]] == [files[1].name]
     assert rep["skipped_files"][0]["reason"].startswith("unreadable: ")
     assert rep["rows_in"] == 50_000 == rep["rows_scored"] + rep["rows_quarantined"]
+
+
+def _slow_first(item: int, n: int) -> tuple[int, int]:
+    import time
+
+    time.sleep(0.01 * (n - item))  # the first items finish last
+    return item * item, 1
+
+
+def test_map_shards_on_ray_keeps_item_order(ray_local):
+    from distml.cluster.tasks import map_shards
+
+    items = list(range(24))
+    assert map_shards(_slow_first, items, args=(len(items),)) == [i * i for i in items]

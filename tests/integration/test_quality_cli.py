@@ -37,7 +37,10 @@ def messy(tmp_path_factory):
         df.write_parquet(d / f"part-{i}.parquet", row_group_size=1000)
     s = generate_rows(11, 4, 4 * ROWS, 300, 0.1).with_columns(pl.col("amount").cast(pl.String))
     s = s.with_columns(
-        pl.when(pl.int_range(pl.len()) < 3).then(pl.lit("n/a")).otherwise("amount").alias("amount")
+        pl.when(pl.int_range(pl.len()) < 3)
+        .then(pl.lit("twelve"))
+        .otherwise("amount")
+        .alias("amount")
     )
     s.write_parquet(d / "part-4.parquet")
     generate_rows(11, 5, 0, 10, 0.1).head(0).write_parquet(d / "part-5.parquet")

@@ -245,6 +245,40 @@ def test_json_values_are_read_as_the_training_types(models, small_data):
         assert frame[c].cast(df[c].dtype).equals(df[c], null_equal=True), c
 
 
+def test_answers_keep_the_request_order_and_name_a_rows_first_bad_column(models, small_data):
+    """Answers go back to requests by position: rejected rows before, between and after scored
+    ones keep their places, and each scored row's answer is the score of that row alone. A row
+    with several bad values is named by its first bad column in the training schema's order."""
+    from distml.serve.answers import score_rows
+    from distml.serve.model import load_served
+    from distml.serve.rows import read_json_rows
+
+    served = load_served(str(models / "v0001"))
+    good = _json_rows(_rows(small_data, 6).drop("label"))
+    bad_cols = [c for c in served.types if c in ("num_00", "num_03", "n_items")]
+    assert len(bad_cols) == 3
+    twice = {**good[0], **{c: "not a number" for c in reversed(bad_cols)}}
+    rows = [
+        {**twice, "id": 100},
+        {**good[1], "id": 101},
+        {**good[2], "id": 102, "amount": 1e6},  # breaks amount_cap
+        {**good[3], "id": 103},
+        {**good[4], "id": 104},
+        {**twice, "id": 105},
+        {**good[5], "id": 106},
+    ]
+    frame, _ = read_json_rows(json.dumps(rows).encode(), served, 10**6)
+    answers, _ = score_rows(served, frame)
+    assert answers["id"].to_list() == [r["id"] for r in rows]
+    first = bad_cols[0]  # independent of the order the request's keys come in
+    for i in (0, 5):
+        assert answers["rules"][i].to_list() == [f"type({first})"], answers.row(i, named=True)
+    assert answers["rules"][2].to_list() == ["amount_cap"]
+    for i in (1, 3, 4, 6):
+        alone, _ = score_rows(served, read_json_rows(json.dumps([rows[i]]).encode(), served, 10)[0])
+        assert answers["score"][i] == alone["score"][0] and answers["error"][i] is None
+
+
 @pytest.mark.parametrize(
     ("body", "ctype", "status", "words"),
     [

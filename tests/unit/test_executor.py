@@ -11,7 +11,7 @@ import pytest
 
 from distml.cluster import session
 from distml.cluster.session import choose_executor, ray_session, threads, worker_cpus
-from distml.cluster.tasks import map_merge
+from distml.cluster.tasks import map_merge, map_shards
 from distml.config import ClusterConfig
 from distml.errors import ConfigError, UserError
 
@@ -122,3 +122,17 @@ def test_a_task_error_on_threads_is_raised_as_it_is():
         choose_executor(c, 1)
         with pytest.raises(UserError, match="bad value in shard 13"):
             map_merge(_fails_on_13, list(range(40)), lambda a, b: a + b, 0)
+
+
+def _slow_first(item: int, n: int) -> tuple[int, int]:
+    time.sleep(0.002 * (n - item))  # the first items finish last
+    return item * item, 1
+
+
+def test_map_shards_keeps_item_order_when_tasks_finish_out_of_order():
+    c = ClusterConfig(executor="threads", num_cpus=4)
+    items = list(range(40))
+    with ray_session(c):
+        choose_executor(c, len(items))
+        got = map_shards(_slow_first, items, args=(len(items),))
+    assert got == [i * i for i in items]

@@ -1,107 +1,147 @@
-"""Type inference of text columns (distml/ingest/types.py) and the partition plan of a key range
-(distml/ingest/postgres.py), against hand-worked cases and Python's own parsers."""
+"""Types of text (distml/data/text.py: ingest's and Parquet strings' one set of rules) and the
+partition plan of a key range (distml/ingest/postgres.py), against hand-worked cases and
+Python's own parsers."""
 
 from __future__ import annotations
 
 import random
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
+import polars as pl
 import pyarrow as pa
 import pytest
 
+from distml.data.text import TextStats, parse, sniff_decimal
 from distml.ingest.postgres import numeric_type, plan_partitions
-from distml.ingest.types import TextType, cast_or_fail, infer
 
 
-def _type(values: list[str | None]) -> pa.DataType:
-    return infer(pa.array(values, pa.string())).arrow()
+def _kind(values: list[str | None], share: float = 0.0, decimal: str = "point") -> str | None:
+    return TextStats.of(pl.Series(values, dtype=pl.String), decimal).decide(share).kind
 
 
 @pytest.mark.parametrize(
     ("values", "expected"),
     [
-        (["1", "-2", "007"], pa.int64()),  # leading zeros are not kept: declare string
-        (["+3"], pa.float64()),  # Arrow's integer parser takes no '+' sign; its float parser does
-        (["1", "2.5", "1e3"], pa.float64()),
-        (["1", "nan", "-inf"], pa.float64()),
-        (["1", "x"], pa.string()),
-        (["true", "False"], pa.bool_()),
-        (["1", "0"], pa.int64()),  # int before bool
-        (["true", "1"], pa.bool_()),
-        (["2024-01-02", "2023-12-31"], pa.date32()),
-        (["2024-01-02", "2024-01-02 03:04:05"], pa.timestamp("us")),
-        (["2024-01-02T03:04:05Z", "2024-01-02T03:04:05+02:00"], pa.timestamp("us", "UTC")),
-        (["2024-01-02T03:04:05Z", "2024-01-02T03:04:05"], pa.string()),  # aware and naive
-        (["12345678901234567890", "1.5"], pa.string()),  # float64 would lose digits
-        (["1234567890123456789"], pa.int64()),
-        ([None, None], pa.string()),  # no value seen
-        (["1", None, "2"], pa.int64()),
-        ([" 1"], pa.string()),  # Arrow does not strip spaces: kept as text
+        (["1", "-2", "+3"], "int"),
+        (["1", "-2", "007"], None),  # 1 of 3 values has a leading zero: kept as text
+        (["1", "2.5", "1e3"], "float"),
+        (["1", "nan", "-inf"], "float"),
+        (["1", "x"], None),
+        (["true", "False"], "bool"),
+        (["1", "0"], "int"),  # int before bool
+        (["true", "1"], "bool"),
+        (["2024-01-02", "2023-12-31"], "date"),
+        (["2024-01-02", "2024-01-02 03:04:05"], "datetime"),
+        (["2024-01-02T03:04:05Z", "2024-01-02T03:04:05+02:00"], "datetime"),
+        (["2024-01-02T03:04:05Z", "2024-01-02 03:04"], "datetime"),  # aware and naive: one column
+        (["12345678901234567890", "1.5"], None),  # float64 would lose digits
+        (["1234567890123456789"], "int"),
+        ([None, None], None),  # no value seen
+        (["1", None, "2"], "int"),
+        ([" 1"], "int"),  # surrounding spaces are not part of a number
+        (["1,234.50", "2.5"], "float"),  # a thousands separator
     ],
 )
-def test_inferred_type_on_hand_worked_columns(values, expected):
-    assert _type(values) == expected
+def test_inferred_kind_on_hand_worked_columns(values, expected):
+    assert _kind(values) == expected
 
 
-def _python_kind(v: str) -> set[str]:
+def _python_kinds(v: str) -> set[str]:
     """The kinds a value parses as, by Python's own parsers (the independent reference)."""
     kinds = set()
-    try:
-        int(v)
-        if v.strip() == v and "_" not in v:
-            kinds.add("int")
-    except ValueError:
-        pass
-    try:
-        float(v)
-        if v.strip() == v and "_" not in v:
-            kinds.add("float")
-    except ValueError:
-        pass
+    s = v.strip()
+    for k, f in (("int", int), ("float", float)):
+        try:
+            f(s)
+            if "_" not in s and (k != "int" or s.lstrip("+-").isdigit()):
+                kinds.add(k)
+        except ValueError:
+            pass
+    if s in ("true", "false", "True", "False", "TRUE", "FALSE", "1", "0"):
+        kinds.add("bool")
     return kinds
 
 
-def test_merging_states_of_any_split_equals_one_pass():
-    """The state is an intersection: any split of a column into batches merges to the state of
-    the whole column, and the type agrees with Python's parsers."""
+def test_merged_counts_of_any_split_equal_one_pass_and_pythons_parsers():
+    """Counts add: any split of a column into batches merges to the whole column's counts, and
+    each kind's failures are the values Python's parsers reject."""
     rng = random.Random(5)
-    pools = [["1", "22", "-3"], ["1.5", "2", "-0.25"], ["x", "1"], ["7", None]]
-    for _ in range(200):
+    pools = [["1", "22", "-3"], ["1.5", "2", "-0.25"], ["x", "1"], ["7", None], ["true", "0"]]
+    for _ in range(150):
         pool = rng.choice(pools) + rng.choice(pools)
         values = [rng.choice(pool) for _ in range(rng.randint(1, 40))]
-        whole = infer(pa.array(values, pa.string()))
+        whole = TextStats.of(pl.Series(values, dtype=pl.String))
         cuts = sorted(rng.sample(range(len(values) + 1), k=min(3, len(values) + 1)))
-        merged = TextType()
+        merged = TextStats()
         for a, b in zip([0, *cuts], [*cuts, len(values)], strict=True):
-            merged = merged.merge(infer(pa.array(values[a:b], pa.string())))
-        assert merged == whole
+            merged = merged.merge(TextStats.of(pl.Series(values[a:b], dtype=pl.String)))
         present = [v for v in values if v is not None]
-        if not present:
-            assert whole.arrow() == pa.string()
-        elif all("int" in _python_kind(v) for v in present):
-            assert whole.arrow() == pa.int64()
-        elif all("float" in _python_kind(v) for v in present):
-            assert whole.arrow() == pa.float64()
-        else:
-            assert whole.arrow() == pa.string()
+        assert merged.values == whole.values == len(present)
+        for k in ("int", "float", "bool"):
+            want = sum(k not in _python_kinds(v) for v in present)
+            assert merged.fails[k] == whole.fails[k] == want, (k, values)
 
 
-def test_a_declared_type_marks_exactly_the_values_that_do_not_parse():
-    values = pa.array(["1", "x", None, "3", "4.5"], pa.string())
-    out, bad = cast_or_fail(values, pa.int64())
-    assert out.to_pylist() == [1, None, None, 3, None]
-    assert bad.to_pylist() == [False, True, False, False, True]
-    out, bad = cast_or_fail(pa.array(["1", "2"]), pa.int64())
-    assert out.to_pylist() == [1, 2] and bad is None
+@pytest.mark.parametrize("where", ["first", "after_probe", "last"])
+def test_a_late_offending_value_is_counted(where):
+    """Every value decides, not a prefix: one bad value at position 0, after the first 64 or
+    last of 5,000 is counted (and a 0.1% share allows it, a 0 share does not)."""
+    values = [str(i) for i in range(5000)]
+    at = {"first": 0, "after_probe": 70, "last": 4999}[where]
+    values[at] = "12x"
+    st = TextStats.of(pl.Series(values))
+    assert st.fails["int"] == 1 and st.example["int"] == "12x"
+    assert st.decide(0.001).kind == "int" and st.decide(0.001).bad == 1
+    assert st.decide(0.0).kind is None
 
 
-def test_declared_datetime_converts_offsets_and_reads_naive_values_in_the_time_zone():
-    values = pa.array(["2024-06-01T12:00:00+02:00", "2024-06-01 12:00:00", "soon"])
-    out, bad = cast_or_fail(values, pa.timestamp("us", "UTC"), "Europe/Paris")
-    utc = [None if v is None else v.replace(tzinfo=None) for v in out.to_pylist()]
-    # 12:00 at +02:00 is 10:00 UTC; naive 12:00 in Paris (summer, +02:00) too
-    assert utc == [datetime(2024, 6, 1, 10), datetime(2024, 6, 1, 10), None]
-    assert bad.to_pylist() == [False, False, True]
+def test_decimal_commas_and_thousands_separators_by_convention():
+    values = ["-0,083", "1.234,5", "12"]
+    assert sniff_decimal([pl.Series(values)]) == "comma"
+    got = pl.select(parse(pl.lit(pl.Series(values)), "float", decimal="comma")).to_series()
+    assert got.to_list() == [-0.083, 1234.5, 12.0]
+    assert sniff_decimal([pl.Series(["1,234.50", "3.14"])]) == "point"
+    got = pl.select(parse(pl.lit(pl.Series(["1,234.50", "1,234,567"])), "float")).to_series()
+    assert got.to_list() == [1234.5, 1234567.0]
+    # a lone 3-digit group is ambiguous: the point convention by default
+    assert sniff_decimal([pl.Series(["1,234"])]) == "point"
+
+
+def test_every_iso_8601_form_is_one_instant_naive_values_in_the_zone():
+    forms = [
+        "2024-06-01T12:00:00+02:00",
+        "2024-06-01 10:00:00Z",
+        "2024-06-01T10:00Z",
+        "2024-06-01T15:30:00+0530",
+        "2024-06-01 12:00:00",  # naive: read in Europe/Paris (+02:00 in June)
+        "2024-06-01T12:00",
+        "2024-06-01T12:00:00.000",
+    ]
+    got = pl.select(
+        parse(pl.lit(pl.Series(forms)), "datetime", utc=True, timezone="Europe/Paris")
+    ).to_series()
+    want = []
+    for f in forms:  # Python's ISO reader, naive values placed in Paris
+        d = datetime.fromisoformat(f.replace("Z", "+00:00"))
+        if f.endswith("+0530"):
+            d = datetime.fromisoformat(f[:-5] + "+05:30")
+        d = d if d.tzinfo else d.replace(tzinfo=ZoneInfo("Europe/Paris"))
+        want.append(d.astimezone(UTC))
+    assert [g.astimezone(UTC) for g in got.to_list()] == want
+    assert all(w == datetime(2024, 6, 1, 10, tzinfo=UTC) for w in want)
+
+
+def test_json_strings_stay_text_unless_dates():
+    zips = TextStats.of(pl.Series(["01939", "12345", "02134"]))
+    zips.json = {"string": 3}
+    assert zips.decide(0.001).kind is None
+    nums = TextStats.of(pl.Series(["1", "2.5"]))
+    nums.json = {"number": 2}
+    assert nums.decide(0.001).kind == "float"
+    days = TextStats.of(pl.Series(["2024-01-01", "2024-02-01"]))
+    days.json = {"string": 2}
+    assert days.decide(0.001).kind == "date"
 
 
 def test_integer_key_ranges_cover_every_key_once():

@@ -488,3 +488,59 @@ def test_sketches_above_the_exact_limit_count_a_row_hash_share_within_their_rank
         "quantiles": k["quantiles"],
         "quantile_rank_error_95": k["quantile_rank_error_95"],
     }
+
+
+def test_distinct_counts_leave_nulls_out(tmp_path):
+    """A null is not a value: the distinct count of a column with nulls is ``n_unique`` of its
+    non-null values, from the sketch and in profile.json."""
+    from distml.stats.sketches import DistinctSketch
+
+    rng = np.random.default_rng(9)
+    for k in (1, 3, 50, 2000):
+        values = pl.Series("v", [f"v{i}" for i in rng.integers(0, k, 5000)] + [None] * 700)
+        want = values.drop_nulls().n_unique()
+        got = DistinctSketch.of(values).estimate()
+        assert got == want if k <= 50 else abs(got - want) <= 0.05 * want, (k, got, want)
+    df = pl.DataFrame(
+        {
+            "id": np.arange(5700),
+            "label": np.zeros(5700, dtype=np.int64),
+            "v": values,
+            "few": ["a", None, "b"] * 1900,
+        }
+    )
+    (tmp_path / "d").mkdir()
+    df.write_parquet(tmp_path / "d" / "p.parquet")
+    contract = build_contract(QualityConfig(), dict(df.schema), "label", [0, 1])
+    with parallel.in_process():
+        cols = run_profile(
+            plan(str(tmp_path / "d")),
+            contract,
+            ProfileConfig(duplicates=False),
+            label="label",
+            id_column="id",
+            out_dir=str(tmp_path / "run"),
+        ).report["columns"]
+    assert cols["few"]["distinct"] == 2
+    assert abs(cols["v"]["distinct"] - values.drop_nulls().n_unique()) <= 0.05 * 2000
+
+
+def test_duplicate_estimates_and_their_errors_on_a_hand_worked_case():
+    """40 duplicate rows and 90 duplicate ids seen in 1/16 of the hash space, 10,000 rows: each
+    count is scaled by 16 and its 95% half-width is 1.96 * sqrt(n (1 - 1/16)) * 16 (Poisson
+    thinning); none seen: the rule of three, 3 * 16."""
+    from distml.profile.duplicates import duplicates_report
+
+    f = 1 / 16
+    r = duplicates_report((40, 90), f, 10_000, "id")
+    assert r["rows"] == 640 and r["ids"] == 1440
+    assert r["row_rate"] == 0.064 and r["id_rate"] == 0.144
+    assert r["rows_error_95"] == pytest.approx(1.96 * math.sqrt(40 * 15 / 16) * 16)
+    assert r["ids_error_95"] == pytest.approx(1.96 * math.sqrt(90 * 15 / 16) * 16)
+    assert r["exact"] is False and r["sample_fraction"] == f and r["id_column"] == "id"
+    z = duplicates_report((0, 0), f, 10_000, "id")
+    assert z["rows"] == z["ids"] == 0 and z["rows_error_95"] == z["ids_error_95"] == 48.0
+    e = duplicates_report((40, 90), 1.0, 10_000, "id")
+    assert (e["rows"], e["ids"], e["exact"]) == (40, 90, True)
+    assert "rows_error_95" not in e and "ids_error_95" not in e
+    assert "ids" not in duplicates_report((40, 90), 1.0, 10_000, None)

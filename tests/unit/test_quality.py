@@ -204,10 +204,20 @@ def test_files_are_conformed_or_named(tmp_path):
 
     _write(d / "e.parquet", pl.DataFrame(base).with_columns(pl.Series("x", ["1.5", "oops"])))
     with pytest.raises(UserError) as exc:
-        conform(plan(str(d)), QualityConfig(), "error")
+        conform(plan(str(d)), QualityConfig(coerce=["widen"]), "error")
     msg = str(exc.value)
     assert "'x' is double in" in msg and "a.parquet' but string in" in msg and "e.parquet'" in msg
     assert "quality.schema.x=float" in msg
+    # with quality.coerce=[infer] (the default) the strings are counted: half of them fail
+    from distml.cluster.tasks import in_process
+    from distml.quality.infer import infer_text_types
+
+    typed, _ = conform(plan(str(d)), QualityConfig(), "error")
+    with in_process(), pytest.raises(UserError) as exc:
+        infer_text_types(typed, QualityConfig())
+    msg = str(exc.value)
+    assert "'x' is Float64 in some files but text in others" in msg and "e.parquet" in msg
+    assert "1 of its 2 strings there do not parse as float" in msg and "'oops'" in msg
 
     declared = QualityConfig(schema={"x": "float"}, coerce=["widen", "parse"])
     out, skipped = conform(plan(str(d)), declared, "error")
@@ -338,7 +348,7 @@ def test_timestamp_text_is_read_one_value_at_a_time_offsets_as_instants():
     zone given (quality.timezone), whatever the first value of the column looks like."""
     from datetime import UTC
 
-    from distml.data.shards import Cast, cast_expr
+    from distml.data.casts import Cast, cast_expr
 
     texts = [
         "2024-05-01T10:00:00Z",
