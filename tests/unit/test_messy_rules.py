@@ -141,6 +141,7 @@ def test_headers_equal_after_normalising_are_one_column_spelled_as_most_files_do
     [
         ("a,b,c\n1,2,3\n4,5,6\n", ","),
         ("a;b;c\n1,5;2,5;x\n3,0;4;y\n", ";"),  # decimal commas: ',' splits unevenly
+        ("a;b;c\n1,5;2,5;x\n3,0;4,1;y\n9,1;1,2;z\n", ";"),  # ',' splits 3 of 4 records alike
         ("a\tb\n1\t2\n", "\t"),
         ('a|b\n"x|y"|2\n3|4\n', "|"),  # a quoted delimiter is not one
         ("only\n1\n2\n", None),
