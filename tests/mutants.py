@@ -977,7 +977,7 @@ MUTANTS = [
         "headers-matched-case-sensitively",
         "ingest",
         "'Customer Age' and 'customer_age' stay two half-null columns",
-        (("distml/ingest/plan.py", "name.casefold()", "name"),),
+        (("distml/data/columns.py", "name.casefold()", "name"),),
         (MR,),
         "issue #28 (own)",
     ),

@@ -83,6 +83,10 @@ class QualityConfig:
     timezone: str = "UTC"
     """The zone naive timestamps are read in (an IANA name such as Europe/Rome); every timestamp
     is converted to UTC, and profile.json records the zones seen per file."""
+    match_names: str = "normalized"
+    """normalized: columns whose names are equal after case-folding and turning runs of spaces
+    and punctuation into '_' are one column across files (Customer Age = customer_age), spelled
+    as most files (or quality.schema) spell it; exact: names must match exactly."""
     missing_columns: str = "fill"
     """fill: a column missing from some files is null in their rows (each file is named in
     profile.json); error: such a file does not match the schema."""
@@ -93,6 +97,12 @@ class QualityConfig:
             "quality.on_failure",
             "one of stop, warn",
             self.on_failure,
+        )
+        check(
+            self.match_names in ("normalized", "exact"),
+            "quality.match_names",
+            "one of normalized, exact",
+            self.match_names,
         )
         check(
             self.missing_columns in ("fill", "error"),

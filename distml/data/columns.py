@@ -5,6 +5,7 @@ any stage runs (see ``RESERVED``)."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 SPLIT = "split"
@@ -55,3 +56,10 @@ def row_weight_column(weight_column: str | None) -> str | None:
     if weight_column is None:
         return None
     return ROW_WEIGHT if weight_column == WEIGHT else weight_column
+
+
+def normalized(name: str) -> str:
+    """A column name's matching key across files: case-folded, each run of spaces and
+    punctuation one '_' (``Customer Age``, ``customer_age`` and ``CUSTOMER-AGE`` are one)."""
+    key = re.sub(r"[\W_]+", "_", name.casefold()).strip("_")
+    return key or name

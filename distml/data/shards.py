@@ -46,6 +46,9 @@ class Shard:
     """Add the CAST_FAILED column on read (the dataset parses strings somewhere)."""
     columns: tuple[str, ...] | None = None
     """The dataset's columns, in order (None: the file's own, for folders distml wrote)."""
+    renames: tuple[tuple[str, str], ...] = ()
+    """(the file's name, the dataset's) of columns spelled otherwise in this file (headers
+    matched by normalised name, distml/quality/conform.py)."""
 
     @property
     def key(self) -> str:
@@ -332,11 +335,23 @@ def _file_columns(shard: Shard, columns: Sequence[str] | None) -> list[str] | No
     looks at."""
     absent = {c.column for c in shard.casts if c.absent}
     if columns is None:
-        return [c for c in shard.columns if c not in absent] if shard.columns else None
-    cols = [c for c in columns if c != CAST_FAILED and c not in absent]
-    if shard.marker and CAST_FAILED in columns:
-        cols += [c.column for c in shard.casts if c.how == "parse" and c.column not in cols]
-    return cols
+        cols = [c for c in shard.columns if c not in absent] if shard.columns else None
+    else:
+        cols = [c for c in columns if c != CAST_FAILED and c not in absent]
+        if shard.marker and CAST_FAILED in columns:
+            cols += [c.column for c in shard.casts if c.how == "parse" and c.column not in cols]
+    if cols is None or not shard.renames:
+        return cols
+    back = {d: f for f, d in shard.renames}
+    return [back.get(c, c) for c in cols]
+
+
+def _renamed(frame: pl.LazyFrame | pl.DataFrame, shard: Shard) -> Any:
+    """The file's columns under the dataset's names."""
+    if not shard.renames:
+        return frame
+    have = set(frame.collect_schema().names())
+    return frame.rename({f: d for f, d in shard.renames if f in have})
 
 
 def _local(shard: Shard) -> bool:
@@ -359,7 +374,7 @@ def read_shard(shard: Shard, columns: Sequence[str] | None = None) -> pl.DataFra
             table = pf.read(columns=cols)
         else:
             table = pf.read_row_groups(list(shard.row_groups), columns=cols)
-    df: pl.DataFrame = pl.from_arrow(table)  # type: ignore[assignment]
+    df: pl.DataFrame = _renamed(pl.from_arrow(table), shard)
     if shard.casts or shard.marker or shard.columns:
         df = _conform(df.lazy(), shard, columns).collect()
     return df
@@ -384,7 +399,7 @@ def scan_shard(
         if cols is not None:
             lf = lf.select(*cols, *keep)
         fix = polars_reader_casts(lf.collect_schema(), pq.read_schema(shard.path))
-        lf = lf.cast(fix) if fix else lf  # type: ignore[arg-type]
+        lf = _renamed(lf.cast(fix) if fix else lf, shard)  # type: ignore[arg-type]
         if shard.casts or shard.marker or shard.columns:
             lf = _conform(lf, shard, columns, keep)
         return lf

@@ -12,7 +12,6 @@ names apart). Types: a declared type (``ingest.schema``) wins; otherwise the col
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 
 from distml.config import IngestConfig
+from distml.data.columns import normalized
 from distml.data.text import TextStats
 from distml.errors import UserError
 
@@ -39,12 +39,6 @@ _ARROW = {
     "bool": pa.bool_(),
     "date": pa.date32(),
 }
-
-
-def normalized(name: str) -> str:
-    """The name's matching key: case-folded, each run of spaces and punctuation one '_'."""
-    key = re.sub(r"[\W_]+", "_", name.casefold()).strip("_")
-    return key or name
 
 
 @dataclass(frozen=True)

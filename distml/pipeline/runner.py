@@ -207,6 +207,14 @@ def prepare(
     for n in notes:
         say("data", n)
         rec.warn(n)
+    for col, spelled in ds.notes.get("spellings", {}).items():
+        rec.decide(
+            f"columns {' and '.join(map(repr, spelled))}",
+            f"one column '{col}'",
+            "names equal after case-folding and normalising spaces and punctuation; "
+            f"files per spelling: {spelled}",
+            "quality.match_names=exact keeps them apart",
+        )
     for col, why in ds.notes.get("left_out", {}).items():
         rec.decide(f"column '{col}'", "left out of the data", why, "fix the files' types")
     ds, said = infer_text_types(ds, s.quality, s.cluster.task_cpus, None, s.data.on_bad_file)

@@ -13,7 +13,7 @@ unified are named with both types.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from distml.config import QualityConfig
 from distml.data.casts import Cast, ParseArgs
+from distml.data.columns import normalized
 from distml.data.schema import UTC, ConflictError, kind_of, normalize, unify_column, zone
 from distml.data.shards import Dataset, polars_schema, without_files
 from distml.errors import UserError
@@ -178,24 +179,63 @@ def _clash(a: pa.DataType, b: pa.DataType) -> bool:
     return False
 
 
+def column_names(
+    files: list[tuple[str, pa.Schema]], cfg: QualityConfig
+) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, int]]]:
+    """Per file, each of its columns' name in the dataset, and the spellings of the names that
+    several spellings share. Names equal after ``normalized`` are one column
+    (quality.match_names=normalized), spelled as quality.schema spells it, else as most files
+    do (ties: the first file's); two such names in one file are one paragraph naming both."""
+    for path, schema in files:
+        for i, name in enumerate(schema.names):
+            if not name.strip():
+                raise UserError(
+                    f"'{path}' has a column without a name (column {i + 1}). distml names every "
+                    "column it reads: give it a name in the file, or read the source with "
+                    "`distml ingest`, which names such columns unnamed_<i>."
+                )
+    if cfg.match_names == "exact":
+        return {p: {c: c for c in s.names} for p, s in files}, {}
+    declared = {normalized(c): c for c in cfg.schema}
+    spelled: dict[str, Counter[str]] = {}
+    first: dict[str, int] = {}
+    for fi, (path, schema) in enumerate(files):
+        keys: dict[str, str] = {}
+        for name in schema.names:
+            k = normalized(name)
+            if k in keys:
+                raise UserError(
+                    f"'{path}' has the columns {keys[k]!r} and {name!r}, whose names are equal "
+                    "after case-folding and normalising spaces and punctuation, so distml cannot "
+                    "tell which of them other files' column of that name is. Rename one of them, "
+                    "or set quality.match_names=exact to match names only when they are spelled "
+                    "the same."
+                )
+            keys[k] = name
+            spelled.setdefault(k, Counter())[name] += 1
+            first.setdefault(name, fi)
+    chosen = {
+        k: declared.get(k) or max(sp, key=lambda s: (sp[s], -first[s])) for k, sp in spelled.items()
+    }
+    names = {p: {c: chosen[normalized(c)] for c in s.names} for p, s in files}
+    return names, {chosen[k]: dict(sp) for k, sp in spelled.items() if len(sp) > 1}
+
+
 def unified_schema(
     ds: Dataset, cfg: QualityConfig, skip: bool = False, notes: dict | None = None
 ) -> dict[str, pl.DataType]:
-    """The dataset's columns and Polars types: every non-empty file's, unified, with the Hive
-    partition columns and the families declared in ``quality.schema``. ``notes`` gets the
-    columns left out and those typed from other files' strings."""
+    """The dataset's columns and Polars types: every non-empty file's, unified (columns matched
+    by ``column_names``), with the Hive partition columns and the families declared in
+    ``quality.schema``. ``notes`` gets the columns left out, those typed from other files'
+    strings, each file's names and the spellings merged."""
     notes = notes if notes is not None else {"left_out": {}, "from_strings": {}}
     files = _file_types(ds)
+    names, spellings = column_names(files, cfg)
+    notes["names"], notes["spellings"] = names, spellings
     typed: dict[str, list[tuple[str, pa.DataType]]] = defaultdict(list)
     for path, schema in files:
         for f in schema:
-            if not f.name.strip():
-                raise UserError(
-                    f"'{path}' has a column without a name (column {schema.names.index(f.name) + 1}"
-                    "). distml names every column it reads: give it a name in the file, or read "
-                    "the source with `distml ingest`, which names such columns unnamed_<i>."
-                )
-            typed[f.name].append((path, normalize(f.type)))
+            typed[names[path][f.name]].append((path, normalize(f.type)))
     unified = {col: _unify(col, pairs, cfg, skip, notes) for col, pairs in typed.items()}
     out = {col: dt for col, dt in unified.items() if dt is not None}
     keys = dict.fromkeys(k for part in ds.partitions for k in part)
@@ -234,6 +274,12 @@ def _cast(col: str, have: pl.DataType, want: pl.DataType, cfg: QualityConfig) ->
     return f"has '{col}' as {have} where {want} is expected"
 
 
+def _file_types_named(path: str, schema: pa.Schema, notes: dict[str, Any]) -> dict:
+    """The file's Polars types under the dataset's column names."""
+    names = notes["names"].get(path, {})
+    return {names.get(c, c): t for c, t in polars_schema(schema).items()}
+
+
 def _file_plan(
     path: str,
     schema: pa.Schema,
@@ -242,7 +288,8 @@ def _file_plan(
     cfg: QualityConfig,
     notes: dict[str, Any],
 ) -> tuple[list[Cast], list[str]]:
-    got = polars_schema(schema)
+    got = _file_types_named(path, schema, notes)
+    back = {d: f for f, d in notes["names"].get(path, {}).items()}
     casts: list[Cast] = []
     problems: list[str] = []
     for col, want in ref.items():
@@ -255,7 +302,7 @@ def _file_plan(
             else:
                 problems.append(f"lacks the column '{col}' (quality.missing_columns=error)")
             continue
-        z = zone(schema.field(col).type)
+        z = zone(schema.field(back.get(col, col)).type)
         if z is not None:
             notes["timestamp_zones"].setdefault(col, {}).setdefault(z, []).append(path)
         c = _cast(col, got[col], want, cfg)
@@ -286,7 +333,7 @@ def conform(ds: Dataset, cfg: QualityConfig, on_bad_file: str) -> tuple[Dataset,
     plans: dict[str, tuple[Cast, ...]] = {}
     part_of = dict(zip(ds.files, ds.partitions or [{}] * len(ds.files), strict=True))
     for path, schema in _file_types(ds):  # a column never a feature never stops the run
-        got = polars_schema(schema)
+        got = _file_types_named(path, schema, notes)
         for col, want in list(ref.items()):
             if (
                 col in got
@@ -314,8 +361,18 @@ def conform(ds: Dataset, cfg: QualityConfig, on_bad_file: str) -> tuple[Dataset,
     marker = any(c.how == "parse" for cs in plans.values() for c in cs)
     out = without_files(ds, {s["path"] for s in skipped})
     cols = tuple(ref)
+    renames = {
+        p: tuple((f, d) for f, d in m.items() if f != d) for p, m in notes.pop("names").items()
+    }
     shards = tuple(
-        replace(sh, casts=plans.get(sh.path, ()), marker=marker, columns=cols) for sh in out.shards
+        replace(
+            sh,
+            casts=plans.get(sh.path, ()),
+            marker=marker,
+            columns=cols,
+            renames=renames.get(sh.path, ()),
+        )
+        for sh in out.shards
     )
     notes["partition_columns"] = [k for k in ref if any(k in p for p in ds.partitions)]
     notes["timezone"] = cfg.timezone

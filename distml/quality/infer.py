@@ -179,6 +179,10 @@ def _with_parse(
         path: {f.name for f in schema if pa.types.is_string(normalize(f.type))}
         for path, schema in zip(ds.files, ds.file_schemas, strict=True)
     }
+    renames = {sh.path: dict(sh.renames) for sh in ds.shards}
+    text_in = {  # under the dataset's names
+        p: {renames.get(p, {}).get(c, c) for c in cols} for p, cols in text_in.items()
+    }
     shards = []
     for sh in ds.shards:
         casts = []

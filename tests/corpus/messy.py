@@ -466,6 +466,27 @@ def _check_high_cardinality(run: Path, facts: dict) -> None:
     assert "column 'shop'" in warnings and "share one code" in warnings
 
 
+def _parquet_headers(d: Path) -> dict:
+    df = frame(3000)
+    write(df[:1000].rename({"k": "Item Count", "c": "CHANNEL"}), d / "a.parquet")
+    write(df[1000:].rename({"k": "item_count", "c": "channel"}), d / "b.parquet")
+    write(df[2000:].rename({"k": "item_count", "c": "channel"}), d / "c.parquet")
+    return {"path": str(d), "rows": 4000, "quarantined": 0}
+
+
+def _check_parquet_headers(run: Path, facts: dict) -> None:
+    prof = _json(run, "profile.json")
+    assert prof["columns"]["item_count"]["nulls"] == 0 and "Item Count" not in prof["columns"]
+    assert prof["schema"]["spellings"]["item_count"] == {"Item Count": 1, "item_count": 2}
+    whats = [d["what"] for d in _json(run, "run.json")["decisions"]]
+    assert "columns 'Item Count' and 'item_count'" in whats
+
+
+def _parquet_ambiguous(d: Path) -> dict:
+    write(frame(3000).with_columns(pl.col("k").alias("K")), d / "a.parquet")
+    return {"path": str(d), "rows": 3000, "quarantined": 0}
+
+
 def _reserved_both(d: Path) -> dict:
     df = frame()
     parts(df.with_columns(pl.lit("a").alias("split"), pl.lit(1.0).alias("weight")), d, 2)
@@ -644,6 +665,27 @@ MESSY = [
         _high_cardinality,
         features=[*FE, "shop"],
         check=_check_high_cardinality,
+    ),
+    Case(
+        "Parquet headers that differ in case and spacing across files",
+        "messy",
+        _parquet_headers,
+        features=["x", "item_count", "channel"],
+        check=_check_parquet_headers,
+    ),
+    Case(
+        "two spellings of one Parquet column in one file",
+        "messy",
+        _parquet_ambiguous,
+        exit=2,
+        says=("has the columns 'k' and 'K'", "quality.match_names=exact"),
+    ),
+    Case(
+        "the same, names matched exactly",
+        "messy",
+        _parquet_ambiguous,
+        args=["quality.match_names=exact"],
+        features=[*FE, "K"],
     ),
     Case(
         "columns named split and weight",

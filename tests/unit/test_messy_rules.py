@@ -14,9 +14,10 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from distml.config import IngestConfig, PreprocessConfig
+from distml.data.columns import normalized
 from distml.data.text import TextStats
 from distml.errors import UserError
-from distml.ingest.plan import normalized, plan_columns
+from distml.ingest.plan import plan_columns
 from distml.ingest.readers import sniff_delimiter
 from distml.preprocess.apply import apply
 from distml.preprocess.fit import fit_frame
