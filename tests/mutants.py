@@ -882,8 +882,8 @@ MUTANTS = [
         (
             (
                 "distml/data/text.py",
-                'if kind in ("int", "float") and self.leading_zero > max_bad_share * self.values:',
-                'if kind in ("int", "float") and False:',
+                'if kind in ("int", "uint") and self.leading_zero:',
+                'if kind in ("int", "uint") and False:',
             ),
         ),
         (UI,),

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from distml.config._check import check
-from distml.data.text import NULL_MARKERS
 
-TYPES = ("int", "float", "string", "bool", "date", "datetime")
+TYPES = ("int", "uint", "float", "string", "bool", "date", "datetime")
 
 
 @dataclass
@@ -16,22 +15,26 @@ class IngestConfig:
     """csv, tsv, ndjson, or auto: from each file's extension (.csv, .tsv/.tab, .json/.jsonl/
     .ndjson, then a compression suffix .gz/.zst/.bz2/.lz4)."""
     delimiter: str | None = None
-    """CSV field delimiter (null: tab for tsv; for csv sniffed per file among , ; tab |)."""
+    """CSV field delimiter, one character or ``tab`` (null: tab for tsv; for csv sniffed per
+    file among , ; tab |)."""
     decimal: str = "auto"
     """Numbers' convention: point (1,234.5), comma (1.234,5 and -0,083), or auto: sniffed per
     file from values only one convention reads."""
     encoding: str = "utf8"
     """Text encoding of the files, a Python codec name (latin1, cp1252, utf-16, ...)."""
-    null_values: list[str] = field(default_factory=lambda: list(NULL_MARKERS))
-    """Field values read as null (CSV and JSON strings; also JSON null): pandas' default
-    na_values ("", NA, N/A, NULL, null, NaN, nan, None, #N/A, ...) and PostgreSQL's \\N."""
+    null_values: list[str] = field(default_factory=lambda: ["", "NULL", "null", "\\N"])
+    """CSV field values read as null in every column (NDJSON: JSON null, and a key absent).
+    Beyond these, pandas' null markers (NA, N/A, NaN, None, #N/A, ...: distml/data/text.py
+    NULL_MARKERS) are null in a column that takes a number, bool, date or timestamp type, and
+    stay text, counted in a note, in a text column (NA may be Namibia)."""
     max_bad_share: float = 0.001
     """A column takes a type (number, bool, date, timestamp) when at most this share of its
     values does not parse as it; those cells are quarantined with their file, line and value
     (or set null: ingest.bad_values). Above it, the column stays text."""
     bad_values: str = "quarantine"
     """quarantine: a row with a cell that does not parse as its column's type goes to the
-    quarantine; null: the cell is set null (counted per column in ingest.json), the row kept."""
+    quarantine; set_null: the cell is set null (counted per column in ingest.json), the row
+    kept."""
     match_names: str = "normalized"
     """normalized: headers equal after case-folding and turning runs of spaces and punctuation
     into '_' are one column (Customer Age = customer_age), the spellings reported; exact:
@@ -41,8 +44,9 @@ class IngestConfig:
     newlines_in_values: bool = True
     """Quoted CSV values may hold line breaks (set false only to read a little faster)."""
     schema: dict[str, str] = field(default_factory=dict)
-    """Declared column types, which win over inference: int, float, string, bool, date, datetime
-    (timezone-aware, UTC). A value that does not parse as its declared type is quarantined."""
+    """Declared column types, which win over inference: int, uint (unsigned 64-bit), float,
+    string, bool, date, datetime (timezone-aware, UTC). A value that does not parse as its
+    declared type is quarantined."""
     timezone: str = "UTC"
     """The time zone of naive values in a column declared datetime."""
     block_bytes: int = 8 << 20
@@ -87,9 +91,9 @@ class IngestConfig:
             self.max_bad_share,
         )
         check(
-            self.bad_values in ("quarantine", "null"),
+            self.bad_values in ("quarantine", "set_null"),
             "ingest.bad_values",
-            "one of quarantine, null",
+            "one of quarantine, set_null",
             self.bad_values,
         )
         check(
@@ -98,6 +102,8 @@ class IngestConfig:
             "one of normalized, exact",
             self.match_names,
         )
+        if self.delimiter in ("\\t", "tab", "TAB"):  # a tab, as a user can type it
+            self.delimiter = "\t"
         check(
             self.delimiter is None or len(self.delimiter) == 1,
             "ingest.delimiter",

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -23,13 +24,14 @@ import pyarrow.compute as pc
 from distml.config import IngestConfig
 from distml.data.fs import filesystem
 from distml.data.shards import hive_partitions
-from distml.data.text import TextStats, sniff_decimal
+from distml.data.text import NULL_MARKERS, TextStats, sniff_decimal
 from distml.errors import UserError
 from distml.ingest.pieces import LINE, PieceWriter, write_quarantine
 from distml.ingest.readers import (
     NO_VALUES,
     Bad,
     choose_delimiter,
+    delimiter_override,
     encoding_error,
     kind_of,
     other_delimiter,
@@ -37,6 +39,61 @@ from distml.ingest.readers import (
     read_ndjson,
     shown_delimiter,
 )
+
+
+@dataclass
+class _Counted:
+    """What one file's batches add up to: each column's TextStats, values holding line
+    breaks, notes."""
+
+    path: str
+    decimal: str | None
+    delimiter: str | None
+    stats: dict[str, TextStats] = field(default_factory=dict)
+    line_breaks: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """column -> (values holding a line break, the first one's line)."""
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, table: pa.Table, kinds: dict | None, cfg: IngestConfig) -> None:
+        data = [c for c in table.column_names if c != LINE]
+        if self.decimal is None:  # the file's convention, from its first block
+            self._sniff([pl.from_arrow(table[c]) for c in data])  # type: ignore[misc]
+        for col in data:
+            st = TextStats.of(
+                pl.from_arrow(table[col]),  # type: ignore[arg-type]
+                self.decimal or "point",
+                NULL_MARKERS,
+                cfg.timezone,
+            )
+            if kinds is not None:
+                st.json = dict(kinds.get(col, {}))
+            self.stats[col] = self.stats[col].merge(st) if col in self.stats else st
+            has = pc.fill_null(pc.match_substring(table[col], "\n"), False)
+            n = pc.sum(has).as_py() or 0
+            if n:
+                first = table[LINE].filter(has)[0].as_py()
+                before = self.line_breaks.get(col, (0, first))
+                self.line_breaks[col] = (before[0] + n, before[1])
+
+    def _sniff(self, columns: list[pl.Series]) -> None:
+        choice = sniff_decimal(columns, "comma" if self.delimiter == ";" else "point")
+        self.decimal = choice.decimal
+        if choice.guessed is not None:
+            other = "point" if choice.decimal == "comma" else "comma"
+            why = "a ; export" if self.delimiter == ";" else "the default"
+            self.notes.append(
+                f"{self.path}: numbers such as {choice.guessed!r} read either way and no value "
+                f"decided; read with the decimal {choice.decimal} ({why}); set "
+                f"ingest.decimal={other} if not"
+            )
+
+    def all_notes(self) -> list[str]:
+        return self.notes + [
+            f"{self.path}: {n:,} value(s) of column '{c}' hold line breaks (quoted), the first at "
+            f"line {first}; if that is unexpected, a quote left open there joined the lines after "
+            "it into one value: close the quote in the file"
+            for c, (n, first) in self.line_breaks.items()
+        ]
 
 
 def stage_file(
@@ -52,8 +109,6 @@ def stage_file(
     fmt, compression = kind_of(path, cfg.format)
     t0 = time.perf_counter()
     writer = PieceWriter(sfs, posixpath.join(root, "_staged"), index, cfg.shard_rows)
-    stats: dict[str, TextStats] = {}
-    line_breaks: dict[str, tuple[int, int]] = {}  # column -> (values, first line)
     quarantine: list[tuple] = []
     reasons: Counter[str] = Counter()
     rows = 0
@@ -64,27 +119,14 @@ def stage_file(
         with _reading(path, fmt or "csv", compression, cfg):
             delimiter, how = choose_delimiter(fs, path, compression, cfg, fmt or "csv")
         reader = read_csv(fs, path, compression, cfg, delimiter)
-    decimal = None if cfg.decimal == "auto" else cfg.decimal
+    counted = _Counted(path, None if cfg.decimal == "auto" else cfg.decimal, delimiter)
     for table, bads, kinds in _prefetch(_guarded(reader, path, fmt or "csv", compression, cfg)):
         table, empty = _without_empty_rows(table)
         bads = bads + empty
         for key, value in hive.items():
             if key not in table.column_names:
                 table = table.append_column(key, pa.array([value] * table.num_rows, pa.string()))
-        data = [c for c in table.column_names if c != LINE]
-        if decimal is None:  # the file's convention, from its first block
-            decimal = sniff_decimal([pl.from_arrow(table[c]) for c in data])  # type: ignore[misc]
-        for col in data:
-            st = TextStats.of(pl.from_arrow(table[col]), decimal)  # type: ignore[arg-type]
-            if kinds is not None:
-                st.json = dict(kinds.get(col, {}))
-            stats[col] = stats[col].merge(st) if col in stats else st
-            has = pc.fill_null(pc.match_substring(table[col], "\n"), False)
-            n = pc.sum(has).as_py() or 0
-            if n:
-                first = table[LINE].filter(has)[0].as_py()
-                before = line_breaks.get(col, (0, first))
-                line_breaks[col] = (before[0] + n, before[1])
+        counted.add(table, kinds, cfg)
         writer.write(table)
         rows += table.num_rows
         for line, reason, text in bads:
@@ -103,19 +145,14 @@ def stage_file(
         "format": fmt,
         "compression": compression,
         **({"delimiter": delimiter, "delimiter_from": how} if delimiter is not None else {}),
-        "decimal": decimal or "point",
+        "decimal": counted.decimal or "point",
         "in": rows + len(quarantine),
         "staged": rows,
         "quarantined": dict(reasons),
-        "columns": list(stats),
-        "types": stats,
-        "line_breaks": {c: n for c, (n, _) in line_breaks.items()},
-        "notes": [
-            f"{path}: {n:,} value(s) of column '{c}' hold line breaks (quoted), the first at line "
-            f"{first}; if that is unexpected, a quote left open there joined the lines after it "
-            "into one value: close the quote in the file"
-            for c, (n, first) in line_breaks.items()
-        ],
+        "columns": list(counted.stats),
+        "types": counted.stats,
+        "line_breaks": {c: n for c, (n, _) in counted.line_breaks.items()},
+        "notes": counted.all_notes(),
         "pieces": pieces,
         "seconds": round(time.perf_counter() - t0, 3),
     }, rows + len(quarantine)
@@ -128,7 +165,7 @@ def _every_line_failed(fs, path, compression, cfg, delimiter: str, how, reasons)
         return
     other = other_delimiter(fs, path, compression, cfg, delimiter)
     looks = (
-        f"its first lines split evenly by {shown_delimiter(other)}: set ingest.delimiter={other!r}"
+        f"its first lines split evenly by {shown_delimiter(other)}: set {delimiter_override(other)}"
         if other
         else "no other delimiter (, ; tab |) splits its lines evenly either: check its header "
         "line, or give the columns' names in ingest.column_names"

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from distml.data.fs import filesystem
 from distml.data.shards import polars_schema
-from distml.data.text import parse
+from distml.data.text import NULL_MARKERS, parse
 
 LINE = "__distml_line"
 """The staged pieces' provenance column: the row's line (record) number in its file."""
@@ -107,10 +107,17 @@ class Converting:
     timezone: str
     """The zone of naive values in a UTC timestamp column (ingest.timezone)."""
     bad_values: str
-    """quarantine | null: what a cell that does not parse as its column's type does."""
+    """quarantine | set_null: what a cell that does not parse as its column's type does."""
 
 
-def _why(c: str, value: Any, conv: Any, dtype: pa.DataType) -> str:
+def _why(c: str, value: Any, conv: Any, dtype: pa.DataType, timezone: str) -> str:
+    if conv.kind == "datetime" and conv.utc:  # a local time the zone skips parses naive
+        naive = pl.select(parse(pl.lit(value, dtype=pl.String), "datetime")).item()
+        if naive is not None:
+            return (
+                f"column '{c}': {value!r} is a local time that does not exist in {timezone} "
+                "(the clocks skip it at a daylight-saving change; ingest.timezone)"
+            )
     if conv.declared is not None:
         return f"column '{c}': {value!r} is not a valid {conv.declared} (ingest.schema.{c})"
     return f"column '{c}': {value!r} is not a {conv.kind} (its column's inferred type, {dtype})"
@@ -140,10 +147,12 @@ def _converted(
             decimal=decimal,
             timezone=convert.timezone,
             utc=conv.utc,
+            markers=NULL_MARKERS,
             forms=forms,
         )
         exprs.append(parsed.alias(c))
-        failed.append((pl.col(c).is_not_null() & parsed.is_null()).alias(c))
+        text = pl.col(c).str.strip_chars()
+        failed.append((text.is_not_null() & ~text.is_in(NULL_MARKERS) & parsed.is_null()).alias(c))
     out = df.select(exprs)
     bad = df.select(failed) if failed else pl.DataFrame()
     return out, bad
@@ -161,7 +170,7 @@ def convert_pieces(
 
     Returns ``({source: {written, quarantined, set_null}}, rows written)``; a row with a cell
     that does not parse as its column's type goes to ``_ingest/quarantine/types-<shard>.parquet``
-    with the file, line and value (or, with ``ingest.bad_values=null``, the cell is null and
+    with the file, line and value (or, with ``ingest.bad_values=set_null``, the cell is null and
     counted)."""
     index, pieces = group
     fs, root = filesystem(staging)
@@ -176,7 +185,7 @@ def convert_pieces(
         keep = None
         if failed.width:
             any_bad = failed.select(pl.any_horizontal(pl.all())).to_series()
-            if convert.bad_values == "null":
+            if convert.bad_values == "set_null":
                 for col in failed.columns:
                     n = int(failed[col].sum())
                     if n:
@@ -185,7 +194,13 @@ def convert_pieces(
                 keep = ~any_bad
                 for i in any_bad.arg_true().to_list():
                     why = [
-                        _why(col, df[col][i], convert.conversions[col], schema.field(col).type)
+                        _why(
+                            col,
+                            df[col][i],
+                            convert.conversions[col],
+                            schema.field(col).type,
+                            convert.timezone,
+                        )
                         for col in failed.columns
                         if failed[col][i]
                     ]

@@ -25,6 +25,7 @@ from distml.errors import UserError
 
 DECLARED: dict[str, tuple[str | None, pa.DataType]] = {
     "int": ("int", pa.int64()),
+    "uint": ("uint", pa.uint64()),
     "float": ("float", pa.float64()),
     "string": (None, pa.string()),
     "bool": ("bool", pa.bool_()),
@@ -35,6 +36,7 @@ DECLARED: dict[str, tuple[str | None, pa.DataType]] = {
 values read in ``ingest.timezone``."""
 _ARROW = {
     "int": pa.int64(),
+    "uint": pa.uint64(),
     "float": pa.float64(),
     "bool": pa.bool_(),
     "date": pa.date32(),
@@ -119,7 +121,16 @@ def plan_columns(records: list[dict], cfg: IngestConfig) -> ColumnPlan:
             conv = Conversion(kind, utc=True, declared=declared[c])
         else:
             d = st.decide(cfg.max_bad_share)
-            plan.decisions[c] = {**d.to_json(), "values": st.values}
+            plan.decisions[c] = {
+                **d.to_json(),
+                "values": st.values,
+                **({"null_markers": st.markers} if st.markers else {}),
+                **(
+                    {"dst_skipped": st.dst_gap, "dst_repeated": st.dst_repeat}
+                    if st.dst_gap or st.dst_repeat
+                    else {}
+                ),
+            }
             conv = Conversion(d.kind, d.aware, tuple(sorted(d.forms)) if d.forms else None)
             t = _output_type(d.kind, d.aware)
             plan.notes += _said(c, st, d, cfg)
@@ -163,33 +174,71 @@ def declared_types(cfg: IngestConfig, columns: list[str]) -> dict[str, str]:
     return out
 
 
+def _markers(st: TextStats) -> str:
+    top = sorted(st.markers.items(), key=lambda kv: -kv[1])[:3]
+    return ", ".join(f"{n:,} {v!r}" for v, n in top)
+
+
 def _said(c: str, st: TextStats, d: Any, cfg: IngestConfig) -> list[str]:
     """The log lines of a type decision worth a user's attention."""
+    out = []
     if d.kind is not None and d.bad:
-        ex = st.example.get(d.kind, "")
         what = "quarantined" if cfg.bad_values == "quarantine" else "set null"
-        return [
+        why = [f"e.g. {st.example[d.kind]!r}"] if st.fails.get(d.kind) else []
+        if d.aware and st.dst_gap:
+            why.append(f"{st.dst_gap:,} of them local times {cfg.timezone} skips")
+        out.append(
             f"column {c!r} is {d.kind}: {st.values - d.bad:,} of {st.values:,} values parse; "
-            f"{d.bad:,} value(s) do not (e.g. {ex!r}) and are {what} (at most "
-            "ingest.max_bad_share="
-            f"{cfg.max_bad_share:g} of a column's values may fail; declare "
+            f"{d.bad:,} value(s) do not ({', '.join(why)}) and are {what} (at most "
+            f"ingest.max_bad_share={cfg.max_bad_share:g} of a column's values may fail; declare "
             f"+ingest.schema.{c}=string to keep the text)"
-        ]
+        )
+    if d.kind == "datetime" and d.aware and st.dst_repeat:
+        out.append(
+            f"column {c!r}: {st.dst_repeat:,} local times fall in an hour {cfg.timezone} repeats "
+            "(a daylight-saving change) and are read as the earlier instant"
+        )
+    if d.kind == "datetime" and not d.aware and cfg.timezone != "UTC":
+        out.append(
+            f"column {c!r}: no value has an offset, so it is written as the files have it, "
+            "without a zone (ingest.timezone places naive values only beside offsets; distml run "
+            "reads naive timestamps in quality.timezone)"
+        )
+    if d.kind == "float" and st.leading_zero + st.fraction_zero:
+        out.append(
+            f"column {c!r}: {st.leading_zero + st.fraction_zero:,} values start with 0 before "
+            "other digits and are read as numbers (their leading zeros dropped); declare "
+            f"+ingest.schema.{c}=string to keep the text"
+        )
+    if d.kind is not None and st.markers:
+        out.append(f"column {c!r}: null markers read as null ({_markers(st)})")
+    if d.kind is None and st.markers:
+        out.append(
+            f"column {c!r} is text and keeps {_markers(st)} as values (null markers in a number or "
+            "date column; add them to ingest.null_values to read them as null here)"
+        )
+    return out + _said_text(c, st, d, cfg)
+
+
+def _said_text(c: str, st: TextStats, d: Any, cfg: IngestConfig) -> list[str]:
+    """Why a column that looks partly like numbers stayed text."""
+    out = []
     if d.why_text == "JSON strings":  # said only when the strings are numbers
-        if st.fails.get("float", st.values) > cfg.max_bad_share * st.values:
-            return []
-        return [
-            f"column {c!r} kept as text: its values are JSON strings, written as numbers' text "
-            f"(declare +ingest.schema.{c}=float or int to read them as numbers)"
-        ]
-    if d.kind is None and d.why_text and d.why_text != "most values are text":
-        return [f"column {c!r} kept as text: {d.why_text} (+ingest.schema.{c}=... declares a type)"]
-    if d.kind is None and st.values and min(st.fails.values(), default=st.values) < st.values:
+        if st.fails.get("float", st.values) <= cfg.max_bad_share * st.values:
+            out.append(
+                f"column {c!r} kept as text: its values are JSON strings, written as numbers' "
+                f"text (declare +ingest.schema.{c}=float or int to read them as numbers)"
+            )
+    elif d.kind is None and d.why_text and d.why_text != "most values are text":
+        out.append(
+            f"column {c!r} kept as text: {d.why_text} (+ingest.schema.{c}=... declares a type)"
+        )
+    elif d.kind is None and st.values and min(st.fails.values(), default=st.values) < st.values:
         best = min(st.fails, key=lambda k: st.fails[k])
         if st.fails[best] <= 0.5 * st.values:
-            return [
+            out.append(
                 f"column {c!r} kept as text: {st.fails[best]:,} of {st.values:,} values do not "
                 f"parse as {best} (e.g. {st.example.get(best, '')!r}), more than "
                 f"ingest.max_bad_share={cfg.max_bad_share:g}"
-            ]
-    return []
+            )
+    return out

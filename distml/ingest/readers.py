@@ -33,7 +33,7 @@ import pyarrow.fs as pafs
 
 from distml.config import IngestConfig
 from distml.data.columns import repeated
-from distml.errors import UserError
+from distml.errors import UserError, shell_quoted
 from distml.ingest.pieces import LINE
 
 COMPRESSION = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd", ".bz2": "bz2"}
@@ -107,6 +107,11 @@ def choose_delimiter(fs, path, compression, cfg: IngestConfig, fmt: str) -> tupl
     return sniff_delimiter(_sample(fs, path, compression, cfg)) or ",", "sniffed"
 
 
+def delimiter_override(d: str) -> str:
+    """The override that sets ``d`` as a user types it in a shell."""
+    return "ingest.delimiter=tab" if d == "\t" else shell_quoted(f"ingest.delimiter={d}")
+
+
 def shown_delimiter(d: str) -> str:
     return "tab" if d == "\t" else repr(d)
 
@@ -140,6 +145,8 @@ def _names(fs, path, compression, cfg: IngestConfig, delimiter: str) -> list[str
             raise
         names = list(reader.schema.names)
     renamed = [n.strip() or f"{UNNAMED}{i}" for i, n in enumerate(names)]
+    if _trailing_delimiter(_sample(fs, path, compression, cfg), delimiter, len(renamed)):
+        renamed.append(f"{UNNAMED}{len(renamed)}")  # empty, left out with a note
     _check_reserved(renamed, path)
     dup = repeated(renamed)
     if dup:
@@ -149,6 +156,14 @@ def _names(fs, path, compression, cfg: IngestConfig, delimiter: str) -> list[str
             "ingest.column_names=[...] (the first line is then read as data)."
         )
     return renamed
+
+
+def _trailing_delimiter(sample: str, delimiter: str, fields: int) -> bool:
+    """Whether the data lines end with a delimiter the header lacks (``1;2;3;`` under ``a;b;c``):
+    nearly every record then has one more field, and it is empty."""
+    rows = [r for r in list(csv.reader(io.StringIO(sample), delimiter=delimiter))[1:200] if r]
+    extra = sum(len(r) == fields + 1 and r[-1] == "" for r in rows)
+    return bool(rows) and extra >= 0.9 * len(rows)
 
 
 def _check_reserved(names: list[str], path: str) -> None:
@@ -167,9 +182,9 @@ def _one_field_header(fs, path, compression, cfg: IngestConfig, delimiter: str, 
         if other is not None:
             raise UserError(
                 f"The header of '{path}' is one field when split by {shown_delimiter(delimiter)} "
-                f"({names[0][:80]!r}), but the file's lines split evenly by {shown_delimiter(other)}: "
-                f"set ingest.delimiter={other!r} (or leave it null, and distml sniffs it per "
-                "file)."
+                f"({names[0][:80]!r}), but the file's lines split evenly by "
+                f"{shown_delimiter(other)}: set {delimiter_override(other)} (or leave "
+                "ingest.delimiter null, and distml sniffs it per file)."
             )
 
 
@@ -264,11 +279,12 @@ def _repeated_header(table: pa.Table, names: list[str]) -> tuple[pa.Table, list[
     return table.filter(pc.invert(same)), [(n, "the header line again", text) for n in lines]
 
 
-def _render(value: Any, nulls: frozenset[str]) -> str | None:
+def _render(value: Any) -> str | None:
+    """A JSON value as text: a string as itself (never null: JSON has null for that)."""
     if value is None:
         return None
     if isinstance(value, str):
-        return None if value in nulls else value
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -286,13 +302,13 @@ def _json_type(value: Any) -> str:
     return "nested"
 
 
-def _rendered(values: list[Any], nulls: frozenset[str]) -> tuple[pa.Array, Counter[str]]:
-    """The values as text (None for JSON null, an absent key or a null marker) and the count
-    of each JSON type among the others."""
+def _rendered(values: list[Any]) -> tuple[pa.Array, Counter[str]]:
+    """The values as text (None for JSON null or an absent key) and the count of each JSON
+    type among the others."""
     out: list[str | None] = []
     kinds: Counter[str] = Counter()
     for v in values:
-        text = _render(v, nulls)
+        text = _render(v)
         out.append(text)
         if text is not None:
             kinds[_json_type(v)] += 1
@@ -325,7 +341,6 @@ def read_ndjson(
     """One JSON object a line; scalars as their text, nested values as JSON text, and per
     column the count of each JSON type among the values."""
     decoder = codecs.getincrementaldecoder(cfg.encoding)(errors="strict")
-    nulls = frozenset(cfg.null_values)
     columns: dict[str, None] = {}
     line_no, rest = 0, ""
     with _open(fs, path, compression) as f:
@@ -364,7 +379,7 @@ def read_ndjson(
                 numbers.append(line_no)
             arrays, kinds = {}, {}
             for c in columns:
-                arrays[c], kinds[c] = _rendered([r.get(c) for r in rows], nulls)
+                arrays[c], kinds[c] = _rendered([r.get(c) for r in rows])
             arrays[LINE] = pa.array(numbers, pa.int64())
             yield pa.table(arrays), bads, kinds
             if not raw:

@@ -54,7 +54,7 @@ def _names(ds: Dataset, s: RunSettings) -> tuple[Dataset, RunSettings, list[str]
             if WEIGHT in clashes
             else ""
         )
-        listed = ",".join(c for c in clashes if c != WEIGHT or not hint) or ",".join(clashes)
+        listed = ",".join([*d.exclude, *clashes])  # with what data.exclude has already
         raise UserError(
             f"The data at data.path '{ds.uri}' has {len(clashes)} column(s) named like those "
             f"distml writes: {named}.{hint} Otherwise rename the columns in the files, or set "

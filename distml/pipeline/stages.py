@@ -15,7 +15,7 @@ from distml.cluster.tasks import map_merge
 from distml.data.columns import SPLITS, WEIGHT, row_weight_column
 from distml.data.fs import join
 from distml.data.shards import Dataset, Shard, plan, polars_schema, without_files
-from distml.errors import GateFailed, UserError
+from distml.errors import GateFailed, UserError, shell_quoted
 from distml.eval.evaluate import evaluate as evaluate_samples
 from distml.model.train import MODEL_FILE, Resources, fit, importance
 from distml.model.worker import TrainJob
@@ -203,11 +203,13 @@ def _feature_warnings(
     cfg = ctx.settings.preprocess
     for c, sp in spec["categorical"].items():
         if sp["rare_share"] > cfg.rare_share_warning:
+            fix = shell_quoted(f"++preprocess.columns.{c}={{encode: frequency, min_frequency: 1}}")
             ctx.record.warn(
                 f"column '{c}': {sp['distinct_in_train']:,} distinct values in train; the "
-                f"values without a code of their own (rare or beyond max_categories) hold "
-                f"{sp['rare_share']:.0%} of train rows and share one code. Consider "
-                f"preprocess.columns.{c}.encode=frequency, a coarser column, or data.exclude=[{c}]"
+                f"values without a code of their own (seen fewer than min_frequency times, or "
+                f"beyond max_categories) hold {sp['rare_share']:.0%} of train rows and share one "
+                f"code ({sp['encode']} encoding). Consider coding each value by its frequency, "
+                f"{fix}, a coarser column, or data.exclude=[{c}]"
             )
             say("preprocess", f"warning: {ctx.record.data['warnings'][-1]}")
     if cfg.leakage_auc is None or ctx.task != "binary":

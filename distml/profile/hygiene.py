@@ -11,9 +11,12 @@ The rules, on the non-null values of a column over the whole dataset (profile.js
   signal);
 - free text: strings with at least ``FREE_TEXT_DISTINCT`` as many distinct values as values, of
   which most hold whitespace or whose mean length is ``FREE_TEXT_LENGTH`` characters or more;
-- identifier-like: strings, or integers that are also a sequence (their range at most twice
-  their distinct values), ascending within every shard, beyond 2^40 in magnitude (hash-like) or
-  named like an id (``id``, ``*_id``, ``*Id``, ``key``, ``uuid``, ``guid``, ``hash``), with at
+- identifier-like: strings, or integers (or floats that are all whole numbers, as pandas
+  writes ids with nulls) that are also a sequence (their range at most twice their distinct
+  values), beyond 2^40 in magnitude (hash-like) or named like an id (``id``, ``*_id``, ``*Id``,
+  ``key``, ``uuid``, ``guid``, ``hash``, ``*_no``, ``*_nr``, ``*_number``, ``ref``; ascending
+  within every shard is said beside one of these, never alone: a file may be sorted by a
+  feature), with at
   least ``NEAR_UNIQUE`` as many distinct values as values (the distinct count's 95% error is
   about 1.6%, so 0.95 cannot be reached by a column with fewer than ~93% distinct values).
 
@@ -38,7 +41,8 @@ FREE_TEXT_DISTINCT = 0.5
 FREE_TEXT_LENGTH = 30
 HASH_LIKE = 2.0**40
 ID_NAME = re.compile(
-    r"(^|[_\W])(id|ids|key|uuid|guid|hash)$|^(id|uuid|guid)([_\W]|$)|[a-z0-9]Id$|^ID$",
+    r"(^|[_\W])(id|ids|key|uuid|guid|hash|no|nr|number|ref)$|^(id|uuid|guid|ref)([_\W]|$)"
+    r"|[a-z0-9](Id|No|Nr|Number)$|^ID$",
     re.IGNORECASE,
 )
 _INT_TYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
@@ -72,20 +76,25 @@ def _why(c: str, e: dict[str, Any], rows: int) -> str | None:
         if share >= NEAR_UNIQUE:
             return f"identifier-like: {distinct:,} distinct strings in {n:,} values ({share:.1%})"
         return None
-    if t in _INT_TYPES and share >= NEAR_UNIQUE:
-        lo, hi = float(e.get("min", 0)), float(e.get("max", 0))
+    if t not in (*_INT_TYPES, "double", "float") or "min" not in e:
+        return None
+    lo, hi = float(e["min"]), float(e["max"])
+    # every float beyond 2^53 is whole: only floats inside the exact-integer range are ids
+    whole = t in _INT_TYPES or (e.get("integral") and max(abs(lo), abs(hi)) < 2.0**53)
+    if whole and share >= NEAR_UNIQUE:
         signs = []
         if hi - lo + 1 <= 2 * distinct:
             signs.append(f"a sequence ({lo:,.0f}..{hi:,.0f})")
-        if e.get("ascending_in_every_shard"):
-            signs.append("ascending within every shard")
         if max(abs(lo), abs(hi)) >= HASH_LIKE:
             signs.append("hash-like magnitudes")
         if _id_name(c):
             signs.append("named like an id")
+        if signs and e.get("ascending_in_every_shard"):  # evidence only beside another sign:
+            signs.append("ascending within every shard")  # a file may be sorted by a feature
         if signs:
+            what = "integers" if t in _INT_TYPES else "whole numbers (a float column)"
             return (
-                f"identifier-like: {distinct:,} distinct integers in {n:,} values ({share:.1%}), "
+                f"identifier-like: {distinct:,} distinct {what} in {n:,} values ({share:.1%}), "
                 + ", ".join(signs)
             )
     return None

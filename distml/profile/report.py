@@ -55,6 +55,8 @@ def build_report(
             entry["text"] = {"with_whitespace": spaced / values, "mean_length": chars / values}
         if c in st.ascending:
             entry["ascending_in_every_shard"] = st.ascending[c]
+        if c in st.integral:
+            entry["integral"] = st.integral[c]
         if "distinct" in entry:  # an estimate never exceeds the values it counts
             entry["distinct"] = min(entry["distinct"], st.rows_in - st.nulls.get(c, 0))
         cols[c] = entry

@@ -80,6 +80,8 @@ class ProfileState:
     (free text; distml/profile/hygiene.py)."""
     ascending: dict[str, bool] = field(default_factory=dict)
     """Integer columns without nulls: ascending within every shard (a monotonic key)."""
+    integral: dict[str, bool] = field(default_factory=dict)
+    """Float columns: every finite value a whole number (ids written as floats by pandas)."""
 
     @contextmanager
     def timed(self, phase: str) -> Iterator[None]:
@@ -112,6 +114,8 @@ class ProfileState:
             self.text[c] = (a[0] + n, a[1] + sp, a[2] + ch)
         for c, asc in o.ascending.items():
             self.ascending[c] = self.ascending.get(c, True) and asc
+        for c, whole in o.integral.items():
+            self.integral[c] = self.integral.get(c, True) and whole
         if o.sample_counts is not None:
             self.sample_counts = (
                 o.sample_counts
@@ -182,6 +186,9 @@ def _column_stats(st: ProfileState, df: pl.DataFrame, job: ProfileJob) -> dict[s
             continue
         with st.timed("distinct"):
             st.distinct[c] = DistinctSketch.of(s)
+        if dt.is_float():
+            with st.timed("shape"):
+                st.integral[c] = bool((~s.is_finite() | (s == s.floor())).all())
         if isinstance(dt, pl.Datetime | pl.Date):
             with st.timed("moments"):
                 us = s.cast(pl.Datetime("us")).dt.epoch("us").drop_nulls()

@@ -39,17 +39,17 @@ def _raw(shard: Shard, columns: list[str]) -> Shard:
     return replace(shard, casts=casts, marker=False)
 
 
-def _texts(df: pl.DataFrame, decimal: str) -> dict[str, TextStats]:
+def _texts(df: pl.DataFrame, decimal: str, timezone: str) -> dict[str, TextStats]:
     return {
-        c: TextStats.of(df.get_column(c), decimal, NULL_MARKERS)
+        c: TextStats.of(df.get_column(c), decimal, NULL_MARKERS, timezone)
         for c in df.columns
         if df.schema[c] == pl.String
     }
 
 
-def _count_shard(shard: Shard, columns: list[str], decimal: str) -> tuple[dict, int]:
+def _count_shard(shard: Shard, columns: list[str], decimal: str, tz: str) -> tuple[dict, int]:
     df = read_shard(_raw(shard, columns), [c for c in columns if c in _file_has(shard, columns)])
-    return _texts(df, decimal), shard.num_rows
+    return _texts(df, decimal, tz), shard.num_rows
 
 
 def _file_has(shard: Shard, columns: list[str]) -> set[str]:
@@ -72,10 +72,10 @@ def _probe(ds: Dataset, columns: list[str]) -> tuple[list[str], str]:
         if have:
             frames.append(read_shard(_raw(sh, columns), have).head(PROBE_ROWS))
     values = [f.get_column(c) for f in frames for c in f.columns if f.schema[c] == pl.String]
-    decimal = sniff_decimal(values)
+    decimal = sniff_decimal(values).decimal
     probe: dict[str, TextStats] = {}
     for f in frames:
-        _merge(probe, _texts(f, decimal))
+        _merge(probe, _texts(f, decimal, "UTC"))
     likely = [
         c for c, st in probe.items() if st.values and min(st.fails.values()) <= 0.5 * st.values
     ]
@@ -113,7 +113,7 @@ def infer_text_types(
         ds.shards,
         _merge,
         {},
-        args=(counted, decimal),
+        args=(counted, decimal, cfg.timezone),
         label="profile: infer types",
         num_cpus=num_cpus,
         stats=stats,
@@ -123,7 +123,7 @@ def infer_text_types(
         s = st.get(c, TextStats())
         if c in mixed:
             kind = kind_of_dtype(schema[c])
-            d = s.decide(cfg.max_bad_share, (kind,) if kind else ())
+            d = s.decide(cfg.max_bad_share, (kind,) if kind else (), utc=True)
             if d.kind is None:
                 why = (
                     f"has '{c}' as String where {schema[c]} is expected, and "
@@ -140,7 +140,7 @@ def infer_text_types(
                 skipped |= dict.fromkeys(mixed[c], f"schema: {why}")
                 continue
         else:
-            d = s.decide(cfg.max_bad_share)
+            d = s.decide(cfg.max_bad_share, utc=True)
             if d.kind is None:
                 continue
             types[c] = dtype_of(d.kind, True)

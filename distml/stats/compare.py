@@ -11,13 +11,15 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from distml.stats.sketches import OTHER, CategorySketch, NumericSketch, bucket_upper
+from distml.stats.sketches import OTHER, TINY, CategorySketch, NumericSketch, bucket_upper
 
 
 def histogram(values: pl.Series, edges: list[float]) -> list[int]:
-    """The same bins for raw values (a sample's side of a comparison)."""
+    """The same bins for raw values (a sample's side of a comparison), by the sketch's own rule:
+    a magnitude below ``TINY`` is 0 (the sketch's zero bucket)."""
     v = values.cast(pl.Float64).fill_nan(None)
     vals = v.drop_nulls().to_numpy()
+    vals = np.where(np.abs(vals) < TINY, 0.0, vals)
     counts = np.bincount(
         np.searchsorted(np.asarray(edges), vals, side="left"), minlength=len(edges) + 1
     )

@@ -26,11 +26,18 @@ BIG = 2.0**500
 divided by a power of two (exact), so that squares and sums stay inside float64's range."""
 
 
+SMALL = 2.0**-500
+"""Likewise for columns whose largest magnitude is below this (values near 1e-200), whose
+squares would underflow to 0."""
+
+
 def power_of_two_scale(lo: float, hi: float) -> float:
-    """1.0 for values within +-BIG, else the power of two at or below their largest magnitude
-    (the scaled values are below 2 in magnitude)."""
+    """1.0 for values whose largest magnitude is within [SMALL, BIG] (or 0), else the power of
+    two at or below it (the scaled values are below 2 in magnitude)."""
     top = max(abs(lo), abs(hi))
-    return 1.0 if top <= BIG else math.ldexp(1.0, math.frexp(top)[1] - 1)
+    if top == 0 or SMALL <= top <= BIG:
+        return 1.0
+    return math.ldexp(1.0, math.frexp(top)[1] - 1)
 
 
 @dataclass
@@ -38,9 +45,10 @@ class NumericStats:
     """Exactly mergeable moments (Chan et al.) and range of one numeric column's finite values;
     ``nulls`` counts the others (null, NaN, +-inf), ``infinite`` the +-inf among them.
 
-    ``m2`` is the sum of squared deviations in units of ``scale``\u00b2: ``scale`` is 1 unless a
-    value passes ``BIG`` (about 3e150), then a power of two, so the moments of values up to
-    float64's largest (1.8e308) neither overflow nor lose precision."""
+    ``m2`` is the sum of squared deviations in units of ``scale``\u00b2: ``scale`` is 1 unless the
+    largest magnitude passes ``BIG`` (about 3e150) or stays below ``SMALL`` (about 3e-151), then
+    a power of two, so the moments of values anywhere in float64's range neither overflow nor
+    underflow."""
 
     count: int = 0
     nulls: int = 0
@@ -81,15 +89,13 @@ class NumericStats:
         if not self.count or not o.count:
             one = self if self.count else o
             return replace(one, nulls=self.nulls + o.nulls, infinite=inf)
-        scale = max(self.scale, o.scale)
+        # an all-zero side has no scale of its own: the other side's decides
+        scale = max([x.scale for x in (self, o) if x.mean or x.m2] or [1.0])
         a, b = self.mean / scale, o.mean / scale
         d = b - a
         mean = (a + d * o.count / n) * scale
-        m2 = (
-            self.m2 * (self.scale / scale) ** 2
-            + o.m2 * (o.scale / scale) ** 2
-            + d * d * self.count * o.count / n
-        )
+        m2 = sum(x.m2 * (x.scale / scale) ** 2 for x in (self, o) if x.m2)
+        m2 += d * d * self.count * o.count / n
         lo, hi = min(self.min, o.min), max(self.max, o.max)
         return NumericStats(n, self.nulls + o.nulls, mean, m2, lo, hi, inf, scale)
 

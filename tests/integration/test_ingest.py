@@ -99,6 +99,8 @@ class Files:
                     self.bad[(name, record)] = "the header line again"
                 continue
             fields, typed = self._row(columns)
+            # in a text column only "" (and NULL, null, \N) is null: "NA" is a value (Namibia)
+            typed["name"] = None if fields["name"] == "" else fields["name"]
             w.writerow([fields[c] for c in columns])
             self.rows.append(typed)
         self.lines_in[name] = record - 1
@@ -117,6 +119,7 @@ class Files:
                 self.bad[(name, line_no)] = "not a JSON object"
                 continue
             fields, typed = self._row(COLUMNS)
+            typed["name"] = fields["name"]  # a JSON string stays a string, "" and "NA" too
             obj = {
                 "id": typed["id"],
                 "x": typed["x"],

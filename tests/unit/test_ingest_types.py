@@ -12,19 +12,22 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from distml.data.text import TextStats, parse, sniff_decimal
+from distml.data.text import NULL_MARKERS, DecimalChoice, TextStats, parse, sniff_decimal
 from distml.ingest.postgres import numeric_type, plan_partitions
 
 
 def _kind(values: list[str | None], share: float = 0.0, decimal: str = "point") -> str | None:
-    return TextStats.of(pl.Series(values, dtype=pl.String), decimal).decide(share).kind
+    st = TextStats.of(pl.Series(values, dtype=pl.String), decimal, NULL_MARKERS)
+    return st.decide(share).kind
 
 
 @pytest.mark.parametrize(
     ("values", "expected"),
     [
         (["1", "-2", "+3"], "int"),
-        (["1", "-2", "007"], None),  # 1 of 3 values has a leading zero: kept as text
+        (["1", "-2", "007"], None),  # an integer with a leading zero: codes, kept as text
+        (["18446744073709551615", "9223372036854775808", "1"], "uint"),  # beyond int64
+        (["-1", "18446744073709551615"], None),  # neither int64 nor uint64
         (["1", "2.5", "1e3"], "float"),
         (["1", "nan", "-inf"], "float"),
         (["1", "x"], None),
@@ -36,6 +39,9 @@ def _kind(values: list[str | None], share: float = 0.0, decimal: str = "point") 
         (["2024-01-02T03:04:05Z", "2024-01-02T03:04:05+02:00"], "datetime"),
         (["2024-01-02T03:04:05Z", "2024-01-02 03:04"], "datetime"),  # aware and naive: one column
         (["12345678901234567890", "1.5"], None),  # float64 would lose digits
+        (["NA", "Namibia"], None),  # text keeps its markers
+        (["1.5", "NA", "n/a", "None"], "float"),  # a number column reads them as null
+        (["2024-01-02t03:04:05", "2024-01-02 03:04:05,25"], "datetime"),  # 't', a comma fraction
         (["1234567890123456789"], "int"),
         ([None, None], None),  # no value seen
         (["1", None, "2"], "int"),
@@ -45,6 +51,12 @@ def _kind(values: list[str | None], share: float = 0.0, decimal: str = "point") 
 )
 def test_inferred_kind_on_hand_worked_columns(values, expected):
     assert _kind(values) == expected
+
+
+def test_a_few_decimals_with_leading_zeros_keep_a_number_column():
+    values = ["1.5", "2"] * 1000 + ["00.5"]
+    assert _kind(values, 0.001) == "float" and _kind(values, 0.0) is None
+    assert _kind(["12", "13"] * 1000 + ["012"], 0.001) is None  # integers: codes
 
 
 def _python_kinds(v: str) -> set[str]:
@@ -96,16 +108,27 @@ def test_a_late_offending_value_is_counted(where):
     assert st.decide(0.0).kind is None
 
 
+def _floats(values: list[str], decimal: str = "point") -> list[float | None]:
+    return (
+        pl.select(parse(pl.lit(pl.Series(values)), "float", decimal=decimal)).to_series().to_list()
+    )
+
+
 def test_decimal_commas_and_thousands_separators_by_convention():
     values = ["-0,083", "1.234,5", "12"]
-    assert sniff_decimal([pl.Series(values)]) == "comma"
-    got = pl.select(parse(pl.lit(pl.Series(values)), "float", decimal="comma")).to_series()
-    assert got.to_list() == [-0.083, 1234.5, 12.0]
-    assert sniff_decimal([pl.Series(["1,234.50", "3.14"])]) == "point"
-    got = pl.select(parse(pl.lit(pl.Series(["1,234.50", "1,234,567"])), "float")).to_series()
-    assert got.to_list() == [1234.5, 1234567.0]
-    # a lone 3-digit group is ambiguous: the point convention by default
-    assert sniff_decimal([pl.Series(["1,234"])]) == "point"
+    assert sniff_decimal([pl.Series(values)]).decimal == "comma"
+    assert _floats(values, "comma") == [-0.083, 1234.5, 12.0]
+    assert sniff_decimal([pl.Series(["1,234.50", "3.14"])]).decimal == "point"
+    assert _floats(["1,234.50", "1,234,567"]) == [1234.5, 1234567.0]
+    # a leading group is 1-9: '0,125' is no thousands group, '0.125' no decimal-comma grouping
+    assert _floats(["0,125"]) == [None] and _floats(["0.125"], "comma") == [0.125]
+    # currency signs and percentages, as spreadsheets export them
+    assert _floats(["$1,234.50", "-$5", "12 €", "12.5%"]) == [1234.5, -5.0, 12.0, 0.125]
+    # a lone 3-digit group is ambiguous: said as a guess, the preferred convention taken
+    assert sniff_decimal([pl.Series(["1,234"])]) == DecimalChoice("point", "1,234")
+    assert sniff_decimal([pl.Series(["837.737"])], prefer="comma") == DecimalChoice(
+        "comma", "837.737"
+    )
 
 
 def test_every_iso_8601_form_is_one_instant_naive_values_in_the_zone():
@@ -173,3 +196,25 @@ def test_numeric_precision_from_the_type_modifier():
     assert numeric_type(((10 << 16) | 2) + 4) == pa.decimal128(10, 2)
     assert numeric_type(-1) == pa.float64()
     assert numeric_type(((60 << 16) | 2) + 4) == pa.float64()
+
+
+def test_local_times_a_zone_skips_or_repeats_are_counted_and_fail_only_as_instants():
+    """In Europe/Berlin 2024-03-31 02:30 does not exist and 2024-10-27 02:30 happens twice."""
+    values = ["2024-03-31 02:30:00", "2024-10-27 02:30:00", "2024-06-01 12:00:00"]
+    st = TextStats.of(pl.Series(values), timezone="Europe/Berlin")
+    assert (st.dst_gap, st.dst_repeat) == (1, 1)
+    assert st.decide(0.0).kind == "datetime"  # kept naive, as written: nothing fails
+    assert st.decide(0.0, utc=True).kind is None  # as instants the skipped time fails
+    assert st.decide(0.5, utc=True).bad == 1
+    got = pl.select(
+        parse(pl.lit(pl.Series(values)), "datetime", utc=True, timezone="Europe/Berlin")
+    ).to_series()
+    # independent: Python's zoneinfo, the earlier instant for the repeated hour (fold=0)
+    berlin = ZoneInfo("Europe/Berlin")
+    want = [
+        None,
+        datetime(2024, 10, 27, 2, 30, tzinfo=berlin),
+        datetime(2024, 6, 1, 12, tzinfo=berlin),
+    ]
+    assert got.to_list()[0] is None
+    assert [g.astimezone(UTC) for g in got.to_list()[1:]] == [w.astimezone(UTC) for w in want[1:]]

@@ -46,18 +46,19 @@ def test_columns_left_out_by_each_rule_and_kept_by_the_others():
         "customer_id": _col("int64", rows, 9_950, min=0, max=10**9),
         "sorted_key": _col("int64", rows, 9_990, min=0, max=10**9, ascending_in_every_shard=True),
         "few": _col("string", 500, 500, nulls=rows - 500),  # near-unique, but 500 values
+        # a file sorted by a feature: ascending alone is no identifier
+        "amount_micro": _col("int64", rows, 9_990, min=5, max=10**9, ascending_in_every_shard=True),
+        "order_number": _col("int64", rows, 9_990, min=0, max=10**9),
+        "ref_no": _col("int64", rows, 9_990, min=0, max=10**9),
+        "account_id": _col("double", rows, 9_990, min=1.0, max=10**9, integral=True),
+        "huge": _col("double", rows, 9_999, min=-1e200, max=1e200, integral=True),
+        "price": _col("double", rows, 9_999, min=0.5, max=10**9, integral=False),
     }
     prof = {"rows_in": rows, "columns": cols}
     got = left_out(list(cols), prof, keep=set())
     assert set(got) == {
-        "empty",
-        "constant",
-        "txn",
-        "note",
-        "seq",
-        "hash",
-        "customer_id",
-        "sorted_key",
+        *("empty", "constant", "txn", "note", "seq", "hash", "customer_id", "sorted_key"),
+        *("order_number", "ref_no", "account_id"),
     }
     assert got["empty"].startswith("all null") and got["constant"].startswith("constant")
     assert got["note"].startswith("free text") and got["txn"].startswith("identifier-like")
