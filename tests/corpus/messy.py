@@ -285,6 +285,27 @@ def _check_null_markers(out: Path, facts: dict) -> None:
     assert _ingest_json(out)["rows"]["quarantined"] == 0
 
 
+def _money_and_codes(d: Path) -> dict:
+    t = table()
+    rows = [["id", "amount", "share", "country", "label"]]
+    countries = ["NA", "DE", "FR", "None"]  # Namibia, and a country code that is a marker
+    for i in range(N):
+        amount = f"${t['amount'][i]:,.2f}" if i % 2 else f"{t['amount'][i]:.2f} €"
+        share = f"{(i % 100) / 10:.1f}%"
+        rows.append([str(i), f'"{amount}"', share, countries[i % 4], str(t["label"][i])])
+    _gz(d / "m.csv.gz", _lines(rows, ","))
+    return {"source": str(d), "rows": N, "quarantined": 0, "truth": t}
+
+
+def _check_money_and_codes(out: Path, facts: dict) -> None:
+    df = _read(out).sort("id")
+    assert df["amount"].to_list() == facts["truth"]["amount"]
+    assert np.allclose(df["share"].to_numpy(), [(i % 100) / 1000 for i in range(N)])
+    assert df["country"].to_list() == [["NA", "DE", "FR", "None"][i % 4] for i in range(N)]
+    notes = " ".join(_ingest_json(out)["notes"])
+    assert "'country' is text and keeps" in notes and "'NA'" in notes
+
+
 # -- 7. ids of any width, identifiers and free text left out -------------------------------------
 
 
@@ -591,6 +612,15 @@ MESSY = [
         ingest=[],
         ingest_check=_check_null_markers,
         features=["amount"],
+    ),
+    Case(
+        "currency signs, percentages and 'NA' as a country code",
+        "messy",
+        _money_and_codes,
+        ingest=[],
+        ingest_check=_check_money_and_codes,
+        features=["amount", "share", "country"],
+        check=_check_numeric_feature("amount", "share"),
     ),
     Case(
         "an id, free text, a sequence, a constant and an empty column",
