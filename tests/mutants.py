@@ -874,6 +874,30 @@ MUTANTS = [
         ),
         "issue #28",
     ),
+    M(
+        "monitor-last-status-wins",
+        "monitor",
+        "the verdict is the last component's status, not the worst",
+        (("distml/monitor.py", "return a if order.index(a) >= order.index(b) else b", "return b"),),
+        ("tests/unit/test_decisions.py",),
+        "issue #28 (caught before)",
+    ),
+    M(
+        "score-state-scored-as-quarantined",
+        "scoring",
+        "merged scoring states add the scored rows to the quarantined count",
+        (
+            (
+                "distml/scoring.py",
+                "self.rows_quarantined += o.rows_quarantined",
+                "self.rows_quarantined += o.rows_scored",
+            ),
+        ),
+        (
+            "tests/integration/test_after_deployment.py::test_predict_scores_every_row_or_quarantines_it",
+        ),
+        "issue #28 (caught before)",
+    ),
     # -- issue #28: deliberate bugs of this session's own, in the code it added or guards ------
     M(
         "text-leading-zeros-ignored",
@@ -895,7 +919,7 @@ MUTANTS = [
         "a thousands separator (1,234.50) makes the value fail as a number",
         (
             (
-                "distml/data/text.py",
+                "distml/data/parse.py",
                 "    grouped = t.str.contains(_US_GROUPED)\n",
                 "    grouped = pl.lit(False)\n",
             ),
@@ -909,7 +933,7 @@ MUTANTS = [
         "with the comma convention, -0,083 is not read as -0.083",
         (
             (
-                "distml/data/text.py",
+                "distml/data/parse.py",
                 '        return t.str.replace(",", ".", literal=True)',
                 "        return t",
             ),
@@ -923,7 +947,7 @@ MUTANTS = [
         "ISO 8601 timestamps with a space for 'T' do not parse",
         (
             (
-                "distml/data/text.py",
+                "distml/data/parse.py",
                 '    if "space" in forms:\n',
                 '    if "space" in forms and False:\n',
             ),
@@ -937,7 +961,7 @@ MUTANTS = [
         "naive timestamps are read as UTC instead of ingest.timezone / quality.timezone",
         (
             (
-                "distml/data/text.py",
+                "distml/data/parse.py",
                 'naive = naive.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")',
                 'naive = naive.dt.replace_time_zone("UTC", ambiguous="earliest", non_existent="null")',
             ),
@@ -1062,8 +1086,8 @@ MUTANTS = [
         (
             (
                 "distml/stats/moments.py",
-                "return 1.0 if top <= BIG else math.ldexp(1.0, math.frexp(top)[1] - 1)",
-                "return 1.0",
+                "    if top == 0 or SMALL <= top <= BIG:\n",
+                "    if True:\n",
             ),
         ),
         (MR,),

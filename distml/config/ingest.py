@@ -24,7 +24,7 @@ class IngestConfig:
     """Text encoding of the files, a Python codec name (latin1, cp1252, utf-16, ...)."""
     null_values: list[str] = field(default_factory=lambda: ["", "NULL", "null", "\\N"])
     """CSV field values read as null in every column (NDJSON: JSON null, and a key absent).
-    Beyond these, pandas' null markers (NA, N/A, NaN, None, #N/A, ...: distml/data/text.py
+    Beyond these, pandas' null markers (NA, N/A, NaN, None, #N/A, ...: distml/data/parse.py
     NULL_MARKERS) are null in a column that takes a number, bool, date or timestamp type, and
     stay text, counted in a note, in a text column (NA may be Namibia)."""
     max_bad_share: float = 0.001

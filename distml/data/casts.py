@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 
 from distml.data.columns import CAST_FAILED
-from distml.data.text import NULL_MARKERS, kind_of_dtype, parse
+from distml.data.parse import NULL_MARKERS, kind_of_dtype, parse
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Cast:
     how: str
     """cast (lossless: wider ints, floats, decimals, null, dictionaries, dates to timestamps),
     fields (lists and structs whose fields widen, matched by name, absent ones null),
-    parse (strings read by distml/data/text.py's rules with ``ParseArgs``; values that do not
+    parse (strings read by distml/data/parse.py's rules with ``ParseArgs``; values that do not
     parse become null and are named in CAST_FAILED; null markers are null), localize (a
     naive timestamp read in the zone ``arg``, then UTC), utc (a zoned timestamp to UTC), fill
     (the file lacks the column: nulls), const (a Hive partition value ``arg``)."""
@@ -37,7 +37,7 @@ class Cast:
 
 @dataclass(frozen=True)
 class ParseArgs:
-    """How a ``parse`` cast reads its strings (distml/data/text.py's rules)."""
+    """How a ``parse`` cast reads its strings (distml/data/parse.py's rules)."""
 
     timezone: str = "UTC"
     """The zone of timestamps written without an offset."""

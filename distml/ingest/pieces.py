@@ -23,8 +23,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from distml.data.fs import filesystem
+from distml.data.parse import NULL_MARKERS, parse, parse_values
 from distml.data.shards import polars_schema
-from distml.data.text import NULL_MARKERS, parse
 
 LINE = "__distml_line"
 """The staged pieces' provenance column: the row's line (record) number in its file."""
@@ -127,35 +127,37 @@ def _converted(
     df: pl.DataFrame, schema: pa.Schema, convert: Converting, source: int
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The piece's columns as the output's types, and per column whether a non-null value
-    failed to parse (a Boolean frame of the columns that can fail)."""
-    exprs, failed = [], []
+    failed to parse (a Boolean frame of the columns that can fail). Null markers are null in a
+    typed column (``NULL_MARKERS``), never failures."""
+    out, failed = [], []
     decimal = convert.decimals.get(source, "point")
     for f in schema:
         c = f.name
         if c not in df.columns:
-            exprs.append(pl.lit(None, dtype=polars_schema(pa.schema([f]))[c]).alias(c))
+            out.append(pl.Series(c, [None] * df.height, dtype=polars_schema(pa.schema([f]))[c]))
             continue
         conv = convert.conversions[c]
-        src = df.schema[c]
-        if conv.kind is None or src != pl.String:  # text kept, or a typed source (a database)
-            exprs.append(pl.col(c))
+        src = df.get_column(c)
+        if conv.kind is None or src.dtype != pl.String:  # text kept, or a typed source
+            out.append(src)
             continue
-        forms = frozenset(conv.forms) if conv.forms is not None else None
-        parsed = parse(
-            pl.col(c),
+        text = src.str.strip_chars()
+        text = (
+            text.to_frame(c)
+            .select(pl.when(pl.col(c).is_in(NULL_MARKERS)).then(None).otherwise(pl.col(c)))
+            .to_series()
+        )
+        parsed = parse_values(
+            text,
             conv.kind,
             decimal=decimal,
             timezone=convert.timezone,
             utc=conv.utc,
-            markers=NULL_MARKERS,
-            forms=forms,
+            forms=frozenset(conv.forms) if conv.forms is not None else None,
         )
-        exprs.append(parsed.alias(c))
-        text = pl.col(c).str.strip_chars()
-        failed.append((text.is_not_null() & ~text.is_in(NULL_MARKERS) & parsed.is_null()).alias(c))
-    out = df.select(exprs)
-    bad = df.select(failed) if failed else pl.DataFrame()
-    return out, bad
+        out.append(parsed.alias(c))
+        failed.append((text.is_not_null() & parsed.is_null()).alias(c))
+    return pl.DataFrame(out), pl.DataFrame(failed)
 
 
 def convert_pieces(

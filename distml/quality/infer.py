@@ -1,5 +1,5 @@
 """Parquet string columns that hold numbers, booleans, dates or timestamps, read as that type
-(``quality.coerce=[infer]``): the rules of ``distml ingest`` (distml/data/text.py) applied to the
+(``quality.coerce=[infer]``): the rules of ``distml ingest`` (distml/data/text.py, distml/data/parse.py) applied to the
 text the files already have.
 
 A string column of every file is probed first (its first ``PROBE_ROWS`` values in up to
@@ -24,9 +24,10 @@ import pyarrow as pa
 from distml.cluster.tasks import map_merge
 from distml.config import QualityConfig
 from distml.data.casts import Cast, ParseArgs
+from distml.data.parse import NULL_MARKERS, dtype_of, kind_of_dtype, sniff_decimal
 from distml.data.schema import normalize
 from distml.data.shards import Dataset, Shard, polars_schema, read_shard, without_files
-from distml.data.text import NULL_MARKERS, TextStats, dtype_of, kind_of_dtype, sniff_decimal
+from distml.data.text import TextStats
 from distml.errors import UserError
 
 PROBE_ROWS = 2_000

@@ -12,7 +12,8 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from distml.data.text import NULL_MARKERS, DecimalChoice, TextStats, parse, sniff_decimal
+from distml.data.parse import NULL_MARKERS, DecimalChoice, parse, sniff_decimal
+from distml.data.text import TextStats
 from distml.ingest.postgres import numeric_type, plan_partitions
 
 
@@ -218,3 +219,37 @@ def test_local_times_a_zone_skips_or_repeats_are_counted_and_fail_only_as_instan
     ]
     assert got.to_list()[0] is None
     assert [g.astimezone(UTC) for g in got.to_list()[1:]] == [w.astimezone(UTC) for w in want[1:]]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["1", "-2", "1,234", "$5", "12%", "x", "1e5", "inf", "0,5", "1.234,5"],
+        ["2024-01-02", "2024-01-02T03:04", "2024-01-02 03:04:05.25", "2024-01-02T03:04:05Z"],
+        ["2024-01-02T03:04:05", "2024-01-02T03:04:05.123456", "2024-13-02T00:00:00"],
+        ["2024-01-02T03:04:05+02:00", "2024-01-02T03:04:05+0200", "2024-01-02T03:04:05Z"],
+        ["2024-03-31 02:30:00", "2024-10-27 02:30:00", "2024-01-02T03:04:05,5", "2024-01-02t03:04"],
+        ["2024-01-02T03", "2024-01-02T03:04:05.123456789", "2024-01-02 24:00:00"],
+        ["2024-03-31 02:30:00", "2024-10-27 02:30:00", "2024-01-02", "2024-01-02T03:04"],
+        ["2024-01-02 03:04:05.5", "2024-06-02T03:04:05.000001"],
+        ["2024-01-02T03:04:05Z", "2024-06-02T03:04:05.5+05:30", "2024-06-02T03:04+01"],
+    ],
+)
+def test_the_fast_eager_parse_equals_the_expression_parse(values):
+    """parse_values (a fast path, the rules only where needed) and parse (one expression, as
+    Parquet casts read) give the same value for every text, kind and convention."""
+    from distml.data.parse import FORMS, datetime_forms, parse_values
+
+    s = pl.Series("v", values)
+    for kind in ("int", "uint", "float", "bool", "date", "datetime"):
+        for decimal in ("point", "comma"):
+            for utc in (False, True):
+                kw = {"decimal": decimal, "utc": utc, "timezone": "Europe/Berlin"}
+                want = s.to_frame().select(parse(pl.col("v"), kind, **kw)).to_series()
+                got = parse_values(s, kind, forms=frozenset(FORMS), **kw)
+                assert got.to_list() == want.to_list(), (kind, decimal, utc)
+                # with the forms the column holds (as inference and conversion pass them)
+                dated = s.filter(s.str.contains(r"^\d{4}-\d{2}-\d{2}"))
+                seen = frozenset(k for k, n in datetime_forms(dated).items() if n)
+                got = parse_values(s, kind, forms=seen, **kw)
+                assert got.to_list() == want.to_list(), (kind, decimal, utc, seen)
