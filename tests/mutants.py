@@ -1011,9 +1011,9 @@ MUTANTS = [
         "a merged column takes the first file's spelling, not the most common one",
         (
             (
-                "distml/ingest/plan.py",
-                "max(sp, key=lambda s: (sp[s], -_first_file(records, s)))",
-                "max(sp, key=lambda s: -_first_file(records, s))",
+                "distml/data/columns.py",
+                "max(sp, key=lambda s: (sp[s], -first[s]))",
+                "max(sp, key=lambda s: -first[s])",
             ),
         ),
         (MR,),

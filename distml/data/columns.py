@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 
 SPLIT = "split"
 """sample/: train, valid or test."""
@@ -63,3 +64,38 @@ def normalized(name: str) -> str:
     punctuation one '_' (``Customer Age``, ``customer_age`` and ``CUSTOMER-AGE`` are one)."""
     key = re.sub(r"[\W_]+", "_", name.casefold()).strip("_")
     return key or name
+
+
+def match_names(
+    files: list[tuple[str, list[str]]], key: str, declared: Sequence[str] = ()
+) -> tuple[list[dict[str, str]], dict[str, dict[str, int]]]:
+    """Column names matched across files by ``normalized``: per file (in order), each of its
+    columns' shared name, and for the names several spellings share, each spelling's count of
+    files. A shared name is spelled as ``declared`` spells it, else as most files do (ties: the
+    first file's). Two names of one file with one key are a UserError naming both and ``key``
+    (the config key that matches names exactly)."""
+    from distml.errors import UserError
+
+    spelled: dict[str, Counter[str]] = {}
+    first: dict[str, int] = {}
+    for fi, (path, names) in enumerate(files):
+        keys: dict[str, str] = {}
+        for name in names:
+            k = normalized(name)
+            if k in keys:
+                raise UserError(
+                    f"'{path}' has the columns {keys[k]!r} and {name!r}, whose names are equal "
+                    "after case-folding and normalising spaces and punctuation, so distml cannot "
+                    "tell which of them other files' column of that name is. Rename one of them, "
+                    f"or set {key}=exact to match names only when they are spelled the same."
+                )
+            keys[k] = name
+            spelled.setdefault(k, Counter())[name] += 1
+            first.setdefault(name, fi)
+    by_key = {normalized(c): c for c in declared}
+    chosen = {
+        k: by_key.get(k) or max(sp, key=lambda s: (sp[s], -first[s])) for k, sp in spelled.items()
+    }
+    per_file = [{c: chosen[normalized(c)] for c in names} for _, names in files]
+    merged = {chosen[k]: dict(sp) for k, sp in spelled.items() if len(sp) > 1}
+    return per_file, merged

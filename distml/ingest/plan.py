@@ -12,14 +12,13 @@ names apart). Types: a declared type (``ingest.schema``) wins; otherwise the col
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
 from distml.config import IngestConfig
-from distml.data.columns import normalized
+from distml.data.columns import match_names, normalized
 from distml.data.text import TextStats
 from distml.errors import UserError
 
@@ -71,36 +70,10 @@ def _names(records: list[dict], exact: bool) -> tuple[dict[int, dict[str, str]],
     """Per file the output name of each of its columns, and the spellings of merged names."""
     if exact:
         return {r["index"]: {c: c for c in r["columns"]} for r in records}, {}
-    spelled: dict[str, Counter[str]] = {}
-    first: dict[str, str] = {}
-    for r in records:
-        keys: dict[str, str] = {}
-        for c in r["columns"]:
-            k = normalized(c)
-            if k in keys:
-                raise UserError(
-                    f"'{r['path']}' has the columns {keys[k]!r} and {c!r}, whose names are equal "
-                    "after case-folding and normalising spaces and punctuation, so distml cannot "
-                    "tell which of them other files' column of that name is. Rename one of them "
-                    "in the file, or set ingest.match_names=exact to match names only when they "
-                    "are spelled the same."
-                )
-            keys[k] = c
-            spelled.setdefault(k, Counter())[c] += 1
-            first.setdefault(k, c)
-    order = {k: list(first).index(k) for k in first}
-    chosen = {
-        k: max(sp, key=lambda s: (sp[s], -_first_file(records, s))) for k, sp in spelled.items()
-    }
-    renames = {r["index"]: {c: chosen[normalized(c)] for c in r["columns"]} for r in records}
-    spellings = {
-        chosen[k]: dict(sp) for k, sp in sorted(spelled.items(), key=lambda i: order[i[0]])
-    }
-    return renames, {c: sp for c, sp in spellings.items() if len(sp) > 1}
-
-
-def _first_file(records: list[dict], spelling: str) -> int:
-    return next(i for i, r in enumerate(records) if spelling in r["columns"])
+    per_file, spellings = match_names(
+        [(r["path"], r["columns"]) for r in records], "ingest.match_names"
+    )
+    return {r["index"]: m for r, m in zip(records, per_file, strict=True)}, spellings
 
 
 def plan_columns(records: list[dict], cfg: IngestConfig) -> ColumnPlan:

@@ -13,7 +13,7 @@ unified are named with both types.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from distml.config import QualityConfig
 from distml.data.casts import Cast, ParseArgs
-from distml.data.columns import normalized
+from distml.data.columns import match_names
 from distml.data.schema import UTC, ConflictError, kind_of, normalize, unify_column, zone
 from distml.data.shards import Dataset, polars_schema, without_files
 from distml.errors import UserError
@@ -196,29 +196,10 @@ def column_names(
                 )
     if cfg.match_names == "exact":
         return {p: {c: c for c in s.names} for p, s in files}, {}
-    declared = {normalized(c): c for c in cfg.schema}
-    spelled: dict[str, Counter[str]] = {}
-    first: dict[str, int] = {}
-    for fi, (path, schema) in enumerate(files):
-        keys: dict[str, str] = {}
-        for name in schema.names:
-            k = normalized(name)
-            if k in keys:
-                raise UserError(
-                    f"'{path}' has the columns {keys[k]!r} and {name!r}, whose names are equal "
-                    "after case-folding and normalising spaces and punctuation, so distml cannot "
-                    "tell which of them other files' column of that name is. Rename one of them, "
-                    "or set quality.match_names=exact to match names only when they are spelled "
-                    "the same."
-                )
-            keys[k] = name
-            spelled.setdefault(k, Counter())[name] += 1
-            first.setdefault(name, fi)
-    chosen = {
-        k: declared.get(k) or max(sp, key=lambda s: (sp[s], -first[s])) for k, sp in spelled.items()
-    }
-    names = {p: {c: chosen[normalized(c)] for c in s.names} for p, s in files}
-    return names, {chosen[k]: dict(sp) for k, sp in spelled.items() if len(sp) > 1}
+    per_file, spellings = match_names(
+        [(p, list(s.names)) for p, s in files], "quality.match_names", list(cfg.schema)
+    )
+    return {p: m for (p, _), m in zip(files, per_file, strict=True)}, spellings
 
 
 def unified_schema(
