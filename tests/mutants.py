@@ -2,6 +2,7 @@
 
     python tests/mutants.py                 # every mutant (about 20 minutes on 2 cores)
     python tests/mutants.py -k neyman,split # mutants whose name contains one of these
+    python tests/mutants.py --source '#28'  # mutants whose source contains this
     python tests/mutants.py --list
 
 A mutant is one or more exact text replacements in distml/ (each must match once). The copy is
@@ -1257,12 +1258,15 @@ def run(m: Mutant, timeout: float) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("-k", default="", help="comma-separated parts of mutant names")
+    ap.add_argument("--source", default="", help="part of the mutants' source (an issue: '#28')")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--json", default=None, help="write the results here")
     ap.add_argument("--timeout", type=float, default=900)
     a = ap.parse_args()
     keys = [k for k in a.k.split(",") if k]
-    chosen = [m for m in MUTANTS if not keys or any(k in m.name for k in keys)]
+    chosen = [
+        m for m in MUTANTS if (not keys or any(k in m.name for k in keys)) and a.source in m.source
+    ]
     if a.list:
         for m in chosen:
             print(f"{m.name:40} {m.stage:10} {m.bug}")
