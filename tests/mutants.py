@@ -407,7 +407,7 @@ MUTANTS = [
         "valid CSV rows are numbered one line too far (the header not counted as line 1)",
         (
             (
-                "distml/ingest/files.py",
+                "distml/ingest/readers.py",
                 "start, yielded = header + 1, False",
                 "start, yielded = header + 2, False",
             ),
@@ -421,7 +421,13 @@ MUTANTS = [
         "ingest-types-merged-as-union",
         "ingest",
         "text types of two batches merged as a union (one int batch makes a text column int)",
-        (("distml/ingest/types.py", "self.mask & other.mask", "self.mask | other.mask"),),
+        (
+            (
+                "distml/data/text.py",
+                "{k: self.fails.get(k, 0) + o.fails.get(k, 0) for k in KINDS}",
+                "{k: min(self.fails.get(k, 0), o.fails.get(k, 0)) for k in KINDS}",
+            ),
+        ),
         ("tests/unit/test_ingest_types.py",),
         "issue #20",
     ),
@@ -448,8 +454,8 @@ MUTANTS = [
         (
             (
                 "distml/ingest/pieces.py",
-                "if failed is not None:",
-                "if False:",
+                "elif any_bad.any():",
+                "elif False:",
             ),
         ),
         (
@@ -495,9 +501,9 @@ MUTANTS = [
         "integers of 16+ digits noticed only in batches that are not all integers (digits lost in float64)",
         (
             (
-                "distml/ingest/types.py",
-                'if mask & bits["float"] and not long_int:',
-                'if mask & bits["float"] and not mask & bits["int"] and not long_int:',
+                "distml/data/text.py",
+                'long = f & m["long"]',
+                'long = f & ~i & m["long"]',
             ),
         ),
         ("tests/integration/test_ingest.py::test_types_across_files_folders_and_odd_headers",),
@@ -650,7 +656,7 @@ MUTANTS = [
         (
             (
                 "distml/cluster/session.py",
-                "small = rows <= cluster.threads_max_rows and workers == 1",
+                "small = rows is not None and rows <= cluster.threads_max_rows and workers == 1",
                 "small = workers == 1",
             ),
         ),
