@@ -31,7 +31,11 @@ commands:
              (curve.sizes=[...] or a ladder up to the sample's train split), the learning curve
              fitted and a size recommended: curve.json, plots/curve.png, report.html
   retrain    train a candidate on data.path and promote it to retrain.models_dir/current only if
-             it passes eval.gates and is not worse than the current model (exit 3 if not)
+             it passes eval.gates, is not worse than the current model on rows neither trained
+             on (paired bootstrap interval) and shows skill (exit 3 if not)
+  promote    make a finished run the current model by hand: model_run=<run> [reason=...]
+  rollback   current back to the model before it: [to=vNNNN] [reason=...]
+             (retrain.models_dir; both keep history.jsonl there)
 
 Overrides are Hydra's: key=value, e.g. `distml run sampling.size=50000 model.params.max_depth=4`.
 `distml run --cfg job` prints the composed config; `distml run --help` lists the config groups.
@@ -113,6 +117,18 @@ def _retrain(s: Any, run_dir: str) -> Any:
     return run_retrain(s, run_dir)
 
 
+def _promote(s: Any, run_dir: str) -> Any:
+    from distml.registry import run_promote
+
+    return run_promote(s, run_dir)
+
+
+def _rollback(s: Any, run_dir: str) -> Any:
+    from distml.registry import run_rollback
+
+    return run_rollback(s, run_dir)
+
+
 COMMANDS: dict[str, Callable[[Any, str], Any]] = {
     "run": _uploaded(_run),
     "curve": _uploaded(_curve),
@@ -122,6 +138,8 @@ COMMANDS: dict[str, Callable[[Any, str], Any]] = {
     "monitor": _monitor,
     "retrain": _retrain,
     "serve": _serve,
+    "promote": _promote,
+    "rollback": _rollback,
 }
 """Command -> its function of (settings, Hydra's run directory); the config is conf/<command>.yaml."""
 
@@ -136,6 +154,8 @@ def _task(fn: Callable[[Any, str], Any]) -> Callable[[Any], Any]:
         from distml.config import to_settings
 
         s = to_settings(cfg)
+        if not hasattr(s, "cluster"):  # the models directory's commands need no Ray
+            return fn(s, HydraConfig.get().runtime.output_dir)
         with ray_session(s.cluster):
             return fn(s, HydraConfig.get().runtime.output_dir)
 

@@ -12,7 +12,6 @@ exit code follows it (0, 4, 5).
 
 from __future__ import annotations
 
-import html
 import json
 import os
 from typing import Any
@@ -25,6 +24,9 @@ from distml.config import MonitorSettings
 from distml.config.quality import parse_now
 from distml.data.shards import Dataset, polars_schema
 from distml.errors import UserError
+from distml.eval.evaluate import INTERVAL_LEVEL
+from distml.monitor_report import print_summary, to_html
+from distml.objective import LOWER_IS_BETTER, QUALITY_METRICS
 from distml.predict import ModelRun, contract_for, load_run, plan_new_data, score_job
 from distml.preprocess.apply import input_columns
 from distml.profile.report import build_report
@@ -34,6 +36,7 @@ from distml.quality.gates import dataset_gates, gate_summary
 from distml.scoring import ScoreState, Summary, score
 from distml.stats.binary import binary_metrics
 from distml.stats.compare import compare_categories, compare_numeric, psi
+from distml.stats.intervals import metric_change, rate_change, verdict
 from distml.stats.sketches import CategorySketch, NumericSketch, from_json, to_json
 
 EXIT = {"ok": 0, "warn": 4, "drift": 5}
@@ -63,6 +66,12 @@ def run_monitor(s: MonitorSettings, run_dir: str) -> dict[str, Any]:
             f"The model_run '{run.path}' has no reference.json (written by distml run's profile "
             "stage since this version): retrain it to monitor against it."
         )
+    unknown = [n for n in s.monitor.live_metrics if n not in QUALITY_METRICS[run.task]]
+    if unknown:
+        raise UserError(
+            f"monitor.live_metrics names {unknown}, not metrics of this {run.task} model; pick "
+            f"from: {', '.join(QUALITY_METRICS[run.task])}."
+        )
     ds, skipped = plan_new_data(run, s.data.path, s.data.on_bad_file)
     executor = choose_executor(s.cluster, ds.num_rows, workers=1)
     os.makedirs(run_dir, exist_ok=True)
@@ -78,7 +87,15 @@ def run_monitor(s: MonitorSettings, run_dir: str) -> dict[str, Any]:
         on_bad_file=s.data.on_bad_file,
         classification=label is not None and run.task != "regression",
     )
-    summary = Summary(bins=s.monitor.score_bins, score_sketch=True, profile=pjob)
+    th = run.model.threshold if run.model.threshold is not None else 0.5
+    summary = Summary(
+        bins=s.monitor.score_bins,
+        score_sketch=True,
+        profile=pjob,
+        replicates=s.monitor.bootstrap if label else 0,
+        threshold=th if run.task == "binary" else None,
+        seed=s.seed,
+    )
     st = score(
         ds.shards,
         score_job(run, ds, None, summary, every_column=True, on_bad_file=s.data.on_bad_file),
@@ -135,17 +152,79 @@ def _features(
     return out
 
 
-def _label_drift(ref_labels: dict, new_labels: dict, m: Any) -> dict[str, Any]:
+def _label_drift(run: ModelRun, ref_labels: dict, new_labels: dict, m: Any) -> dict[str, Any]:
+    """Binary: the positive rate's change with its interval (distml/stats/intervals.py);
+    multiclass: PSI over the classes."""
     keys = sorted(set(ref_labels) | set(new_labels))
     p = [ref_labels.get(k, 0) for k in keys]
     q = [new_labels.get(k, 0) for k in keys]
-    value = psi(p, q)
-    return {
-        "psi": value,
+    out: dict[str, Any] = {
         "reference": {k: n / sum(p) for k, n in zip(keys, p, strict=True)},
         "new": {k: n / sum(q) for k, n in zip(keys, q, strict=True)},
-        "status": status_of(value, m.psi_warn, m.psi_drift),
+        "psi": psi(p, q),
     }
+    if run.task != "binary":
+        return out | {"status": status_of(out["psi"], m.psi_warn, m.psi_drift)}
+    positive = str(run.model.target.classes[1])
+    ch = rate_change(
+        new_labels.get(positive, 0), sum(q), ref_labels.get(positive, 0), sum(p), m.confidence
+    )
+    status = verdict(ch["interval"], 0.0, ch["reference_rate"], m.label_rate_drift)
+    rule = (
+        f"significant when the {m.confidence:.0%} interval of the change excludes 0; drift when it "
+        f"also lies beyond monitor.label_rate_drift={m.label_rate_drift:g} of the reference rate"
+    )
+    return out | {"positive": positive, "rate_change": ch, "status": status, "rule": rule}
+
+
+def _live_metric_names(task: str, m: Any) -> list[str]:
+    if m.live_metrics:
+        return list(m.live_metrics)
+    return {
+        "binary": ["roc_auc", "average_precision", "precision", "recall"],
+        "multiclass": ["accuracy", "f1_macro"],
+    }.get(task, ["rmse", "mae"])
+
+
+def _live_vs_training(
+    run: ModelRun, live: dict[str, Any], live_iv: dict[str, Any], m: Any, v: _Verdict
+) -> dict[str, Any]:
+    """Each live metric against the training run's test value, the difference's interval and
+    its verdict (a significant fall of a higher-is-better metric, rise of an error)."""
+    path = os.path.join(run.path, "metrics.json")
+    train: dict[str, Any] = {}
+    if os.path.isfile(path):
+        with open(path) as f:
+            train = json.load(f).get("test") or {}
+    train_iv = train.get("intervals") or {}
+    out: dict[str, Any] = {}
+    for name in _live_metric_names(run.task, m):
+        new, ref = live.get(name), train.get(name)
+        if not isinstance(new, int | float) or not isinstance(ref, int | float):
+            out[name] = {"skipped": "not measured on both the training test rows and the new rows"}
+            continue
+        ch = metric_change(
+            new,
+            live_iv.get(name),
+            ref,
+            train_iv.get(name),
+            m.confidence,
+            (m.confidence, INTERVAL_LEVEL),
+        )
+        ch["training_interval_level"] = INTERVAL_LEVEL
+        if live_iv.get(name) is None:
+            ch["status"] = "ok"
+            ch["note"] = "no interval for the live value (monitor.bootstrap=0): no verdict"
+        else:
+            worse = 1.0 if name in LOWER_IS_BETTER else -1.0
+            ch["status"] = verdict(ch["interval"], worse, ref, m.metric_drop_drift)
+        out[name] = ch
+        v.add(
+            ch["status"],
+            f"live {name} {new:.4g} vs {ref:.4g} at training (difference {ch['difference']:+.4g}, "
+            f"{m.confidence:.0%} interval [{ch['interval'][0]:+.4g}, {ch['interval'][1]:+.4g}])",
+        )
+    return out
 
 
 def _quality(
@@ -186,7 +265,13 @@ def compare(
         "rows_in": st.rows_in,
         "rows_scored": st.rows_scored,
         "rows_quarantined": st.rows_quarantined,
-        "thresholds": {"psi_warn": m.psi_warn, "psi_drift": m.psi_drift},
+        "thresholds": {
+            "psi_warn": m.psi_warn,
+            "psi_drift": m.psi_drift,
+            "confidence": m.confidence,
+            "label_rate_drift": m.label_rate_drift,
+            "metric_drop_drift": m.metric_drop_drift,
+        },
         "features": _features(run, m, prof_state, features, v),
     }
     # score drift: the new scores in the bins of the reference's test-split scores
@@ -199,14 +284,32 @@ def compare(
         v.add(res["status"], f"score PSI {res['psi']:.3f}")
     ref_labels = run.reference.get("label_counts") or {}
     if ref_labels and prof_state.label_counts:
-        report["label"] = _label_drift(ref_labels, prof_state.label_counts, m)
-        v.add(report["label"]["status"], f"label PSI {report['label']['psi']:.3f}")
+        lab = _label_drift(run, ref_labels, prof_state.label_counts, m)
+        report["label"] = lab
+        if "rate_change" in lab:
+            ch = lab["rate_change"]
+            why = (
+                f"positive rate {ch['rate']:.4g} vs {ch['reference_rate']:.4g} at training "
+                f"({m.confidence:.0%} interval of the change [{ch['interval'][0]:+.4g}, "
+                f"{ch['interval'][1]:+.4g}])"
+            )
+        else:
+            why = f"label PSI {lab['psi']:.3f}"
+        v.add(lab["status"], why)
     if st.metric is not None:
         if run.task == "binary":
             th = run.model.threshold if run.model.threshold is not None else 0.5
             report["live_metrics"] = binary_metrics(st.metric, th, run.settings.eval.beta)
         else:
             report["live_metrics"] = st.metric.metrics()
+        live_iv = st.boot.intervals(run.settings.eval.beta, m.confidence) if st.boot else {}
+        report["live_intervals"] = live_iv
+        report["live_vs_training"] = _live_vs_training(run, report["live_metrics"], live_iv, m, v)
+    else:
+        report["not_checked"] = (
+            f"the new data has no '{run.settings.data.label}' column (data.label): the label and "
+            "the live metrics are not compared with training"
+        )
     report["quality"] = {**_quality(run, prof_state, pjob, ds, features), "skipped_files": skipped}
     if not report["quality"]["passed"]:
         v.add("warn", f"data quality: {gate_summary(report['quality']['gates'])}")
@@ -218,84 +321,6 @@ def compare(
 def _worse(a: str, b: str) -> str:
     order = ["ok", "warn", "drift"]
     return a if order.index(a) >= order.index(b) else b
-
-
-def print_summary(report: dict[str, Any], run_dir: str) -> None:
-    lines = [f"distml monitor: status {report['status'].upper()} ({report['rows_in']:,} rows)"]
-    top = sorted(
-        ((c, r) for c, r in report["features"].items() if "psi" in r),
-        key=lambda kv: -kv[1]["psi"],
-    )[:8]
-    lines += [
-        f"  {c:<24} PSI {r['psi']:.4f}  JS {r['js_distance']:.4f}  {r['status']}" for c, r in top
-    ]
-    if "score" in report:
-        lines.append(
-            f"  {'score':<24} PSI {report['score']['psi']:.4f}  {report['score']['status']}"
-        )
-    if "label" in report:
-        lines.append(
-            f"  {'label':<24} PSI {report['label']['psi']:.4f}  {report['label']['status']}"
-        )
-    lines.append(f"report: {os.path.join(run_dir, 'monitor.html')}")
-    print("\n".join(lines), flush=True)
-
-
-def to_html(report: dict[str, Any]) -> str:
-    def cell(v: Any) -> str:
-        if isinstance(v, float):
-            return f"{v:.4g}"
-        return html.escape(str(v))
-
-    rows = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{cell(x)}</td>"
-            for x in (
-                c,
-                r.get("kind"),
-                r.get("psi", ""),
-                r.get("js_distance", ""),
-                r.get("wasserstein", ""),
-                r.get("status", r.get("skipped", "")),
-            )
-        )
-        + "</tr>"
-        for c, r in report["features"].items()
-    )
-    extra = ""
-    for name in ("score", "label"):
-        if name in report:
-            extra += f"<p>{name}: PSI {cell(report[name]['psi'])} ({report[name]['status']})</p>"
-    live = report.get("live_metrics")
-    if live:
-        extra += (
-            "<h2>Live metrics</h2><table>"
-            + "".join(
-                f"<tr><td>{cell(k)}</td><td>{cell(v)}</td></tr>"
-                for k, v in live.items()
-                if not isinstance(v, dict | list)
-            )
-            + "</table>"
-        )
-    gates = "".join(
-        f"<tr><td>{cell(g['gate'])}</td><td>{cell(g['column'] or '')}</td><td>{cell(g['value'])}</td>"
-        f"<td>{cell(g['limit'])}</td><td>{'pass' if g['passed'] else 'FAIL'}</td></tr>"
-        for g in report["quality"]["gates"]
-    )
-    color = {"ok": "#2e7d32", "warn": "#ef6c00", "drift": "#c62828"}[report["status"]]
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>distml monitor</title><style>"
-        "body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}</style></head><body>"
-        f"<h1>Monitor: <span style='color:{color}'>{report['status']}</span></h1>"
-        f"<p>{report['rows_in']:,} rows from {html.escape(report['data_path'])} against "
-        f"{html.escape(report['model_run'])}; {html.escape('; '.join(report['reasons']) or 'no drift')}</p>"
-        "<h2>Features</h2><table><tr><th>column</th><th>kind</th><th>PSI</th><th>JS distance</th>"
-        f"<th>Wasserstein</th><th>status</th></tr>{rows}</table>{extra}"
-        "<h2>Data quality gates</h2><table><tr><th>gate</th><th>column</th><th>value</th><th>limit</th>"
-        f"<th>result</th></tr>{gates}</table></body></html>"
-    )
 
 
 def write_reference(path: str, ds: Dataset, sketches: dict[str, Any], prof: dict[str, Any]) -> None:

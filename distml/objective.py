@@ -7,6 +7,7 @@ A missing ``objective`` in ``model.params`` means what it means to XGBoost: ``re
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 XGBOOST_DEFAULT = "reg:squarederror"
@@ -45,6 +46,77 @@ def task_of(params: dict[str, Any]) -> str:
     if obj.startswith("multi:"):
         return "multiclass"
     return "regression"
+
+
+LOSS_METRIC = {
+    "binary:logistic": "logloss",
+    "binary:logitraw": "logloss",
+    "binary:hinge": "error",
+    "multi:softprob": "mlogloss",
+    "multi:softmax": "mlogloss",
+    "reg:squarederror": "rmse",
+    "reg:logistic": "rmse",
+    "reg:squaredlogerror": "rmsle",
+    "reg:pseudohubererror": "mphe",
+    "reg:absoluteerror": "mae",
+    "reg:gamma": "gamma-nloglik",
+    "count:poisson": "poisson-nloglik",
+}
+"""The objective's own loss as an XGBoost eval_metric (XGBoost's default metric of the objective,
+https://xgboost.readthedocs.io/en/stable/parameter.html#learning-task-parameters)."""
+
+RANKING_METRICS = ("auc", "aucpr", "pre", "map", "ndcg")
+"""XGBoost eval metrics that rank rows: noisy when valid holds few positives."""
+
+
+@dataclass(frozen=True)
+class Stopping:
+    """The valid metric early stopping watches, and why."""
+
+    metric: str | None
+    """An XGBoost eval_metric name; None: XGBoost's last eval metric (its default for an
+    objective distml has no loss for)."""
+    reason: str
+    asked: str | None = None
+    """model.stopping_metric as set, when it was not used."""
+
+
+def stopping_metric(
+    params: dict[str, Any], asked: str | None, positives: int | None, min_positives: int
+) -> Stopping:
+    """The metric that stops training: ``asked`` (model.stopping_metric), unless it ranks rows
+    and valid holds fewer than ``min_positives`` of its rarest class (``positives``; None for a
+    regression), else the objective's own loss.
+
+    The rule: a loss (log loss, RMSE) moves with every valid row, so its round-to-round changes
+    are smooth at any positive count; a ranking metric moves only when positives and negatives
+    swap places. AUC's standard error is about 0.27/sqrt(positives) at AUC 0.8 (Hanley & McNeil
+    1982), 0.0085 at 1,000 positives: below that, rounds are told apart by noise.
+    """
+    obj = objective(params)
+    loss = LOSS_METRIC.get(obj)
+    own = (
+        f"the objective's own loss ({obj})"
+        if loss
+        else f"XGBoost's last eval_metric (no known loss for {obj})"
+    )
+    if asked is None:
+        return Stopping(loss, f"{own}: smooth at any number of valid positives")
+    if asked.split("@")[0] not in RANKING_METRICS or positives is None:
+        return Stopping(asked, "model.stopping_metric")
+    if positives >= min_positives:
+        return Stopping(
+            asked,
+            f"model.stopping_metric, with {positives:,} valid rows of the rarest class "
+            f">= model.ranking_min_positives={min_positives:,}",
+        )
+    return Stopping(
+        loss,
+        f"model.stopping_metric={asked} ranks rows, and valid holds {positives:,} rows of the "
+        f"rarest class, fewer than model.ranking_min_positives={min_positives:,}: its changes "
+        f"between rounds are mostly noise; stopping on {own} instead",
+        asked,
+    )
 
 
 def default_metric(task: str) -> str:

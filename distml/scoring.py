@@ -34,9 +34,9 @@ from distml.preprocess.apply import apply
 from distml.profile.state import ProfileJob, ProfileState, accepted, profile_frame
 from distml.quality.contract import Contract
 from distml.stats.binary import ScoreHist
-from distml.stats.bootstrap import Bootstrap
+from distml.stats.bootstrap import Bootstrap, StateReplicates
 from distml.stats.keys import row_ids
-from distml.stats.multiclass import MulticlassState, RegressionState
+from distml.stats.multiclass import evaluation_state
 from distml.stats.sketches import NumericSketch
 from distml.target import Target
 
@@ -111,7 +111,7 @@ class Summary:
     weighted: bool = False
     """Also the state weighted by the sample's ``weight`` (population estimates)."""
     replicates: int = 0
-    """Poisson-bootstrap replicates (binary)."""
+    """Poisson-bootstrap replicates (a binary model's need ``threshold``)."""
     threshold: float | None = None
     """The decision threshold of the replicates' confusion counts."""
     seed: int = 0
@@ -154,7 +154,7 @@ class ScoreState:
     metric: Any = None
     """ScoreHist (binary), MulticlassState or RegressionState of the labelled scored rows."""
     weighted: Any = None
-    boot: Bootstrap | None = None
+    boot: Bootstrap | StateReplicates | None = None
     slices: dict[str, dict[str, ScoreHist]] = field(default_factory=dict)
     score_sketch: NumericSketch | None = None
     profile: ProfileState | None = None
@@ -178,12 +178,12 @@ class ScoreState:
         return self
 
 
-def _state(task: str, pred: np.ndarray, y: np.ndarray, w: np.ndarray | None, bins: int | None):
-    if task == "multiclass":
-        return MulticlassState.of(pred, y, w)
-    if task == "regression":
-        return RegressionState.of(pred, y, w)
-    return ScoreHist.of(pred, y, w, bins=bins)
+def bootstrap_ids(df: pl.DataFrame, id_column: str | None, shard: Shard) -> np.ndarray:
+    """The rows' ids for bootstrap weights: the id column's, else the row's place (file, row)."""
+    if id_column:
+        return row_ids(df, id_column)
+    start = shard.row_offset
+    return np.arange(start, start + len(df), dtype=np.uint64) + np.uint64(shard.file_index << 40)
 
 
 def _summarize(st: ScoreState, df: pl.DataFrame, pred: np.ndarray, job: ScoreJob, shard: Shard):
@@ -195,19 +195,18 @@ def _summarize(st: ScoreState, df: pl.DataFrame, pred: np.ndarray, job: ScoreJob
         return
     y = job.model.target.encode(df.get_column(job.label))
     rw = df.get_column(sm.row_weight).cast(pl.Float64).to_numpy() if sm.row_weight else None
-    st.metric = _state(task, pred, y, rw, sm.bins)
+    st.metric = evaluation_state(task, pred, y, rw, sm.bins)
     if sm.weighted:
-        st.weighted = _state(task, pred, y, df.get_column(WEIGHT).to_numpy(), sm.bins)
+        st.weighted = evaluation_state(task, pred, y, df.get_column(WEIGHT).to_numpy(), sm.bins)
+    if sm.replicates and (sm.threshold is not None or task != "binary"):
+        ids = bootstrap_ids(df, job.id_column, shard)
+        st.boot = (
+            Bootstrap.of(ids, pred, y, sm.threshold, sm.replicates, sm.seed, rw)
+            if task == "binary"
+            else StateReplicates.of(task, ids, pred, y, sm.replicates, sm.seed, rw)
+        )
     if task != "binary":
         return
-    if sm.replicates and sm.threshold is not None:
-        ids = (
-            row_ids(df, job.id_column)
-            if job.id_column
-            else np.arange(shard.row_offset, shard.row_offset + len(df), dtype=np.uint64)
-            + np.uint64(shard.file_index << 40)
-        )
-        st.boot = Bootstrap.of(ids, pred, y, sm.threshold, sm.replicates, sm.seed)
     for c in sm.slices:
         col = df.get_column(c).cast(pl.String).fill_null(NULL_SLICE).to_numpy()
         st.slices[c] = {

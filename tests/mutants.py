@@ -41,6 +41,7 @@ class Mutant:
 
 
 M = Mutant
+AD = "tests/integration/test_after_deployment.py"
 UI = "tests/unit/test_ingest_types.py"
 MR = "tests/unit/test_messy_rules.py"
 MUTANTS = [
@@ -180,9 +181,9 @@ MUTANTS = [
         "retrain.tolerance ignored",
         (
             (
-                "distml/retrain.py",
-                "better = c_val >= o_val - tolerance",
-                "better = c_val >= o_val",
+                "distml/stats/paired.py",
+                "not_worse = iv is not None and iv[0] >= -rule.tolerance",
+                "not_worse = iv is not None and iv[0] >= 0",
             ),
         ),
         (
@@ -193,7 +194,13 @@ MUTANTS = [
         "retrain-rmse-higher-is-better",
         "retrain",
         "lower-is-better metrics (RMSE) compared as higher-is-better",
-        (("distml/retrain.py", "lower = metric in LOWER_IS_BETTER", "lower = False"),),
+        (
+            (
+                "distml/stats/paired.py",
+                "sign = -1.0 if m in LOWER_IS_BETTER else 1.0",
+                "sign = 1.0",
+            ),
+        ),
         (
             "tests/integration/test_after_deployment.py::test_retrain_on_rmse_promotes_the_lower_error",
         ),
@@ -235,8 +242,8 @@ MUTANTS = [
         (
             (
                 "distml/scoring.py",
-                "st.metric = _state(task, pred, y, rw, sm.bins)",
-                "st.metric = _state(task, pred, y, rw, None)",
+                "st.metric = evaluation_state(task, pred, y, rw, sm.bins)",
+                "st.metric = evaluation_state(task, pred, y, rw, None)",
             ),
         ),
         (
@@ -853,12 +860,12 @@ MUTANTS = [
     M(
         "retrain-tolerance-against-lower-is-better",
         "retrain",
-        "for lower-is-better metrics the tolerance is subtracted instead of added",
+        "for lower-is-better metrics the improvement's sign is flipped (tolerance on the wrong side)",
         (
             (
-                "distml/retrain.py",
-                "better = c_val <= o_val + tolerance",
-                "better = c_val <= o_val - tolerance",
+                "distml/stats/paired.py",
+                "sign = -1.0 if m in LOWER_IS_BETTER else 1.0",
+                "sign = 1.0 if m in LOWER_IS_BETTER else 1.0",
             ),
         ),
         ("tests/unit/test_decisions.py",),
@@ -1189,6 +1196,141 @@ MUTANTS = [
         (("distml/artifacts.py", "return obj if math.isfinite(obj) else None", "return obj"),),
         (MR,),
         "issue #28 (own)",
+    ),
+    # -- issue #30: decisions on intervals ------------------------------------------------------
+    M(
+        "skill-gate-on-the-point",
+        "retrain",
+        "the skill gate reads the candidate's point ROC AUC, not its interval's lower end",
+        (
+            (
+                "distml/stats/paired.py",
+                "passed = iv is not None and iv[0] > chance",
+                "passed = (c_all.get(name) or 0.0) > chance",
+            ),
+        ),
+        ("tests/unit/test_decisions.py",),
+        "issue #30",
+    ),
+    M(
+        "paired-replicates-unpaired",
+        "retrain",
+        "the current model's replicate weights drawn with another seed (an unpaired comparison)",
+        (
+            (
+                "distml/retrain.py",
+                "Scored.of(job.task, pred, y, ids, rw, job.replicates, job.seed, th)",
+                "Scored.of(job.task, pred, y, ids, rw, job.replicates, job.seed + (name == 'current'), th)",
+            ),
+        ),
+        (f"{AD}::test_retrain_promotes_only_a_candidate_that_is_not_worse",),
+        "issue #30",
+    ),
+    M(
+        "trained-rows-not-excluded",
+        "retrain",
+        "test rows the current model trained on are compared anyway",
+        (
+            (
+                "distml/retrain.py",
+                "seen = job.trained.seen(df)",
+                "seen = job.trained.seen(df) & False",
+            ),
+        ),
+        (f"{AD}::test_retrain_promotes_only_a_candidate_that_is_not_worse",),
+        "issue #30",
+    ),
+    M(
+        "promotion-without-compare-and-swap",
+        "registry",
+        "a promotion does not check that current is still what it compared against",
+        (("distml/registry.py", "if expected is ANY or now == expected:", "if True:"),),
+        (
+            "tests/unit/test_promotion.py::test_two_promotions_at_the_same_moment_one_wins_one_is_refused",
+        ),
+        "issue #30",
+    ),
+    M(
+        "rollback-to-the-newest-older-number",
+        "registry",
+        "rollback goes to the newest older version number, not the model current before",
+        (
+            (
+                "distml/registry.py",
+                'if e.get("action") == "promote" and e.get("version") == now and e.get("previous"):',
+                "if False:",
+            ),
+        ),
+        ("tests/unit/test_promotion.py::test_promote_and_rollback_follow_the_history",),
+        "issue #30",
+    ),
+    M(
+        "early-stopping-on-the-last-metric",
+        "train",
+        "early stopping watches XGBoost's last eval_metric (aucpr) instead of the chosen one",
+        (("distml/model/worker.py", "metric_name=job.stopping_metric,", "metric_name=None,"),),
+        (
+            "tests/integration/test_early_stopping.py::test_early_stopping_is_as_good_as_fixed_rounds_at_100_valid_positives",
+        ),
+        "issue #30",
+    ),
+    M(
+        "ranking-stopping-at-any-positive-count",
+        "train",
+        "a ranking stopping metric is used whatever valid's positive count",
+        (("distml/objective.py", "if positives >= min_positives:", "if True:"),),
+        ("tests/integration/test_early_stopping.py",),
+        "issue #30",
+    ),
+    M(
+        "curve-recommends-anyway",
+        "curve",
+        "the curve recommends a size when its intervals are wider than the tolerance",
+        (("distml/curve/report.py", "if half <= tolerance:", "if True:"),),
+        ("tests/unit/test_curve.py",),
+        "issue #30",
+    ),
+    M(
+        "curve-extrapolates-an-untrusted-fit",
+        "curve",
+        "an untrusted fit is extrapolated",
+        (
+            (
+                "distml/curve/report.py",
+                "            if trusted\n",
+                "            if law is not None\n",
+            ),
+        ),
+        ("tests/unit/test_curve.py",),
+        "issue #30",
+    ),
+    M(
+        "label-verdict-on-the-point",
+        "monitor",
+        "the positive rate's verdict reads the point change, not its interval",
+        (
+            (
+                "distml/monitor.py",
+                'status = verdict(ch["interval"], 0.0, ch["reference_rate"], m.label_rate_drift)',
+                'status = verdict([ch["difference"]] * 2, 0.0, ch["reference_rate"], m.label_rate_drift)',
+            ),
+        ),
+        (f"{AD}::test_no_drift_on_fresh_data_from_the_training_distribution",),
+        "issue #30",
+    ),
+    M(
+        "live-metrics-do-not-count",
+        "monitor",
+        "a live metric's drop is reported but does not change the status",
+        (
+            (
+                "distml/monitor.py",
+                '        v.add(\n            ch["status"],',
+                '        v.add(\n            "ok",',
+            ),
+        ),
+        (f"{AD}::test_a_live_precision_drop_is_not_ok_and_the_page_plots_it",),
+        "issue #30",
     ),
 ]
 

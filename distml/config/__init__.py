@@ -58,11 +58,13 @@ __all__ = [
     "MonitorSettings",
     "PipelineConfig",
     "PredictSettings",
+    "PromoteSettings",
     "PreprocessConfig",
     "ProfileConfig",
     "QualityConfig",
     "RetrainConfig",
     "RetrainSettings",
+    "RollbackSettings",
     "RuleConfig",
     "RunSettings",
     "SamplingConfig",
@@ -167,6 +169,28 @@ class IngestSettings:
 
 
 @dataclass
+class PromoteSettings:
+    """``distml promote``: a finished run becomes the current model in retrain.models_dir."""
+
+    model_run: str | None = None
+    """The finished run (or model directory) to promote."""
+    reason: str | None = None
+    """Why, for the history."""
+    retrain: RetrainConfig = field(default_factory=RetrainConfig)
+
+
+@dataclass
+class RollbackSettings:
+    """``distml rollback``: retrain.models_dir/current back to the model before."""
+
+    to: str | None = None
+    """The version to make current (null: the one current before the current one's promotion)."""
+    reason: str | None = None
+    """Why, for the history."""
+    retrain: RetrainConfig = field(default_factory=RetrainConfig)
+
+
+@dataclass
 class ServeSettings:
     """``distml serve``: a training run's contract, preprocessor and model behind HTTP."""
 
@@ -185,6 +209,8 @@ ROOTS = {
     "generate": GenerateSettings,
     "ingest": IngestSettings,
     "serve": ServeSettings,
+    "promote": PromoteSettings,
+    "rollback": RollbackSettings,
 }
 
 RENAMED = {

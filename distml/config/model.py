@@ -7,6 +7,14 @@ from typing import Any
 
 from distml.config._check import check
 
+XGBOOST_METRICS = (
+    "rmse", "rmsle", "mae", "mape", "mphe", "logloss", "error", "merror", "mlogloss", "auc",
+    "aucpr", "pre", "ndcg", "map", "poisson-nloglik", "gamma-nloglik", "cox-nloglik",
+    "gamma-deviance", "tweedie-nloglik", "aft-nloglik", "interval-regression-accuracy",
+)  # fmt: skip
+"""XGBoost's eval_metric names (https://xgboost.readthedocs.io/en/stable/parameter.html), before
+any ``@`` argument."""
+
 
 @dataclass
 class ModelConfig:
@@ -23,7 +31,16 @@ class ModelConfig:
     """Passed to ``xgboost.train`` as given (nthread is set from cluster.cpus_per_worker)."""
     num_boost_round: int = 300
     early_stopping_rounds: int | None = 20
-    """Stop when the last eval metric on valid has not improved for this many rounds."""
+    """Stop when model.stopping_metric on valid has not improved for this many rounds (patience);
+    the model keeps the best round."""
+    stopping_metric: str | None = None
+    """The valid metric early stopping watches (an XGBoost eval_metric; it is added to
+    params.eval_metric when missing). null: the objective's own loss (logloss for binary,
+    mlogloss for multiclass, rmse for squared error), smooth at any positive count."""
+    ranking_min_positives: int = 1000
+    """A ranking stopping metric (auc, aucpr, map, ndcg, pre) is used only when valid holds this
+    many rows of its rarest class; below it, the loss is watched and a warning says so (0: always
+    use it)."""
     checkpoint_every: int = 50
     """Report a checkpoint every N rounds (rank 0 writes it)."""
     batch_rows: int = 262_144
@@ -50,6 +67,22 @@ class ModelConfig:
                 "a positive int or null",
                 self.early_stopping_rounds,
             )
+        if self.stopping_metric is not None:
+            base = str(self.stopping_metric).split("@")[0]
+            ours = {"roc_auc": "auc", "average_precision": "aucpr", "log_loss": "logloss"}
+            hint = f" (distml's {base} is XGBoost's {ours[base]})" if base in ours else ""
+            check(
+                base in XGBOOST_METRICS,
+                "model.stopping_metric",
+                "one of XGBoost's eval_metric names (" + ", ".join(XGBOOST_METRICS) + ")" + hint,
+                self.stopping_metric,
+            )
+        check(
+            self.ranking_min_positives >= 0,
+            "model.ranking_min_positives",
+            "an int >= 0",
+            self.ranking_min_positives,
+        )
         check(
             self.checkpoint_every > 0,
             "model.checkpoint_every",

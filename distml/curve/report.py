@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import html
-import json
+import math
 import os
 from typing import Any
 
@@ -69,15 +69,7 @@ def _fit(n: np.ndarray, y: np.ndarray, iv: list, name: str) -> tuple[Any, list[s
 
 def _warnings(c: dict[str, Any], population: int) -> list[str]:
     """What makes the curve less telling than it looks."""
-    out, pts, tol = [], c["points"], c["tolerance"]
-    half = [(p["interval"][1] - p["interval"][0]) / 2 for p in pts if p["interval"]]
-    if half and float(np.median(half)) > tol:
-        out.append(
-            f"the test metric's 95% intervals (median half-width {float(np.median(half)):.3g}) "
-            f"are wider than curve.tolerance={tol:g}: sizes closer than that cannot be told apart "
-            f"on {pts[-1]['test_rows']:,} test rows; a larger sample (sampling.size, or more data "
-            "when it holds every row already) gives more test rows"
-        )
+    out, pts = [], c["points"]
     for p in pts:
         empty = [h for h, m in p["rows_by_stratum"].items() if m == 0]
         if empty:
@@ -89,6 +81,57 @@ def _warnings(c: dict[str, Any], population: int) -> list[str]:
             f"beyond the {population:,} rows of the data"
         )
     return out
+
+
+def _no_recommendation(iv: list, tolerance: float, test_rows: int, population: int) -> str | None:
+    """Why no size can be recommended (None: one can). The rule: sizes closer than
+    ``tolerance`` can be told apart only when the test metric's 95% intervals are no wider than
+    it, i.e. their median half-width is at most ``tolerance``; without intervals there is no way
+    to know."""
+    if not all(iv):
+        return (
+            "no recommendation: the sizes' test metrics have no intervals (eval.bootstrap=0), "
+            "so distml cannot tell whether two sizes differ by more than curve.tolerance; set "
+            "eval.bootstrap (e.g. 200)"
+        )
+    half = float(np.median([(b - a) / 2 for a, b in iv]))
+    if half <= tolerance:
+        return None
+    # a half-width shrinks as 1/sqrt(test rows)
+    need = math.ceil(test_rows * (half / max(tolerance, 1e-12)) ** 2)
+    more = (
+        f"about {need:,} test rows (a larger sampling.size or sampling.split.test)"
+        if need <= population
+        else f"about {need:,} test rows, more than the data's {population:,} rows hold"
+    )
+    return (
+        f"no recommendation: the test metric's 95% intervals (median half-width {half:.3g}) are "
+        f"wider than curve.tolerance={tolerance:g}, so sizes closer than that cannot be told "
+        f"apart on {test_rows:,} test rows. To get one: {more}, or a looser curve.tolerance (at "
+        f"least {half:.3g})"
+    )
+
+
+def _recommendation(
+    points: list[dict[str, Any]],
+    n: np.ndarray,
+    y: np.ndarray,
+    size: int | None,
+    why: str,
+    name: str,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"train_rows": size, "reason": why, "largest_train_rows": int(n[-1])}
+    if size is None:
+        return out
+    rec = points[[p["train_rows"] for p in points].index(size)]
+    return out | {
+        name: float(y[[int(x) for x in n].index(size)]),
+        "train_seconds": rec["train_seconds"],
+        # noisy at small sizes: a smaller model is never reported as costing more
+        "train_seconds_saved": round(
+            max(0.0, points[-1]["train_seconds"] - rec["train_seconds"]), 3
+        ),
+    }
 
 
 POINT_KEYS = ("rank_rows", "train_seconds", "wall_seconds", "score_seconds", "rounds")
@@ -109,13 +152,18 @@ def summarize(
     y = np.array([p["metrics"]["test"][name] for p in points], dtype=float)
     iv = [p["metrics"]["test"].get("intervals", {}).get(name) for p in points]
     law, problems = _fit(n, y, iv, name)
-    plateau = law.a if law is not None and not problems else None
-    size, why = recommend([int(x) for x in n], list(y), cfg.tolerance, lower, plateau)
-    if problems:
-        why += f" (the fitted plateau is not used: {'; '.join(problems)})"
-    elif law is not None and law.plateau_stderr is not None:
-        why += f" (the plateau's standard error is {law.plateau_stderr:.2g})"
-    rec = points[[p["train_rows"] for p in points].index(size)]
+    trusted = law is not None and not problems
+    plateau = law.a if trusted else None
+    test_rows = points[-1]["metrics"]["test"]["rows"]
+    blocked = _no_recommendation(iv, cfg.tolerance, test_rows, population)
+    if blocked:
+        size, why = None, blocked
+    else:
+        size, why = recommend([int(x) for x in n], list(y), cfg.tolerance, lower, plateau)
+        if problems:
+            why += f" (the fitted plateau is not used: {'; '.join(problems)})"
+        elif law is not None and law.plateau_stderr is not None:
+            why += f" (the plateau's standard error is {law.plateau_stderr:.2g})"
     c: dict[str, Any] = {
         "metric": name,
         "lower_is_better": lower,
@@ -129,7 +177,7 @@ def summarize(
                 "rows_by_stratum": p["rows_by_stratum"],
                 name: float(v),
                 "interval": i,
-                "fitted": float(law(p["train_rows"])) if law is not None else None,
+                "fitted": float(law(p["train_rows"])) if trusted else None,
                 "test_rows": p["metrics"]["test"]["rows"],
                 **{k: p[k] for k in POINT_KEYS},
                 "best_iteration": p["best_iteration"],
@@ -141,31 +189,22 @@ def summarize(
         if law is None
         else {
             **law.to_json(),
-            "plateau": law.a,
-            "trusted": not problems,
+            "plateau": law.a if trusted else None,
+            "trusted": trusted,
+            "not_trusted_because": problems,
             "weights": "bootstrap" if all(iv) else "none",
         },
+        # only from a trusted fit: an untrusted one's plateau and extrapolation are not shown
         "extrapolated": [
             {
-                "trusted": not problems,
                 "train_rows": int(f * n[-1]),
                 name: float(law(f * n[-1])),
                 "stderr": law.stderr(f * n[-1]),
             }
             for f in EXTRAPOLATE
-            if law is not None
+            if trusted
         ],
-        "recommendation": {
-            "train_rows": size,
-            name: float(y[[int(x) for x in n].index(size)]),
-            "reason": why,
-            "train_seconds": rec["train_seconds"],
-            # noisy at small sizes: a smaller model is never reported as costing more
-            "train_seconds_saved": round(
-                max(0.0, points[-1]["train_seconds"] - rec["train_seconds"]), 3
-            ),
-            "largest_train_rows": int(n[-1]),
-        },
+        "recommendation": _recommendation(points, n, y, size, why, name),
     }
     c["warnings"] = _warnings(c, population)
     return c
@@ -185,24 +224,27 @@ def plot(c: dict[str, Any]) -> bytes:
                     color="C0", label=f"test {name} (95% interval)")  # fmt: skip
     else:
         ax.plot(n, y, "o", color="C0", label=f"test {name}")
-    if c["fit"]:
+    if c["fit"] and c["fit"]["trusted"]:  # an untrusted fit is not drawn
         f = c["fit"]
         xs = np.geomspace(n[0], n[-1] * EXTRAPOLATE[-1], 200)
         sign = 1.0 if c["lower_is_better"] else -1.0
-        trust = "" if f["trusted"] else " (not trusted)"  # and so its extrapolation
         ax.plot(xs, f["a"] + sign * f["b"] * xs ** -f["c"], "--", color="C0", alpha=0.7,
-                label=f"fit {f['model']}, plateau {f['a']:.4g}{trust}")  # fmt: skip
+                label=f"fit {f['model']}, plateau {f['a']:.4g}")  # fmt: skip
         ext = [e for e in c["extrapolated"] if e["stderr"] is not None]
         if ext:
             ax.errorbar([e["train_rows"] for e in ext], [e[name] for e in ext],
                         yerr=[Z95 * e["stderr"] for e in ext], fmt="D", mfc="none", color="C0",
-                        capsize=3, alpha=0.7, label=f"extrapolated (95%){trust}")  # fmt: skip
-    ax.axvline(c["recommendation"]["train_rows"], color="C2", lw=1, ls="--", alpha=0.6, zorder=0,
-               label="recommended size")  # fmt: skip
+                        capsize=3, alpha=0.7, label="extrapolated (95%)")  # fmt: skip
+    if c["recommendation"]["train_rows"] is not None:
+        ax.axvline(c["recommendation"]["train_rows"], color="C2", lw=1, ls="--", alpha=0.6,
+                   zorder=0, label="recommended size")  # fmt: skip
     if c["extrapolated"] and c["extrapolated"][-1]["train_rows"] > c["population_rows"]:
         ax.axvline(
             c["population_rows"], color="0.5", lw=1, ls=":", zorder=0, label="rows of the data"
         )
+    lo, hi = metric_range(name)  # the axis stays inside the metric's possible values
+    y0, y1 = ax.get_ylim()
+    ax.set_ylim(max(y0, lo), min(y1, hi))
     ax.set_xscale("log")
     ax.set_xlabel("training rows")
     ax.set_ylabel(f"test {name}")
@@ -225,31 +267,40 @@ def section(c: dict[str, Any], image: bytes) -> str:
         for p in c["points"]
     ]
     img = base64.b64encode(image).decode()
-    saves = (
-        "it is the largest size"
-        if r["train_rows"] == r["largest_train_rows"]
-        else f"it trains in {r['train_seconds']:.3g} s, {r['train_seconds_saved']:.3g} s less than "
-        "the largest size"
-    )
+    if r["train_rows"] is None:
+        advice = f"<p class='bad'>{html.escape(r['reason'][0].upper() + r['reason'][1:])}.</p>"
+    else:
+        saves = (
+            "it is the largest size"
+            if r["train_rows"] == r["largest_train_rows"]
+            else f"it trains in {r['train_seconds']:.3g} s, {r['train_seconds_saved']:.3g} s less "
+            "than the largest size"
+        )
+        advice = (
+            f"<p>Recommended: <b>{r['train_rows']:,}</b> training rows "
+            f"({html.escape(r['reason'])}); {saves}.</p>"
+        )
     fit = c["fit"]
-    fit_text = (
-        f"Fitted {html.escape(fit['model'])}: a={fit['a']:.4g} (the plateau; standard errors "
-        f"{html.escape(json.dumps(fit['stderr']))}), b={fit['b']:.4g}, c={fit['c']:.3g}"
-        + ("." if fit["trusted"] else "; the plateau is not trusted (see the reason above).")
-        if fit
-        else "No fitted curve (fewer than 4 sizes, or the fit did not converge)."
-    )
+    if not fit:
+        fit_text = "No fitted curve (fewer than 4 sizes, or the fit did not converge)."
+    elif fit["trusted"]:
+        se = ", ".join(f"{k} {_g(v)}" for k, v in fit["stderr"].items())
+        fit_text = (
+            f"Fitted {html.escape(fit['model'])}: a={fit['a']:.4g} (the plateau), "
+            f"b={fit['b']:.4g}, c={fit['c']:.3g}; standard errors {se}."
+        )
+    else:
+        fit_text = (
+            "The fitted curve is not trusted, so no plateau or extrapolation is shown: "
+            + html.escape("; ".join(fit["not_trusted_because"]))
+            + "."
+        )
     ext = table(
         [[e["train_rows"], e[name], e["stderr"]] for e in c["extrapolated"]],
-        [
-            "training rows",
-            f"extrapolated {name}" + ("" if fit and fit["trusted"] else " (untrusted fit)"),
-            "stderr",
-        ],
+        ["training rows", f"extrapolated {name}", "stderr"],
     )
     return (
-        f"<h2>Learning curve</h2><p>Recommended: <b>{r['train_rows']:,}</b> training rows "
-        f"({html.escape(r['reason'])}); {saves}.</p>"
+        f"<h2>Learning curve</h2>{advice}"
         f"<img style='width:640px' alt='learning curve' src='data:image/png;base64,{img}'>"
         + table(
             rows, ["training rows", f"test {name}", "95% interval", "fitted", "train s", "rounds"]
@@ -272,10 +323,12 @@ def text(c: dict[str, Any], run_dir: str) -> str:
             f"{p['train_rows']:>12,}  {p[name]:>18.4f}  {iv:>21}  {p['train_seconds']:>8.1f}  "
             f"{p['rounds']:>6}{mark}"
         )
-    fitted = "fitted" if c["fit"] and c["fit"]["trusted"] else "untrusted fit"
     for e in c["extrapolated"]:
-        lines.append(f"{e['train_rows']:>12,}  {e[name]:>18.4f}  ({fitted}, +/- {_g(e['stderr'])})")
-    lines.append(f"recommended: {r['train_rows']:,} training rows: {r['reason']}")
+        lines.append(f"{e['train_rows']:>12,}  {e[name]:>18.4f}  (fitted, +/- {_g(e['stderr'])})")
+    if r["train_rows"] is None:
+        lines.append(r["reason"])
+    else:
+        lines.append(f"recommended: {r['train_rows']:,} training rows: {r['reason']}")
     lines.extend(f"warning: {w}" for w in c["warnings"])
     lines.append(
         f"curve: {os.path.join(run_dir, 'curve.json')}  plot: {os.path.join(run_dir, 'plots', 'curve.png')}"

@@ -79,6 +79,8 @@ def run_curve(s: CurveSettings, run_dir: str) -> dict[str, Any]:
     ctx.settings = sized(ctx.settings, ctx.dataset.num_rows)
     name = metric_name(ctx.task, s.curve.metric)  # before any stage runs
     cluster = ctx.settings.cluster
+    # what `distml run` would give its workers: the largest size trains as it would
+    run_cpus = worker_cpus(cluster, s.curve.workers_per_trial)
     cluster.cpus_per_worker = worker_cpus(
         cluster, s.curve.workers_per_trial, s.curve.max_concurrent
     )
@@ -86,7 +88,7 @@ def run_curve(s: CurveSettings, run_dir: str) -> dict[str, Any]:
     cached_data_stages(ctx)
     shutil.rmtree(ctx.out("curve"), ignore_errors=True)
     with ctx.record.stage("curve") as st:
-        result, largest = curve(ctx, s.curve, name, st)
+        result, largest = curve(ctx, s.curve, name, st, run_cpus)
     write_outputs(run_dir, result, largest)
     ctx.record.data["curve"] = {k: result[k] for k in ("metric", "recommendation")}
     ctx.record.save()
@@ -161,14 +163,19 @@ def _bands(
 
 
 def curve(
-    ctx: RunContext, cfg: CurveConfig, metric: str, st: Stage
+    ctx: RunContext, cfg: CurveConfig, metric: str, st: Stage, run_cpus: float
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Train and score one model per size; curve.json's content and the largest's metrics."""
+    """Train and score one model per size; curve.json's content and the largest's metrics.
+
+    When the largest size is the whole train split, its model is `distml run`'s: trained on the
+    run's own feature shards (features/train, in their order) with the CPUs per worker a run
+    gets (``run_cpus``), so the same rows, order and threads give the same trees."""
     s = ctx.settings
     assert ctx.spec is not None
     sample = plan(ctx.out("sample"), s.data.shard_rows, what="sample folder")
     order = _order(ctx, list(sample.shards), st)
     sizes = _sizes(ctx, order.height)
+    whole = sizes[-1] == order.height
     counts = {str(k): int(v) for k, v in order.group_by(STRATUM).len().iter_rows()}
     cuts = nested.cuts(order, sizes)
     del order
@@ -185,10 +192,20 @@ def curve(
     say("curve", f"{len(sizes)} sizes {sizes}, at most {cfg.max_concurrent} trained at once")
     res = resources(ctx, cfg.workers_per_trial)
 
+    run_train = (
+        plan(ctx.out("features", "train"), s.data.shard_rows).shards
+        if whole and os.path.isdir(ctx.out("features", "train"))
+        else None
+    )
+
     def trial(i: int) -> tuple[Any, dict[str, Any]]:
         n = sizes[i]
-        job = train_job(ctx, train_sets[i], valid)
         storage = ctx.out("curve", str(n), "train")
+        if run_train is not None and i == len(sizes) - 1:
+            job = replace(train_job(ctx, run_train, valid), nthread=max(1, int(run_cpus)))
+            big = replace(res, cpus_per_worker=run_cpus)
+            return fit(job, big, storage, name=f"curve {n:,}", cancel=cancel)
+        job = train_job(ctx, train_sets[i], valid)
         return fit(job, res, storage, name=f"curve {n:,}", cancel=cancel)
 
     points: list[dict[str, Any]] = []

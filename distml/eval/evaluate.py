@@ -29,7 +29,7 @@ def split_metrics(
     if st.metric is None:
         return {"rows": 0, "error": "no rows to evaluate"}
     if task != "binary":
-        return st.metric.metrics()
+        return st.metric.metrics() | _intervals(st, cfg)
     assert threshold is not None
     m = binary_metrics(st.metric, threshold, cfg.beta, details=details)
     if st.weighted is not None:
@@ -40,17 +40,27 @@ def split_metrics(
         m["population"]["note"] = (
             "weighted by the sample's inverse inclusion probabilities (N_h/n_h)"
         )
-    if st.boot is not None:
-        m["intervals"] = st.boot.intervals(cfg.beta)
-        m["intervals_method"] = (
-            f"Poisson bootstrap, {st.boot.hist.shape[0]} replicates, 95% percentile"
-        )
+    m |= _intervals(st, cfg)
     if st.slices:
         m["slices"] = {
             c: {v: _slice(h, threshold, cfg) for v, h in sorted(vals.items())}
             for c, vals in st.slices.items()
         }
     return m
+
+
+INTERVAL_LEVEL = 0.95
+"""The level of metrics.json's ``intervals`` (monitoring reads it back)."""
+
+
+def _intervals(st: ScoreState, cfg: EvalConfig) -> dict[str, Any]:
+    if st.boot is None:
+        return {}
+    return {
+        "intervals": st.boot.intervals(cfg.beta, INTERVAL_LEVEL),
+        "intervals_method": f"Poisson bootstrap, {st.boot.replicates} replicates, "
+        f"{INTERVAL_LEVEL:.0%} percentile",
+    }
 
 
 def _slice(h: ScoreHist, threshold: float, cfg: EvalConfig) -> dict[str, Any]:
@@ -118,7 +128,7 @@ def evaluate(
         bins=cfg.bins,
         row_weight=row_weight,
         weighted=True,
-        replicates=cfg.bootstrap if threshold is not None else 0,
+        replicates=cfg.bootstrap if threshold is not None or task != "binary" else 0,
         threshold=threshold,
         seed=seed,
         slices=tuple(cfg.slices),

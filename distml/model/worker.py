@@ -85,6 +85,8 @@ class TrainJob:
     batch_rows: int
     nthread: int
     external_memory: bool = False
+    stopping_metric: str | None = None
+    """The valid metric early stopping watches (in params' eval_metric); None: the last one."""
 
 
 KEEP_BYTES = 1 << 28
@@ -227,13 +229,24 @@ class Worker:
         t1 = time.perf_counter()
         start = xgb.Booster(model_file=bytearray(start_raw)) if start_raw else None
         done = start.num_boosted_rounds() if start is not None else 0
+        callbacks: list[xgb.callback.TrainingCallback] = []
+        if rank == 0:
+            callbacks.append(ReportCallback(keeper, job.checkpoint_every))
+        if evals and job.early_stopping_rounds:
+            # every rank sees the same (allreduced) valid metrics, so all stop at the same round
+            callbacks.append(
+                xgb.callback.EarlyStopping(
+                    rounds=job.early_stopping_rounds,
+                    metric_name=job.stopping_metric,
+                    data_name="valid",
+                )
+            )
         booster = xgb.train(
             params,
             dtrain,
             num_boost_round=max(0, job.num_boost_round - done),
             evals=evals,
-            early_stopping_rounds=job.early_stopping_rounds if job.valid else None,
-            callbacks=[ReportCallback(keeper, job.checkpoint_every)] if rank == 0 else [],
+            callbacks=callbacks,
             xgb_model=start,
             verbose_eval=False,
         )

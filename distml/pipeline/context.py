@@ -14,7 +14,7 @@ from distml.artifacts import write_json
 from distml.cluster.tasks import MapStats, peak_rss_bytes
 from distml.config import RunSettings, SamplingConfig
 from distml.data.shards import Dataset, polars_schema
-from distml.objective import task_of
+from distml.objective import Stopping, task_of
 from distml.preprocess.kinds import FeaturePlan, feature_plan
 from distml.profile.stage import ProfileResult
 from distml.progress import human, say
@@ -92,6 +92,8 @@ class RunContext:
     metrics: dict[str, Any] | None = None
     rules_left_out: dict[str, str] = field(default_factory=dict)
     """Feature columns the profile's rules left out (distml/profile/hygiene.py), with why."""
+    stopping: Stopping | None = None
+    """The metric early stopping watches (decided once, on the valid rows)."""
 
     def out(self, *parts: str) -> str:
         return os.path.join(self.run_dir, *parts)

@@ -14,12 +14,15 @@ from distml.artifacts import write_json
 from distml.cluster.tasks import map_merge
 from distml.data.columns import SPLITS, WEIGHT, row_weight_column
 from distml.data.fs import join
-from distml.data.shards import Dataset, Shard, plan, polars_schema, without_files
+from distml.data.shards import Dataset, Shard, plan, polars_schema, read_shard, without_files
 from distml.errors import GateFailed, UserError, shell_quoted
 from distml.eval.evaluate import evaluate as evaluate_samples
+from distml.eval.trained_rows import FILE as TRAINED_ROWS
+from distml.eval.trained_rows import write_trained_rows
 from distml.model.train import MODEL_FILE, Resources, fit, importance
 from distml.model.worker import TrainJob
 from distml.monitor import add_score_reference, write_reference
+from distml.objective import Stopping, stopping_metric
 from distml.pipeline.context import RunContext, Stage
 from distml.preprocess.apply import apply_shard, save
 from distml.preprocess.fit import fit as fit_preprocessor
@@ -238,23 +241,70 @@ def _params(ctx: RunContext) -> dict:
     return params
 
 
+def _rarest_class(ctx: RunContext, valid: Sequence[Shard]) -> int | None:
+    """Rows of the rarest class among the valid feature shards (None for a regression)."""
+    if ctx.task == "regression":
+        return None
+    label = ctx.settings.data.label
+    counts: dict[int, int] = {}
+    for sh in valid:
+        for k, n in read_shard(sh, [label]).get_column(label).value_counts().iter_rows():
+            counts[int(k)] = counts.get(int(k), 0) + n
+    k = max(len(ctx.target.classes), 2)
+    return min(counts.get(c, 0) for c in range(k))
+
+
+def stopping(ctx: RunContext, valid: Sequence[Shard]) -> Stopping:
+    """The metric early stopping watches (model.stopping_metric, the valid rows' count of the
+    rarest class): decided once a run, recorded in run.json, a warning when the asked one is not
+    used."""
+    if ctx.stopping is None:
+        m = ctx.settings.model
+        found = stopping_metric(
+            m.params, m.stopping_metric, _rarest_class(ctx, valid), m.ranking_min_positives
+        )
+        ctx.stopping = found
+        if found.asked is not None:
+            ctx.record.warn(f"early stopping: {found.reason}")
+            say("train", f"warning: early stopping: {found.reason}")
+        ctx.record.decide(
+            "early stopping",
+            f"on valid {found.metric or 'the last eval_metric'}, "
+            f"patience {m.early_stopping_rounds} rounds",
+            found.reason,
+            "model.stopping_metric=<metric> (and model.ranking_min_positives=0 for a ranking "
+            "metric on few positives), or model.early_stopping_rounds=null",
+            stage="train",
+        )
+    return ctx.stopping
+
+
 def train_job(ctx: RunContext, train: Sequence[Shard], valid: Sequence[Shard]) -> TrainJob:
     """The training job of the run's settings on the given feature shards."""
     s = ctx.settings
     assert ctx.spec is not None
+    params = _params(ctx)
+    metric = None
+    if valid and s.model.early_stopping_rounds:
+        metric = stopping(ctx, valid).metric
+        if metric is not None:
+            given = params.get("eval_metric") or []
+            given = [given] if isinstance(given, str) else list(given)
+            params["eval_metric"] = given if metric in given else [*given, metric]
     return TrainJob(
         train=tuple(train),
         valid=tuple(valid),
         features=tuple(ctx.spec["output_columns"]),
         label=s.data.label,
         weight=WEIGHT if s.model.use_sample_weights else row_weight_column(s.data.weight_column),
-        params=_params(ctx),
+        params=params,
         num_boost_round=s.model.num_boost_round,
         early_stopping_rounds=s.model.early_stopping_rounds,
         checkpoint_every=s.model.checkpoint_every,
         batch_rows=s.model.batch_rows,
         nthread=max(1, int(s.cluster.cpus_per_worker)),
         external_memory=s.model.external_memory,
+        stopping_metric=metric,
     )
 
 
@@ -284,10 +334,17 @@ def train(ctx: RunContext, st: Stage, resume_from: str | None) -> None:
     booster, info = fit(job, res, storage, resume_from)
     booster.save_model(ctx.out(MODEL_FILE))
     write_json(ctx.out("feature_importance.json"), importance(booster, job.features))
+    sample = plan(ctx.out("sample"), s.data.shard_rows, what="sample folder")
+    st.entry["trained_rows"] = write_trained_rows(
+        sample.shards, ctx.spec, s.data.label, ctx.out(TRAINED_ROWS), ctx.num_cpus
+    )
     e = st.entry
     e["rows"] = fplan["train"].num_rows
     e["rounds"] = booster.num_boosted_rounds()
     e["best_iteration"] = info["best_iteration"]
+    if ctx.stopping is not None:
+        e["stopping_metric"] = ctx.stopping.metric
+        e["stopping_reason"] = ctx.stopping.reason
     for k in ("workers", "rank_rows", "failures", "resumed_from_rounds"):
         e[k] = info[k]
     e["cpus_per_worker"], e["nthread"] = res.cpus_per_worker, job.nthread

@@ -147,17 +147,29 @@ def sketch_std(sk: NumericSketch) -> float:
     return float(np.sqrt(np.average((x - m) ** 2, weights=w)))
 
 
+def _shares(labels: list[str], p: Sequence[float], q: Sequence[float]) -> dict[str, Any]:
+    """The bins and each side's share of rows in them (what monitor.html plots)."""
+    tp, tq = max(1.0, float(sum(p))), max(1.0, float(sum(q)))
+    return {
+        "bins": labels,
+        "reference_share": [float(x) / tp for x in p],
+        "new_share": [float(x) / tq for x in q],
+    }
+
+
 def compare_numeric(ref: NumericSketch, new: NumericSketch, bins: int) -> dict[str, Any]:
     """New data against a reference over the reference's quantile bins (exact counts: the edges
     are bucket boundaries): PSI, Jensen-Shannon and Wasserstein distances, null rates."""
     edges = ref.edges(bins)
     p, q = ref.histogram(edges), new.histogram(edges)
+    labels = _numeric_labels(edges)
     if ref.nulls == 0 and new.nulls == 0:
-        p, q = p[:-1], q[:-1]
+        p, q, labels = p[:-1], q[:-1], labels[:-1]
     w = wasserstein(ref, new)
     std = sketch_std(ref)
     return {
         "kind": "numeric",
+        **_shares(labels, p, q),
         "psi": psi(p, q),
         "js_distance": js_distance(p, q),
         "wasserstein": w,
@@ -175,6 +187,7 @@ def compare_categories(ref: CategorySketch, new: CategorySketch, top: int) -> di
     unseen = sorted((k for k in new.counts if k not in ref.counts), key=lambda k: -new.counts[k])
     return {
         "kind": "categorical",
+        **_shares([*keys, "(other)"], p, q),
         "psi": psi(p, q),
         "js_distance": js_distance(p, q),
         "unseen_values": unseen[:10],

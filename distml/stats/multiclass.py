@@ -1,5 +1,5 @@
 """Multiclass (confusion matrix plus one-vs-rest histograms) and regression (exact moments)
-evaluation states: exactly mergeable, no Ray, no I/O."""
+evaluation states, and ``evaluation_state`` for any task: exactly mergeable, no Ray, no I/O."""
 
 from __future__ import annotations
 
@@ -20,8 +20,13 @@ class MulticlassState:
 
     @classmethod
     def of(
-        cls, proba: np.ndarray, label: np.ndarray, weight: np.ndarray | None = None
+        cls,
+        proba: np.ndarray,
+        label: np.ndarray,
+        weight: np.ndarray | None = None,
+        bins: int | None = None,
     ) -> MulticlassState:
+        """``bins``: the one-vs-rest histograms' scores rounded down to this many bins."""
         k = proba.shape[1]
         y = np.asarray(label).astype(np.int64)
         w = np.ones(len(y)) if weight is None else np.asarray(weight, dtype=np.float64)
@@ -31,7 +36,7 @@ class MulticlassState:
         p = np.clip(proba[np.arange(len(y)), y], EPS, 1 - EPS)
         return cls(
             conf,
-            [ScoreHist.of(proba[:, c], (y == c).astype(int), w) for c in range(k)],
+            [ScoreHist.of(proba[:, c], (y == c).astype(int), w, bins) for c in range(k)],
             float(w @ -np.log(p)),
         )
 
@@ -139,3 +144,15 @@ class RegressionState:
             "r2": 1 - self.sse / self.m2 if self.m2 > 0 else None,
             "mape": self.sape / self.w,
         }
+
+
+def evaluation_state(
+    task: str, pred: np.ndarray, y: np.ndarray, w: np.ndarray | None, bins: int | None = None
+) -> ScoreHist | MulticlassState | RegressionState:
+    """The exact, mergeable evaluation state of scored rows for the task: ScoreHist (binary;
+    ``bins``: scores rounded down to this many bins), MulticlassState or RegressionState."""
+    if task == "multiclass":
+        return MulticlassState.of(pred, y, w)
+    if task == "regression":
+        return RegressionState.of(pred, y, w)
+    return ScoreHist.of(pred, y, w, bins=bins)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -46,6 +48,39 @@ def _in_process(args: list[str]) -> subprocess.CompletedProcess:
     finally:
         sys.argv = argv
     return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+def screenshot(page: Path, tmp_path: Path, height: int = 2400):
+    """``page`` rendered by headless Chromium from the file alone (no network) at 1280 px wide:
+    the screenshot as an RGB float array."""
+    from matplotlib import image
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    # a real component: missing, the test fails (.ci/run installs Debian's chromium)
+    assert browser, "needs Debian's chromium on PATH (apt-get install chromium; .ci/run does it)"
+    shot = tmp_path / f"{page.stem}.png"
+    subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'chromium-profile'}",
+            "--hide-scrollbars",
+            f"--screenshot={shot}",
+            f"--window-size=1280,{height}",
+            f"file://{page}",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return image.imread(str(shot))[..., :3]
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import numpy as np
 import polars as pl
@@ -9,14 +10,13 @@ import pytest
 
 from distml.config import SyntheticConfig
 from distml.synthetic import generate
-from tests.integration.conftest import distml
+from tests.integration.conftest import distml, screenshot
 
 
-def _gen(out, seed: int, drift: float = 0.0) -> str:
+def _gen(out, seed: int, drift: float = 0.0, positive_rate: float = 0.05) -> str:
     # the session's training data: 60k rows, 5% positives (tests/conftest.py small_data)
-    generate(
-        SyntheticConfig(rows=60_000, shards=4, positive_rate=0.05, drift=drift), seed, str(out)
-    )
+    cfg = SyntheticConfig(rows=60_000, shards=4, positive_rate=positive_rate, drift=drift)
+    generate(cfg, seed, str(out))
     return str(out)
 
 
@@ -57,6 +57,93 @@ def test_drift_is_reported_on_drifted_data(run_dir, drifted, ray_local, tmp_path
     assert m["features"]["num_00"]["psi"] >= 0.25 and m["features"]["num_00"]["wasserstein"] > 0.3
     assert m["features"]["region"]["status"] == "drift"
     assert m["label"]["psi"] > 0.01 and m["score"]["psi"] >= 0.1
+
+
+def _rate(path) -> float:
+    return float(pl.read_parquet(f"{path}/*.parquet")["label"].mean())
+
+
+def test_a_doubled_positive_rate_is_drift(run_dir, small_data, ray_local, tmp_path):
+    """5% positives at training, 10% in the new data (features as the generator draws them for
+    each class): the rate's interval says drift, where the label's PSI (0.04) would say ok."""
+    data = _gen(tmp_path / "d", seed=10, positive_rate=0.10)
+    p = _cli("monitor", ray_local, tmp_path / "m", f"model_run={run_dir}", f"data.path={data}")
+    m = json.loads((tmp_path / "m" / "monitor.json").read_text())
+    lab = m["label"]
+    ch = lab["rate_change"]
+    assert ch["rate"] == pytest.approx(_rate(data)) and ch["rate"] > 0.09
+    assert ch["reference_rate"] == pytest.approx(_rate(small_data))
+    assert lab["psi"] < 0.1  # the old rule's statistic, under its warn level
+    # +5 points on 60k rows each side: the 99% interval is about +-0.4 points, far from 0
+    assert ch["interval"][0] > 0.04 and lab["status"] == "drift"
+    assert m["status"] == "drift" and p.returncode == 5, p.stderr[-2000:]
+    assert any(r.startswith("positive rate") for r in m["reasons"]), m["reasons"]
+
+
+def _shuffled_labels(src: str, out) -> str:
+    """src's files with each file's labels permuted: the same rows, features and positive
+    rate, labels unrelated to them."""
+    os.makedirs(out)
+    rng = np.random.default_rng(0)
+    for name in sorted(os.listdir(src)):
+        if name.endswith(".parquet"):
+            df = pl.read_parquet(os.path.join(src, name))
+            df = df.with_columns(pl.Series("label", rng.permutation(df["label"].to_numpy())))
+            df.write_parquet(os.path.join(out, name))
+    return str(out)
+
+
+def test_a_live_precision_drop_is_not_ok_and_the_page_plots_it(run_dir, fresh, ray_local, tmp_path):
+    data = _shuffled_labels(fresh, tmp_path / "shuffled")
+    p = _cli("monitor", ray_local, tmp_path / "m", f"model_run={run_dir}", f"data.path={data}")
+    m = json.loads((tmp_path / "m" / "monitor.json").read_text())
+    assert m["label"]["status"] == "ok"  # the same positive rate, exactly
+    train = json.loads((run_dir / "metrics.json").read_text())["test"]
+    live = m["live_vs_training"]["precision"]
+    # labels unrelated to the scores: precision falls to about the positive rate
+    assert live["training"] == train["precision"] and live["live"] < 0.1 < train["precision"]
+    assert live["interval"][1] < 0 and live["status"] == "drift"
+    assert m["live_vs_training"]["roc_auc"]["status"] == "drift"
+    assert m["status"] == "drift" and p.returncode == 5, p.stderr[-2000:]
+    assert any(r.startswith("live precision") for r in m["reasons"]), m["reasons"]
+
+    page = tmp_path / "m" / "monitor.html"
+    html = page.read_text()
+    compared = sum(1 for r in m["features"].values() if r.get("bins"))
+    # one plot per compared feature (at most 12), the score, the label rate, the live metrics
+    assert html.count("data:image/png;base64,") == min(12, compared) + 3
+    assert "<script" not in html and "live precision" in html
+    img = screenshot(page, tmp_path, height=3000)
+    non_white = (img < 0.95).any(axis=2).mean()
+    assert non_white > 0.05, non_white  # plots, not a blank page
+    assert len(np.unique((img * 255).astype(np.uint8).reshape(-1, 3), axis=0)) > 50
+
+
+def test_the_training_data_itself_is_ok(run_dir, small_data, ray_local, tmp_path):
+    p = _cli(
+        "monitor", ray_local, tmp_path / "m", f"model_run={run_dir}", f"data.path={small_data}"
+    )
+    m = json.loads((tmp_path / "m" / "monitor.json").read_text())
+    assert m["label"]["rate_change"]["difference"] == 0.0
+    assert all(v["status"] == "ok" for v in m["live_vs_training"].values()), m["live_vs_training"]
+    assert m["status"] == "ok" and p.returncode == 0, (m["reasons"], p.stderr[-2000:])
+
+
+def test_unlabelled_data_says_what_is_not_checked_and_live_metrics_are_checked_first(
+    run_dir, fresh, ray_local, tmp_path
+):
+    p = _cli("monitor", ray_local, tmp_path / "x", f"model_run={run_dir}", f"data.path={fresh}",
+             "monitor.live_metrics=[roc_auc,rows]")  # fmt: skip
+    assert p.returncode == 2 and "monitor.live_metrics names ['rows']" in p.stderr, p.stderr
+    assert "[monitor]" not in p.stderr  # before any data is read
+    data = tmp_path / "nolabel"
+    data.mkdir()
+    pl.read_parquet(f"{fresh}/*.parquet").drop("label").write_parquet(data / "p.parquet")
+    p = _cli("monitor", ray_local, tmp_path / "m", f"model_run={run_dir}", f"data.path={data}")
+    m = json.loads((tmp_path / "m" / "monitor.json").read_text())
+    assert "label" not in m and "live_vs_training" not in m
+    assert "no 'label' column" in m["not_checked"] and "not checked: " in p.stdout
+    assert "Not checked" in (tmp_path / "m" / "monitor.html").read_text()
 
 
 def test_predict_scores_every_row_or_quarantines_it(run_dir, fresh, ray_local, tmp_path):
@@ -156,6 +243,33 @@ def test_retrain_promotes_only_a_candidate_that_is_not_worse(fresh, ray_local, t
     assert os.readlink(models / "current") == "v0002"
     rec = json.loads((tmp_path / "r3" / "retrain.json").read_text())
     assert rec["candidate"] == pytest.approx(rec["current"])
+    assert rec["interval"] == [0.0, 0.0]  # the same model: paired replicates differ by nothing
+
+    # new data whose labels are shuffled: the candidate shows no skill and is not promoted; the
+    # test rows the current model trained on (by id) are left out of the comparison
+    shuffled = tmp_path / "shuffled"
+    shuffled.mkdir()
+    rows = pl.read_parquet(f"{fresh}/*.parquet")
+    labels = np.random.default_rng(0).permutation(rows["label"].to_numpy())
+    rows.with_columns(pl.Series("label", labels)).write_parquet(shuffled / "p.parquet")
+    p = _cli(
+        "retrain", ray_local, tmp_path / "r4", *common[1:], f"data.path={shuffled}",
+        "model.num_boost_round=40",
+    )  # fmt: skip
+    assert p.returncode == 3 and "no skill shown" in p.stderr, p.stderr[-3000:]
+    rec = json.loads((tmp_path / "r4" / "retrain.json").read_text())
+    d = rec["decision"]
+    assert rec["promoted"] is False and d["skill"]["passed"] is False
+    assert d["skill"]["interval"][0] <= 0.5 and d["excluded_by"] == ["id"]
+    trained = pl.read_parquet(tmp_path / "r3" / "sample" / "*.parquet").filter(
+        pl.col("split").is_in(["train", "valid"])
+    )
+    test = pl.read_parquet(tmp_path / "r4" / "sample" / "*.parquet").filter(
+        pl.col("split") == "test"
+    )
+    seen = test["id"].is_in(trained["id"].implode())
+    assert d["rows_excluded"] == seen.sum() > 0 and d["rows_compared"] == (~seen).sum()
+    assert os.readlink(models / "current") == "v0002"
     # a promoted model directory scores new data like a run directory
     _cli(
         "predict",
@@ -179,7 +293,7 @@ def test_predict_on_data_without_a_feature_is_a_clear_error(run_dir, fresh, ray_
 
 
 def test_moderate_drift_is_a_warning_with_exit_code_4(run_dir, drifted, ray_local, tmp_path):
-    """With the drift threshold out of reach, the same drift is a warning: status warn, exit 4."""
+    """With the drift thresholds out of reach, the same drift is a warning: status warn, exit 4."""
     p = _cli(
         "monitor",
         ray_local,
@@ -188,6 +302,9 @@ def test_moderate_drift_is_a_warning_with_exit_code_4(run_dir, drifted, ray_loca
         f"data.path={drifted}",
         "monitor.psi_warn=0.1",
         "monitor.psi_drift=1000",
+        # the positive rate doubles and precision halves there: significant, not drift here
+        "monitor.label_rate_drift=1000",
+        "monitor.metric_drop_drift=1000",
     )
     m = json.loads((tmp_path / "m" / "monitor.json").read_text())
     worst = max(r["psi"] for r in [*m["features"].values(), m["score"], m["label"]] if "psi" in r)
@@ -281,7 +398,7 @@ def test_evaluate_predict_and_retrain_score_the_same_rows_identically(run_dir, r
     from distml.cluster.session import ray_session
     from distml.config import RetrainSettings
     from distml.predict import load_run
-    from distml.retrain import current_metrics
+    from distml.retrain import compare
 
     _cli(
         "predict",
@@ -298,10 +415,19 @@ def test_evaluate_predict_and_retrain_score_the_same_rows_identically(run_dir, r
     assert both.height > 5000
     assert (both["score"] == both["score_right"]).all()
 
+    # the run's model as both candidate and current (a copy without trained_rows.parquet, so
+    # every test row is compared): both give metrics.json's test metrics exactly
+    current = tmp_path / "current"
+    current.mkdir()
+    for f in ("model.ubj", "preprocessor.json", "threshold.json", "reference.json"):
+        shutil.copy(run_dir / f, current / f)
+    shutil.copy(run_dir / ".hydra" / "config.yaml", current / "config.yaml")
     run = load_run(str(run_dir))
     s = RetrainSettings(eval=run.settings.eval, data=run.settings.data)
-    with ray_session(s.cluster):
-        again = current_metrics(run, str(run_dir / "sample"), s)
     test = json.loads((run_dir / "metrics.json").read_text())["test"]
-    for k in ("rows", "roc_auc", "average_precision", "log_loss", "brier", "confusion_matrix"):
-        assert again[k] == test[k], k
+    with ray_session(s.cluster):
+        for metric in ("roc_auc", "average_precision", "log_loss", "brier"):
+            d = compare(s, str(run_dir), load_run(str(current)), metric)
+            assert d["candidate"] == d["current"] == test[metric], metric
+            assert d["rows_compared"] == test["rows"] and d["rows_excluded"] == 0
+            assert d["interval"] == [0.0, 0.0] and "trained_rows.parquet" in d["note"]

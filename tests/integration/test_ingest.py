@@ -1,6 +1,6 @@
 """`distml ingest` end to end on the session's Ray: CSV/TSV/NDJSON files with malformed lines,
 mixed headers and compression, every line accounted for against the generator's own record; a
-real PostgreSQL table (tests/postgres.sh, started by .ci/run) read in 4 partitions and compared
+real PostgreSQL table (tests/postgres.sh: .ci/run starts it, else the test session does) read in 4 partitions and compared
 row for row with psql's COPY; the output read by `distml run`; re-runs refused or replaced
 atomically; bad input as one paragraph."""
 
@@ -366,7 +366,16 @@ def test_types_across_files_folders_and_odd_headers(tmp_path, ray_local):
     assert pl.read_parquet(str(tmp_path / "o2" / "*.parquet")).columns == ["a", "b"]
 
 
-# PostgreSQL: the server of tests/postgres.sh (.ci/run starts it and exports PG*)
+# PostgreSQL: the server of tests/postgres.sh. .ci/run starts one and exports PG*; without PG*
+# the test session starts its own before Ray starts (tests/conftest.py), so Ray's workers see it.
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    assert os.environ.get("PGHOST"), (
+        "The PostgreSQL tests need the test server: tests/conftest.py starts one when the tests "
+        'are collected, or eval "$(bash tests/postgres.sh start)" before pytest.'
+    )
 
 
 def _psql(sql: str) -> str:
@@ -380,12 +389,7 @@ def _psql(sql: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def postgres_table() -> str:
-    if not os.environ.get("PGHOST"):
-        pytest.fail(
-            'The PostgreSQL tests need the test server: eval "$(bash tests/postgres.sh start)" '
-            "(Debian's postgresql package; .ci/run starts it)."
-        )
+def postgres_table(postgres_server) -> str:
     _psql(
         """
         DROP TABLE IF EXISTS clients;

@@ -1,11 +1,10 @@
 """report.html is self-contained and renders in headless Chromium (a screenshot that is not blank)."""
 
 import re
-import shutil
-import subprocess
 
 import numpy as np
-from matplotlib import image
+
+from tests.integration.conftest import screenshot
 
 
 def test_report_is_self_contained_with_all_sections(run_dir):
@@ -29,38 +28,8 @@ def test_report_is_self_contained_with_all_sections(run_dir):
         assert (run_dir / "plots" / f"{name}.png").stat().st_size > 1000
 
 
-def _browser() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    # a real component: missing, the test fails (.ci/run installs Debian's chromium)
-    assert found, "needs Debian's chromium on PATH (apt-get install chromium; .ci/run does it)"
-    return found
-
-
 def test_report_renders_in_headless_chromium(run_dir, tmp_path):
-    shot = tmp_path / "report.png"
-    subprocess.run(
-        [
-            _browser(),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            # no network: the page must render from the file alone
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--hide-scrollbars",
-            f"--screenshot={shot}",
-            "--window-size=1280,2400",
-            f"file://{run_dir / 'report.html'}",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    img = image.imread(str(shot))[..., :3]
+    img = screenshot(run_dir / "report.html", tmp_path)
     assert img.shape[0] >= 2000 and img.shape[1] >= 1200
     non_white = (img < 0.95).any(axis=2).mean()
     # text, tables and four plots: a blank (or error) page is almost all white

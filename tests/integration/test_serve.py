@@ -1,7 +1,7 @@
 """distml serve on a real Ray Serve deployment on the session's Ray, over HTTP on loopback.
 
 The served model is a promoted model directory (models/v0001, models/current) made from the
-session's trained run by ``distml.retrain.promote`` (what ``distml retrain`` calls), with two row
+session's trained run by ``distml.registry.promote`` (what ``distml retrain`` calls), with two row
 rules added to its saved config, so the contract has a column rule and a SQL rule to break.
 """
 
@@ -28,7 +28,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from distml.config import RetrainSettings, ServeConfig, ServeSettings
+from distml.config import ServeConfig, ServeSettings
 from tests.integration.conftest import distml
 
 RULES = {"amount_cap": {"column": "amount", "max": 400.0}, "items_ok": {"expr": "n_items <= 8"}}
@@ -43,11 +43,9 @@ def _free_port() -> int:
 def _promote(run_dir: Path, models: Path, threshold: float | None = None) -> Path:
     """The next models/vNNNN from the run (as distml retrain promotes), with RULES in its config
     and, when given, another decision threshold."""
-    from distml.retrain import promote
+    from distml import registry
 
-    s = RetrainSettings()
-    s.retrain.models_dir = str(models)
-    target = Path(promote(str(run_dir), s, {"source_run": str(run_dir)}))
+    target = Path(registry.promote(str(run_dir), str(models), {"source_run": str(run_dir)}))
     cfg = yaml.safe_load((target / "config.yaml").read_text())
     cfg.setdefault("quality", {})["rules"] = RULES
     (target / "config.yaml").write_text(yaml.safe_dump(cfg))
@@ -350,8 +348,8 @@ def test_model_and_healthz_describe_what_is_served(app, models):
     assert st == 200 and health["status"] == "ok" and health["model_version"] == "v0001"
 
 
-def test_a_promoted_model_is_swapped_in_under_load_with_no_failed_request(
-    app, models, run_dir, small_data
+def test_a_promotion_and_a_rollback_are_swapped_in_under_load_with_no_failed_request(
+    app, models, run_dir, small_data, tmp_path
 ):
     rows = json.dumps(_json_rows(_rows(small_data, 20).drop("label"))).encode()
     seen: list[list[tuple[float, str, list]]] = [[] for _ in range(8)]
@@ -373,31 +371,49 @@ def test_a_promoted_model_is_swapped_in_under_load_with_no_failed_request(
             assert len(versions) == 1  # a request is scored by one model
             seen[k].append((time.monotonic(), versions.pop(), out))
 
+    def served(version: str) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(s and s[-1][1] == version for s in seen):
+            time.sleep(0.2)
+        time.sleep(2.0)
+
     threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
     for t in threads:
         t.start()
     time.sleep(2.0)
     _promote(run_dir, models, threshold=0.999)  # v0002: current moves, as retrain does it
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not any(v == "v0002" for s in seen for _, v, _ in s[-3:]):
-        time.sleep(0.2)
-    time.sleep(2.0)
+    served("v0002")
+    # the promotion turns out wrong: the command line puts v0001 back, clients still sending
+    p = distml(
+        "rollback",
+        f"retrain.models_dir={models}",
+        "reason=threshold too high",
+        f"hydra.run.dir={tmp_path / 'rollback'}",
+    )
+    assert "v0001 is current again (was v0002)" in p.stdout
+    served("v0001")
     stop.set()
     for t in threads:
         t.join()
     assert failures == []
     versions = [v for s in seen for _, v, _ in s]
     assert versions.count("v0001") > 10 and versions.count("v0002") > 10
-    for s in seen:  # every client moved once, from the old model to the new
+    for s in seen:  # every client moved from the old model to the new and back, once each
         vs = [v for _, v, _ in s]
-        assert vs == sorted(vs)
+        changes = [b for a, b in zip(vs, vs[1:], strict=False) if a != b]
+        assert changes == ["v0002", "v0001"], changes
     for _, v, out in (x for s in seen for x in s):
         th = 0.999 if v == "v0002" else None
         for a in out:
             if th is not None and a.get("score") is not None:
                 assert a["prediction"] == int(a["score"] >= th)
-    assert _get(app + "model")[1]["version"] == "v0002"
-    assert _get(app + "healthz")[1]["model_swaps"] == 1
+    assert _get(app + "model")[1]["version"] == "v0001"
+    assert _get(app + "healthz")[1]["model_swaps"] == 2
+    hist = [json.loads(x) for x in (models / "history.jsonl").read_text().splitlines()]
+    moves = [(h["action"], h["version"], h["previous"]) for h in hist]
+    assert moves[-2:] == [("promote", "v0002", "v0001"), ("rollback", "v0001", "v0002")]
+    assert hist[-1]["reason"] == "threshold too high" and hist[-1]["by"] == "distml rollback"
+    assert os.readlink(models / "current") == "v0001"
 
 
 def test_the_request_log_is_read_back_by_distml_monitor(

@@ -11,8 +11,10 @@ import numpy as np
 import polars as pl
 import pytest
 
+from distml.config import CurveConfig
 from distml.curve.fit import fit_power_law, recommend
 from distml.curve.nested import BAND, assign_bands, cuts, ladder, order_task, sizes_by_stratum
+from distml.curve.report import section, summarize, text
 from distml.data.columns import SPLIT, STRATUM, WEIGHT
 from distml.data.shards import plan
 
@@ -213,3 +215,59 @@ def test_recommend_on_hand_made_curves():
     assert recommend(sizes, [0.7, 0.79, 0.8, 0.803, 0.804], 0.005, False, plateau=0.806)[0] == 8000
     # the order of the points does not matter
     assert recommend(sizes[::-1], [0.804, 0.803, 0.801, 0.78, 0.70], 0.005, False)[0] == 4000
+
+
+def _points(values: list[float], half: float | None, test_rows: int = 3000) -> list[dict]:
+    sizes = [1000, 2000, 4000, 8000, 16000]
+    return [
+        {
+            "train_rows": n,
+            "rows_by_stratum": {"0": n},
+            "metrics": {
+                "test": {
+                    "rows": test_rows,
+                    "average_precision": v,
+                    "intervals": {"average_precision": [v - half, v + half]} if half else {},
+                }
+            },
+            **dict.fromkeys(("rank_rows", "train_seconds", "wall_seconds", "score_seconds"), 1.0),
+            "rounds": 10,
+            "best_iteration": 9,
+            "model": "m",
+        }
+        for n, v in zip(sizes, values, strict=True)
+    ]
+
+
+def test_no_recommendation_when_the_intervals_are_wider_than_the_tolerance():
+    """The issue's case: intervals of +-0.0125 against a tolerance of 0.005 cannot tell sizes
+    apart, so there is no size, and the reason says what would make one possible."""
+    values = [0.020, 0.026, 0.029, 0.030, 0.031]
+    cfg = CurveConfig(tolerance=0.005)
+    c = summarize(_points(values, 0.0125), "binary", cfg, {"0": 16000}, 10**6)
+    r = c["recommendation"]
+    assert r["train_rows"] is None and r["largest_train_rows"] == 16000
+    # (0.0125 / 0.005)^2 = 6.25 times the 3,000 test rows
+    assert "18,750 test rows" in r["reason"] and "curve.tolerance (at least 0.0125)" in r["reason"]
+    assert "no recommendation" in text(c, "/x")
+    # no intervals: no way to know
+    c = summarize(_points(values, None), "binary", cfg, {"0": 16000}, 10**6)
+    assert (
+        c["recommendation"]["train_rows"] is None
+        and "eval.bootstrap" in c["recommendation"]["reason"]
+    )
+
+
+def test_tight_intervals_still_recommend_and_an_untrusted_fit_shows_no_plateau():
+    values = [0.70, 0.78, 0.801, 0.803, 0.804]
+    c = summarize(_points(values, 0.002), "binary", CurveConfig(tolerance=0.005), {"0": 1}, 10**6)
+    assert c["recommendation"]["train_rows"] == 4000  # as recommend() on the same curve
+    # rising linearly in log n: a plateau outside [0, 1] or on a bound is not trusted
+    n = np.geomspace(1e3, 1.6e4, 5)
+    line = list(0.3 + 0.05 * np.log10(n))
+    c = summarize(_points(line, 0.001), "binary", CurveConfig(tolerance=0.5), {"0": 1}, 10**6)
+    assert c["fit"] is not None and c["fit"]["trusted"] is False and c["fit"]["plateau"] is None
+    assert c["extrapolated"] == [] and c["fit"]["not_trusted_because"]
+    assert "(fitted, +/-" not in text(c, "/x")  # no extrapolated rows
+    html = section(c, b"png")
+    assert "not trusted, so no plateau or extrapolation is shown" in html
