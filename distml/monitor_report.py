@@ -68,9 +68,12 @@ def _bars(title: str, res: dict[str, Any]) -> bytes:
     return png(fig)
 
 
-def _errorbars(title: str, rows: list[tuple[str, float, list | None, float, list | None]]) -> bytes:
-    """Training and live values side by side per name, each with its interval."""
-    fig, ax = plt.subplots(figsize=(max(4.6, 1.3 * len(rows)), 3.0))
+def _errorbars(
+    title: str, note: str, rows: list[tuple[str, float, list | None, float, list | None]]
+) -> bytes:
+    """Training and live values side by side per name, each with its interval (``note``: which
+    intervals, under the axis)."""
+    fig, ax = plt.subplots(figsize=(4.6, 3.0))
     for i, (_, new, new_iv, ref, ref_iv) in enumerate(rows):
         for dx, v, iv, color, lab in (
             (-0.12, ref, ref_iv, "#607d8b", "training"),
@@ -90,6 +93,7 @@ def _errorbars(title: str, rows: list[tuple[str, float, list | None, float, list
     ax.set_xticklabels([r[0] for r in rows], fontsize=8)
     ax.set_xlim(-0.6, len(rows) - 0.4)
     ax.set_title(title, fontsize=9)
+    ax.set_xlabel(note, fontsize=7)
     ax.legend(fontsize=7)
     return png(fig)
 
@@ -110,7 +114,8 @@ def plots(report: dict[str, Any]) -> dict[str, bytes]:
     if "rate_change" in lab:
         ch = lab["rate_change"]
         out["label"] = _errorbars(
-            f"positive rate · {lab['status']} (bars: {ch['level']:.0%} Wilson intervals)",
+            f"positive rate · {lab['status']}",
+            f"bars: {ch['level']:.0%} Wilson intervals",
             [
                 (
                     "positive rate",
@@ -127,16 +132,11 @@ def plots(report: dict[str, Any]) -> dict[str, bytes]:
         if "difference" in ch
     ]
     if live:
-        levels = [
-            (ch.get("level"), ch.get("training_interval_level"))
-            for ch in (report.get("live_vs_training") or {}).values()
-            if "difference" in ch
-        ][0]
-        out["live"] = _errorbars(
-            "live metrics vs the training run's test split "
-            f"(bars: training {levels[1] or 0:.0%}, live {levels[0] or 0:.0%} intervals)",
-            live,
+        ch = next(c for c in report["live_vs_training"].values() if "difference" in c)
+        note = (
+            f"bars: training {ch['training_interval_level']:.0%}, live {ch['level']:.0%} intervals"
         )
+        out["live"] = _errorbars("live metrics vs training (test split)", note, live)
     return out
 
 

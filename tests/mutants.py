@@ -1319,6 +1319,53 @@ MUTANTS = [
         "issue #30",
     ),
     M(
+        "promote-an-unfinished-run",
+        "registry",
+        "a run lacking reference.json or trained_rows.parquet is promoted",
+        (("distml/registry.py", "    if missing:\n", "    if False:\n"),),
+        ("tests/unit/test_promotion.py::test_a_run_that_did_not_finish_is_not_promoted",),
+        "issue #30 (review)",
+    ),
+    M(
+        "stopping-metric-unchecked",
+        "train",
+        "model.stopping_metric is not checked against XGBoost's names at start",
+        (("distml/config/model.py", "base in XGBOOST_METRICS,", "True,"),),
+        (
+            "tests/integration/test_early_stopping.py::test_a_stopping_metric_is_checked_against_xgboosts_names",
+        ),
+        "issue #30 (review)",
+    ),
+    M(
+        "live-metrics-unchecked-and-unlabelled-silent",
+        "monitor",
+        "monitor.live_metrics is not checked before scoring, and unlabelled data says nothing",
+        (
+            ("distml/monitor.py", "    if unknown:\n", "    if False:\n"),
+            ("distml/monitor.py", 'report["not_checked"] = (', 'report["_"] = ('),
+        ),
+        (
+            f"{AD}::test_unlabelled_data_says_what_is_not_checked_and_live_metrics_are_checked_first",
+        ),
+        "issue #30 (review)",
+    ),
+    M(
+        "curve-largest-not-the-runs-model",
+        "curve",
+        "the largest size trains on the curve's bands with its share of CPUs, not as distml run",
+        (
+            (
+                "distml/curve/stage.py",
+                "if run_train is not None and i == len(sizes) - 1:",
+                "if False:",
+            ),
+        ),
+        (
+            "tests/integration/test_curve.py::test_curve_nested_sets_same_test_rows_and_cached_data_stages",
+        ),
+        "issue #30 (review)",
+    ),
+    M(
         "live-metrics-do-not-count",
         "monitor",
         "a live metric's drop is reported but does not change the status",
