@@ -35,7 +35,8 @@ def run_distml(data: str, out: str, duplicates: bool) -> dict:
 
     from distml.cluster import tasks as parallel
     from distml.config import QualityConfig
-    from distml.data.shards import plan, polars_schema
+    from distml.data.schema import polars_schema
+    from distml.data.shards import plan
     from distml.quality.conform import conform
     from distml.quality.contract import build_contract
 

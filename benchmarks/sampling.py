@@ -11,7 +11,7 @@ on its own (with its own counting pass) is reported beside it.
 Reference: one Polars pass (lazy scan of every file, all columns, streaming engine) keeping the
 rows whose hashed id falls below the sampling fraction and writing them to Parquet: a Bernoulli
 filter, what Spark's sampleBy does (its size and strata counts are not exact and it splits
-nothing). distml: `run_sample` on its own local Ray (2 CPUs): exact stratified sample and
+nothing). distml: `draw_sample` on its own local Ray (2 CPUs): exact stratified sample and
 train/valid/test split, written by each shard task.
 Memory: the peak summed PSS of the measured process and all its children (Ray's processes).
 Writes benchmarks/results/sampling[-<rows>].json.
@@ -39,12 +39,13 @@ def run_distml(data: str, out: str, sample: int, strata: list[str], pipeline: bo
     import ray
 
     from distml.config import ProfileConfig, QualityConfig, SamplingConfig
-    from distml.data.shards import plan, polars_schema
+    from distml.data.schema import polars_schema
+    from distml.data.shards import plan
     from distml.profile.stage import run_profile
     from distml.quality.conform import conform
     from distml.quality.contract import build_contract
     from distml.sampling.first_pass import precount_spec
-    from distml.sampling.stage import SampleJob, run_sample
+    from distml.sampling.stage import SampleJob, draw_sample
 
     ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
     ray_cpus = ray.cluster_resources()["CPU"]
@@ -76,7 +77,7 @@ def run_distml(data: str, out: str, sample: int, strata: list[str], pipeline: bo
     if not pipeline:  # the stage on its own only (its own counting pass)
         rep = timed(
             "sample_stage_alone",
-            lambda: run_sample(ds, cfg, SampleJob(out=out, filter_cols=contract.columns, **kw)),
+            lambda: draw_sample(ds, cfg, SampleJob(out=out, filter_cols=contract.columns, **kw)),
         )
         ray.shutdown()
         p = phases["sample_stage_alone"]
@@ -93,7 +94,7 @@ def run_distml(data: str, out: str, sample: int, strata: list[str], pipeline: bo
     ref = res.sketches
     rep = timed(
         "sample_stage",
-        lambda: run_sample(
+        lambda: draw_sample(
             ds,
             cfg,
             SampleJob(out=out, filter_cols=contract.columns, reference=ref, **kw),
@@ -102,7 +103,7 @@ def run_distml(data: str, out: str, sample: int, strata: list[str], pipeline: bo
     )
     alone = timed(
         "sample_stage_alone",
-        lambda: run_sample(
+        lambda: draw_sample(
             ds,
             cfg,
             SampleJob(out=f"{out}-alone", filter_cols=contract.columns, reference=ref, **kw),

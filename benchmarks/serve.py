@@ -382,8 +382,8 @@ def main() -> None:
 
         import ray
 
-        from distml.cluster.serve import deploy, undeploy
         from distml.config import ServeConfig, ServeSettings
+        from distml.serve.deployment import deploy, undeploy
 
         ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
         try:

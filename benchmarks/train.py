@@ -110,7 +110,7 @@ def run_distml(
             nthread=2 // workers,
         )
         res = train.Resources(workers, 2 // workers, max_failures=0)
-        booster, info = train.fit(job, res, work)
+        booster, info = train.train_booster(job, res, work)
         seconds = time.perf_counter() - t1
         ray.shutdown()
     return {
@@ -118,7 +118,7 @@ def run_distml(
         "executor": executor,
         "ray_init_seconds": ray_init,
         "rounds": booster.num_boosted_rounds(),
-        **{k: info[k] for k in ("rank_rows", "matrix_seconds", "boost_seconds")},
+        **{k: getattr(info, k) for k in ("rank_rows", "matrix_seconds", "boost_seconds")},
         "valid_logloss": _valid_logloss(booster, data),
         "peak_pss_bytes": mem.peak_pss,
         "peak_rss_sum_bytes": mem.peak,

@@ -105,8 +105,8 @@ def _monitor(s: Any, run_dir: str) -> Any:
 
 
 def _serve(s: Any, run_dir: str) -> Any:
-    from distml.cluster.serve import serve_app
     from distml.serve.command import prepare_serve
+    from distml.serve.deployment import serve_app
 
     return serve_app(*prepare_serve(s, run_dir))
 
@@ -175,16 +175,23 @@ def _app(cmd: str) -> Callable[[], Any]:
 
     @hydra.main(version_base="1.3", config_path=conf_dir(), config_name=cmd)
     def app(cfg: Any) -> Any:
-        try:
-            return task(cfg)
-        except UserError as exc:
-            if os.environ.get("DISTML_TRIAL"):  # a sweep trial: the launcher reports it
-                raise
-            print(f"distml: {exc.prefix}: {exc}", file=sys.stderr, flush=True)
-            sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            print("distml: interrupted", file=sys.stderr)
-            sys.exit(130)
+        from hydra.core.hydra_config import HydraConfig
+
+        from distml.progress import tee_console
+
+        out = HydraConfig.get().runtime.output_dir
+        os.makedirs(out, exist_ok=True)
+        with tee_console(os.path.join(out, "distml.log")):  # the console, kept with the run
+            try:
+                return task(cfg)
+            except UserError as exc:
+                if os.environ.get("DISTML_TRIAL"):  # a sweep trial: the launcher reports it
+                    raise
+                print(f"distml: {exc.prefix}: {exc}", file=sys.stderr, flush=True)
+                sys.exit(exc.exit_code)
+            except KeyboardInterrupt:
+                print("distml: interrupted", file=sys.stderr)
+                sys.exit(130)
 
     return app
 
@@ -309,9 +316,9 @@ def main(argv: list[str] | None = None) -> None:
     from distml.errors import UserError
 
     configure_auth()
-    from distml.sweep import FAILED
+    from distml.sweep import TALLY
 
-    FAILED.update(failed=0, trials=0)
+    TALLY.trials = TALLY.failed = 0
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] in ("-h", "--help", "help"):
         print(USAGE)
@@ -334,9 +341,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     sys.argv = [f"distml {cmd}", *rest]
     _app(cmd)()
-    if FAILED["failed"]:
+    if TALLY.failed:
         print(
-            f"distml: error: {FAILED['failed']} of {FAILED['trials']} sweep trials failed; the "
+            f"distml: error: {TALLY.failed} of {TALLY.trials} sweep trials failed; the "
             "leaderboard above and sweep.json in the sweep directory have each trial's error.",
             file=sys.stderr,
         )

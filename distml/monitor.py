@@ -16,28 +16,25 @@ import json
 import os
 from typing import Any
 
-import polars as pl
-
 from distml.artifacts import write_json
 from distml.cluster.session import choose_executor
 from distml.config import MonitorSettings
 from distml.config.quality import parse_now
-from distml.data.shards import Dataset, polars_schema
+from distml.data.shards import Dataset
 from distml.errors import UserError
 from distml.eval.evaluate import INTERVAL_LEVEL
 from distml.monitor_report import print_summary, to_html
 from distml.objective import LOWER_IS_BETTER, QUALITY_METRICS
-from distml.predict import ModelRun, contract_for, load_run, plan_new_data, score_job
 from distml.preprocess.apply import input_columns
+from distml.profile.gates import dataset_gates, gate_summary
 from distml.profile.report import build_report
 from distml.profile.state import ProfileJob, ProfileState
-from distml.quality.conform import family
-from distml.quality.gates import dataset_gates, gate_summary
 from distml.scoring import ScoreState, Summary, score
 from distml.stats.binary import binary_metrics
 from distml.stats.compare import compare_categories, compare_numeric, psi
 from distml.stats.intervals import metric_change, rate_change, verdict
-from distml.stats.sketches import CategorySketch, NumericSketch, from_json, to_json
+from distml.stats.sketches import CategorySketch, NumericSketch, from_json
+from distml.trained.run import ModelRun, contract_for, load_run, plan_new_data, score_job
 
 EXIT = {"ok": 0, "warn": 4, "drift": 5}
 
@@ -249,7 +246,7 @@ def _quality(
         pjob.label if pjob.label else ts.data.label,
         label_values if pjob.classification else None,
     )
-    return {"gates": gates, "passed": all(g["passed"] for g in gates), "rules": prof["rules"]}
+    return {"gates": gates, "passed": all(g["passed"] for g in gates), "rules": prof.rules}
 
 
 def compare(
@@ -321,33 +318,3 @@ def compare(
 def _worse(a: str, b: str) -> str:
     order = ["ok", "warn", "drift"]
     return a if order.index(a) >= order.index(b) else b
-
-
-def write_reference(path: str, ds: Dataset, sketches: dict[str, Any], prof: dict[str, Any]) -> None:
-    """reference.json: the training population as monitoring compares new data with it."""
-    schema = polars_schema(ds.schema)
-    ref = {
-        "version": 1,
-        "rows": prof["rows_accepted"],
-        "schema": {c: family(t) for c, t in schema.items()},
-        "label_counts": prof.get("label_counts"),
-        "columns": {c: to_json(sk) for c, sk in sketches.items()},
-    }
-    write_json(path, ref, indent=None)
-
-
-def add_score_reference(path: str, pred_dir: str) -> None:
-    """The test split's score distribution (the score-drift reference), added to reference.json."""
-    if not os.path.isfile(path) or not os.path.isdir(pred_dir):
-        return
-    scores = (
-        pl.scan_parquet(os.path.join(pred_dir, "*.parquet"))
-        .filter(pl.col("split") == "test")
-        .select("score")
-        .collect()
-        .get_column("score")
-    )
-    with open(path) as f:
-        ref = json.load(f)
-    ref["score"] = to_json(NumericSketch.of(scores))
-    write_json(path, ref, indent=None)

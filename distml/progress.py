@@ -1,9 +1,16 @@
-"""Progress for long stages: rows, rows/s and elapsed time, as a bar on a terminal, lines otherwise."""
+"""What the console shows: progress for long stages (rows, rows/s and elapsed time, as a bar on a
+terminal, lines otherwise), a stage's messages, and the copy of it all kept in the run directory
+(``distml.log``)."""
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, Any
 
 
 def human(n: float) -> str:
@@ -60,3 +67,65 @@ class Progress:
 
 def say(stage: str, message: str) -> None:
     print(f"[{stage}] {message}", file=sys.stderr, flush=True)
+
+
+class _Tee:
+    """A console stream that also appends what it shows to a log file, a line at a time: a
+    progress bar's redraws (text before a carriage return) stay on the terminal and only the
+    line it ends with is kept. Once the log is closed (after the command) it writes to the
+    console only, for a logging handler that kept a reference to it."""
+
+    def __init__(self, stream: Any, log: IO[str], lock: threading.Lock) -> None:
+        self.stream, self.log, self.lock = stream, log, lock
+        self.pending = ""
+
+    def write(self, text: str) -> int:
+        n = self.stream.write(text)
+        with self.lock:
+            if self.log.closed:
+                return n
+            *lines, self.pending = (self.pending + text).split("\n")
+            for line in lines:
+                self.log.write(line.rstrip("\r").rsplit("\r", 1)[-1] + "\n")
+            if lines:
+                self.log.flush()
+        return n
+
+    def end(self) -> None:
+        """Keep an unfinished last line (no newline after it)."""
+        with self.lock:
+            last = self.pending.rstrip("\r").rsplit("\r", 1)[-1]
+            if last and not self.log.closed:
+                self.log.write(last + "\n")
+            self.pending = ""
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding: the console's own
+        return getattr(self.stream, name)
+
+
+@contextmanager
+def tee_console(path: str) -> Iterator[None]:
+    """Everything this process prints to stdout and stderr while inside also goes to ``path``
+    (appended, so log records written there by Hydra's file handler interleave by line), and
+    so does the traceback of an error that leaves it (Hydra prints that after this returns)."""
+    with open(path, "a", encoding="utf-8") as log:
+        lock = threading.Lock()
+        out, err = sys.stdout, sys.stderr
+        tees = _Tee(out, log, lock), _Tee(err, log, lock)
+        sys.stdout, sys.stderr = tees
+        try:
+            yield
+        except Exception:
+            for tee in tees:
+                tee.end()
+            log.write(traceback.format_exc())
+            raise
+        finally:
+            out.flush()
+            err.flush()
+            for tee in tees:
+                tee.end()
+            sys.stdout, sys.stderr = out, err

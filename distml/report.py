@@ -268,7 +268,7 @@ def build_html(
     return head + "".join(parts) + "</body></html>"
 
 
-def write_report(run_dir: str, metrics: dict[str, Any], sections: Sequence[str] = ()) -> str:
+def write_run_report(run_dir: str, metrics: dict[str, Any], sections: Sequence[str] = ()) -> str:
     pngs = plots(metrics) if metrics.get("task", "binary") == "binary" else {}
     os.makedirs(os.path.join(run_dir, "plots"), exist_ok=True)
     for name, data in pngs.items():

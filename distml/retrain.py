@@ -38,10 +38,10 @@ from distml.errors import GateFailed, UserError
 from distml.eval.trained_rows import TrainedRows, load_trained_rows
 from distml.objective import QUALITY_METRICS, default_metric, task_of
 from distml.pipeline import run_pipeline
-from distml.predict import ModelRun, load_run
 from distml.preprocess.apply import input_columns
 from distml.scoring import Model, bootstrap_ids, predict
 from distml.stats.paired import PairedState, Rule, Scored, decide
+from distml.trained.run import ModelRun, load_run
 
 
 def data_fingerprint(ds: Dataset) -> str:

@@ -27,11 +27,11 @@ from distml.data.columns import (
     SPLIT,
     WEIGHT,
 )
-from distml.data.fs import join
+from distml.data.fs import join, write_parquet
 from distml.data.reading import read_or_skip
-from distml.data.shards import Shard, write_parquet
+from distml.data.shards import Shard
 from distml.preprocess.apply import apply
-from distml.profile.state import ProfileJob, ProfileState, accepted, profile_frame
+from distml.profile.state import ProfileJob, ProfileState, profile_frame
 from distml.quality.contract import Contract
 from distml.stats.binary import ScoreHist
 from distml.stats.bootstrap import Bootstrap, StateReplicates
@@ -237,7 +237,7 @@ def score_shard(shard: Shard, job: ScoreJob) -> tuple[ScoreState, int]:
         st.profile, _ = profile_frame(df, job.summary.profile)
     good = df
     if job.contract is not None:
-        ok = accepted(df, job.contract, shard.path)
+        ok = job.contract.check(df, shard.path)
         good, bad = df.filter(ok), df.filter(~ok)
         if bad.height and job.out is not None:
             reasons = bad.with_columns(job.contract.reasons().alias(REASON)).drop(

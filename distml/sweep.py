@@ -22,6 +22,7 @@ import shlex
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,19 @@ from distml.artifacts import dumps
 
 SUMMARY_JSON = "sweep.json"
 SUMMARY_CSV = "sweep.csv"
-FAILED: dict[str, int] = {"failed": 0, "trials": 0}
-"""Trials launched and failed in this process: `distml run -m` exits 1 when any failed."""
+
+
+@dataclass
+class Tally:
+    """Trials launched and failed by this process's sweeps: `distml run -m` exits 1 when any
+    failed. Module state because Hydra's multirun hands the launcher's results to no caller
+    (``hydra.main`` returns nothing); the CLI resets it before each command."""
+
+    trials: int = 0
+    failed: int = 0
+
+
+TALLY = Tally()
 
 
 def metric_of(record: dict[str, Any] | None, metric: str) -> float | None:
@@ -111,8 +123,8 @@ def _returns(configs, results, sweep_cfg, sweep_dir: Path) -> list:
         # distml/cli.py), not as a traceback; adaptive sweepers see NaN, a failed trial for Optuna.
         ret.status = JobStatus.COMPLETED
         ret.return_value = value if value is not None else float("nan")
-        FAILED["trials"] += 1
-        FAILED["failed"] += 0 if ok else 1
+        TALLY.trials += 1
+        TALLY.failed += 0 if ok else 1
         ret.cfg = cfg
         ret.hydra_cfg = OmegaConf.create({"hydra": OmegaConf.to_container(cfg.hydra)})
         returns.append(ret)

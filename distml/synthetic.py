@@ -34,7 +34,6 @@ NULL_RATE = 0.02
 OUTLIER_RATE = 0.001
 DUPLICATE_RATE = 0.001
 T0 = datetime(2024, 1, 1)
-SPAN_S = 366 * 24 * 3600
 
 
 def synthetic_path(cfg: SyntheticConfig, seed: int) -> str:
@@ -165,7 +164,7 @@ def is_complete(out: str) -> bool:
     return fs.get_file_info(join(root, "_SUCCESS.json")).type.name == "File"
 
 
-def ensure(cfg: SyntheticConfig, seed: int, num_cpus: float = 1.0) -> tuple[str, bool]:
+def ensure_synthetic(cfg: SyntheticConfig, seed: int, num_cpus: float = 1.0) -> tuple[str, bool]:
     """The default synthetic dataset's URI, generated on first use; and whether it existed."""
     uri = os.path.abspath(synthetic_path(cfg, seed))
     if is_complete(uri):

@@ -24,7 +24,8 @@ import numpy as np
 import polars as pl
 
 from distml.cluster.tasks import MapStats, map_merge
-from distml.data.shards import Dataset, Shard, read_shard
+from distml.data.reading import read_shard
+from distml.data.shards import Dataset, Shard
 from distml.errors import UserError
 
 MAX_CLASSES = 1000

@@ -524,8 +524,8 @@ MUTANTS = [
         (
             (
                 "distml/serve/answers.py",
-                "    ok = accepted(df, served.contract).to_numpy() &",
-                "    ok = (accepted(df, served.contract).to_numpy() | True) &",
+                "    ok = served.contract.check(df).to_numpy() &",
+                "    ok = (served.contract.check(df).to_numpy() | True) &",
             ),
         ),
         (
@@ -539,7 +539,7 @@ MUTANTS = [
         "a batch's answers handed back one row off to the requests that were batched together",
         (
             (
-                "distml/cluster/serve.py",
+                "distml/serve/deployment.py",
                 "                out.append(answers.slice(start, f.height))",
                 "                out.append(answers.slice(start + 1, f.height))",
             ),
@@ -571,13 +571,13 @@ MUTANTS = [
         "the replica compares the old stamp with itself: a promoted model is never swapped in",
         (
             (
-                "distml/cluster/serve.py",
+                "distml/serve/deployment.py",
                 "        if stamp_of(str(self.s.model_run)) == self.served.stamp:",
                 "        if self.served.stamp == self.served.stamp:",
             ),
         ),
         (
-            "tests/integration/test_serve.py::test_a_promoted_model_is_swapped_in_under_load_with_no_failed_request",
+            "tests/integration/test_serve.py::test_a_promotion_and_a_rollback_are_swapped_in_under_load_with_no_failed_request",
         ),
         "issue #19",
     ),
@@ -587,7 +587,7 @@ MUTANTS = [
         "a replica that stops does not write the request log rows it holds",
         (
             (
-                "distml/cluster/serve.py",
+                "distml/serve/deployment.py",
                 "        self._stop.set()\n        if self.log is not None:\n            self.log.flush()",
                 "        self._stop.set()",
             ),
@@ -1378,6 +1378,115 @@ MUTANTS = [
         ),
         (f"{AD}::test_a_live_precision_drop_is_not_ok_and_the_page_plots_it",),
         "issue #30",
+    ),
+    # -- issue #31: the house, second pass ------------------------------------------------------
+    M(
+        "cluster-imports-serve",
+        "layout",
+        "a deliberate cluster -> serve import (a loop through packages, no module loop)",
+        (
+            (
+                "distml/cluster/session.py",
+                '    """The open session (a default one outside a command)."""\n',
+                '    """The open session (a default one outside a command)."""\n'
+                "    from distml.serve.rows import MARKS  # noqa: F401\n",
+            ),
+        ),
+        ("tests/unit/test_layout.py",),
+        "issue #31",
+    ),
+    M(
+        "ray-imported-at-load",
+        "layout",
+        "cluster/tasks.py imports Ray when it is loaded (every in-process run pays for it)",
+        (
+            (
+                "distml/cluster/tasks.py",
+                "from distml.errors import UserError\n",
+                "import ray  # noqa: F401\nfrom distml.errors import UserError\n",
+            ),
+        ),
+        ("tests/unit/test_layout.py::test_importing_distml_does_not_load_ray",),
+        "issue #31",
+    ),
+    M(
+        "console-not-kept",
+        "cli",
+        "distml.log does not get what the console shows",
+        (
+            (
+                "distml/progress.py",
+                "            if self.log.closed:\n                return n\n",
+                "            if True:\n                return n\n",
+            ),
+        ),
+        ("tests/integration/test_cli_pipeline.py::test_distml_log_keeps_what_the_console_showed",),
+        "issue #31",
+    ),
+    M(
+        "profile-json-drops-features",
+        "profile",
+        "the typed profile report leaves its features out of profile.json",
+        (
+            (
+                "distml/profile/report.py",
+                '        "features",\n        "schema",\n',
+                '        "schema",\n',
+            ),
+        ),
+        (
+            "tests/integration/test_corpus.py::"
+            "test_an_id_and_free_text_are_left_out_with_the_reason_and_a_console_line",
+        ),
+        "issue #31",
+    ),
+    M(
+        "lost-worker-not-told-apart",
+        "train",
+        "a lost worker is raised as Ray's error, not WorkersLost: no restart from the checkpoint",
+        (
+            (
+                "distml/model/train.py",
+                "        if lost:\n            raise WorkersLost(",
+                "        if False:\n            raise WorkersLost(",
+            ),
+        ),
+        (
+            "tests/integration/test_train_distributed.py::"
+            "test_losing_a_worker_node_resumes_from_the_newest_checkpoint",
+        ),
+        "issue #31",
+    ),
+    M(
+        "threads-run-loads-ray",
+        "cluster",
+        "deciding the workers' CPUs imports Ray before seeing the run is in threads",
+        (
+            (
+                "distml/cluster/session.py",
+                "    if cluster.cpus_per_worker is not None:\n        return cluster.cpus_per_worker\n",
+                "    import ray  # noqa: F401\n\n    if cluster.cpus_per_worker is not None:\n        return cluster.cpus_per_worker\n",
+            ),
+        ),
+        (
+            "tests/integration/test_executor.py::"
+            "test_a_small_local_run_chooses_threads_and_needs_no_ray",
+        ),
+        "issue #31",
+    ),
+    M(
+        "progress-redraws-logged",
+        "cli",
+        "every redraw of a progress bar on a terminal goes into distml.log, run together",
+        (
+            (
+                "distml/progress.py",
+                'self.log.write(line.rstrip("\\r").rsplit("\\r", 1)[-1] + "\\n")',
+                'self.log.write(line + "\\n")',
+            ),
+        ),
+        ("tests/unit/test_console.py",),
+        "issue #31",
     ),
 ]
 

@@ -8,27 +8,29 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import ray
-import ray.exceptions as rex
-from ray.util.placement_group import placement_group, remove_placement_group
-from ray.util.scheduling_strategies import (
-    NodeAffinitySchedulingStrategy,
-    PlacementGroupSchedulingStrategy,
-)
-
-from distml.cluster.session import ensure
+from distml.cluster.session import ensure_ray
 from distml.progress import say
+
+if TYPE_CHECKING:
+    import ray
+
+# Ray is imported inside the functions (the import costs a fraction of a second and a run in
+# threads never needs it); Python caches it after the first.
 
 
 def node_lost(err: BaseException) -> bool:
     """A worker process or its node is gone (not an error raised by the work)."""
+    import ray.exceptions as rex
+
     return isinstance(err, rex.RayActorError | rex.WorkerCrashedError | rex.NodeDiedError)
 
 
 def driver_ip() -> str:
     """This node's address, where workers reach services the driver starts."""
+    import ray
+
     return ray.util.get_node_ip_address()
 
 
@@ -40,6 +42,8 @@ def _probed(cls: type) -> type:
             return True
 
         def node(self) -> str:
+            import ray
+
             return ray.get_runtime_context().get_node_id()
 
     Probed.__name__ = Probed.__qualname__ = cls.__name__
@@ -51,7 +55,11 @@ class ActorGroup:
     trials cannot each hold part of a group and wait forever), spread over the nodes."""
 
     def __init__(self, cls: type, n: int, cpus: float, gpus: int = 0) -> None:
-        ensure()
+        import ray
+        from ray.util.placement_group import placement_group
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        ensure_ray()
         bundle = {"CPU": cpus, **({"GPU": gpus} if gpus else {})}
         self.pg = placement_group([bundle] * n, strategy="SPREAD")
         ready, _ = ray.wait([self.pg.ready()], timeout=10)
@@ -79,6 +87,8 @@ class ActorGroup:
     def wait(self, refs: list[ray.ObjectRef], tick: Callable[[], None] | None = None) -> list[Any]:
         """Every result, in order; the first failure is raised at once. ``tick`` runs about
         once a second while waiting (progress)."""
+        import ray
+
         pending, done = list(refs), {}
         while pending:
             ready, pending = ray.wait(pending, num_returns=1, timeout=1.0)
@@ -89,11 +99,15 @@ class ActorGroup:
         return [done[r] for r in refs]
 
     def nodes(self) -> list[str]:
+        import ray
+
         return ray.get([a.node.remote() for a in self.actors])
 
     def lost(self, timeout: float = 60.0) -> bool:
         """Whether any actor is dead or unreachable (its node gone), asked while others may still
         run: a rank whose peer died fails in a collective before Ray reports the peer's death."""
+        import ray
+
         refs = [a.ping.remote() for a in self.actors]
         ready, pending = ray.wait(refs, num_returns=len(refs), timeout=timeout)
         if pending:
@@ -107,6 +121,9 @@ class ActorGroup:
         return False
 
     def end(self) -> None:
+        import ray
+        from ray.util.placement_group import remove_placement_group
+
         for a in self.actors:
             ray.kill(a)
         with contextlib.suppress(Exception):
@@ -121,6 +138,9 @@ def settle(timeout: float = 120.0) -> None:
     """Wait until every node Ray lists as alive answers, or is declared dead: a killed node is
     listed as alive until its health checks run out, and a group started before that would place
     workers on it."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
     probe = ray.remote(_here)
     refs = [
         probe.options(
@@ -139,25 +159,36 @@ class KeeperClient:
         self.handle = handle
 
     def save(self, rounds: int, raw: bytes, metrics: dict[str, float]) -> None:
+        import ray
+
         ray.get(self.handle.save.remote(rounds, raw, metrics))
 
     def progress(self, rounds: int, metrics: dict[str, float]) -> None:
         self.handle.progress.remote(rounds, metrics)
 
     def latest(self) -> dict[str, Any]:
+        import ray
+
         return ray.get(self.handle.get.remote())
 
     def history(self) -> list[tuple[int, float]]:
+        import ray
+
         return ray.get(self.handle.history.remote())
 
     def stop(self) -> None:
+        import ray
+
         ray.kill(self.handle)
 
 
 def start_keeper(cls: type, *args: Any) -> KeeperClient:
     """An actor of ``cls`` on the driver's node, needing no CPU: it outlives worker groups and
     the loss of any other node."""
-    ensure()
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    ensure_ray()
     here = ray.get_runtime_context().get_node_id()
     handle = (
         ray.remote(cls)

@@ -72,7 +72,7 @@ def _client(address: str):
                 )
                 + "Copy the head node's ~/.ray/auth_token to ~/.ray/auth_token here, or set "
                 "RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) to it; distml then sets "
-                "RAY_AUTH_MODE=token. See README 'Ray token authentication'."
+                "RAY_AUTH_MODE=token. See docs/cluster.md, 'Token authentication and TLS'."
             ) from exc
         raise UserError(
             f"Cannot reach the Ray Jobs API at cluster.address={address}: "

@@ -2,14 +2,14 @@
 token authentication.
 
 ``ray_session`` (entered by distml/cli.py around a command) only records how to connect; the
-first map over shards or actor group calls ``ensure`` and Ray starts then, so a user error found
+first map over shards or actor group calls ``ensure_ray`` and Ray starts then, so a user error found
 in the config or the data's metadata is reported before Ray has started. ``cluster.address``
 null starts a local Ray, except inside a Ray job (RAY_ADDRESS is set), where it joins the job's
 cluster; a Ray that is already initialised (tests, sweep trials) is used as it is.
 
 A small local run needs no Ray at all: ``choose_executor`` (cluster.executor) may run the
 session's maps on a thread pool and its one training worker in this process (tasks.py,
-distml/model/train.py), skipping Ray's ~5 s start and stop with identical outputs.
+distml/model/train.py), skipping Ray's start and stop (seconds) with identical outputs.
 """
 
 from __future__ import annotations
@@ -19,14 +19,34 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from distml.config import ClusterConfig
 from distml.errors import UserError
 from distml.progress import say
 
-_session: dict[str, object] = {}
-"""The open session: ``config`` (how to connect) and ``started`` (whether we started Ray)."""
+
+@dataclass
+class Session:
+    """A command's session: how to connect, where its work runs, what it started."""
+
+    config: ClusterConfig | None = None
+    """How to connect (None: library use outside a command, a local Ray)."""
+    executor: str | None = None
+    """'threads' or 'ray' once ``choose_executor`` decided; None before."""
+    started: bool = False
+    """Whether this session connected to or started Ray (and so shuts it down)."""
+    local: bool = False
+    """Whether that Ray is a local one this session started (a fixed size, no autoscaler)."""
+
+
+_current = Session()
+
+
+def current() -> Session:
+    """The open session (a default one outside a command)."""
+    return _current
 
 
 def find_token() -> str | None:
@@ -51,19 +71,16 @@ def configure_auth() -> None:
 
 @contextmanager
 def ray_session(cluster: ClusterConfig) -> Iterator[None]:
-    """A command's Ray session: Ray starts on first use (``ensure``); what we started we stop."""
-    import ray
-
-    outer = dict(_session)
-    _session.clear()
-    _session["config"] = cluster
+    """A command's Ray session: Ray starts on first use (``ensure_ray``); what we started we stop.
+    Entering it imports nothing of Ray: a run in threads never loads Ray."""
+    global _current
+    outer, _current = _current, Session(config=cluster)
     try:
         yield
     finally:
-        if _session.get("started") and ray.is_initialized():
-            ray.shutdown()
-        _session.clear()
-        _session.update(outer)
+        if _current.started and ray_running():
+            sys.modules["ray"].shutdown()
+        _current = outer
 
 
 def available_cpus() -> int:
@@ -95,9 +112,9 @@ def choose_executor(
     log; outside a session (library use) it is always 'ray'.
 
     Raises UserError for cluster.executor=threads with more than one worker per model."""
-    if "executor" in _session:
-        return str(_session["executor"])
-    if not isinstance(_session.get("config"), ClusterConfig):
+    if _current.executor is not None:
+        return _current.executor
+    if _current.config is None:
         return "ray"
     workers = cluster.num_workers if workers is None else workers
     choice = cluster.executor
@@ -117,31 +134,28 @@ def choose_executor(
                 f"{rows or 0:,} rows (at most cluster.threads_max_rows={cluster.threads_max_rows:,}): "
                 "running in this process without Ray (cluster.executor=ray to use Ray)",
             )
-    _session["executor"] = choice
+    _current.executor = choice
     return choice
 
 
 def threads() -> int:
     """The session's thread count when it runs in this process (cluster.executor threads), 0 on
     Ray: ``cluster.num_cpus`` (or this machine's CPUs) over ``cluster.task_cpus``."""
-    if _session.get("executor") != "threads":
+    if _current.executor != "threads":
         return 0
-    cluster = _session.get("config")
-    cluster = cluster if isinstance(cluster, ClusterConfig) else ClusterConfig()
+    cluster = _current.config or ClusterConfig()
     return max(1, int((cluster.num_cpus or available_cpus()) / cluster.task_cpus))
 
 
-def ensure() -> None:
+def ensure_ray() -> None:
     """Connect to (or start) the session's Ray if it is not running yet."""
     import ray
 
     if ray.is_initialized():
         return
-    if _session.get("executor") == "threads":
+    if _current.executor == "threads":
         raise RuntimeError("distml bug: Ray was asked for in a session run in threads")
-    cluster = _session.get("config")
-    if not isinstance(cluster, ClusterConfig):
-        cluster = ClusterConfig()  # library use outside a command: a local Ray
+    cluster = _current.config or ClusterConfig()  # library use outside a command: a local Ray
     configure_auth()
     if cluster.address is None and not os.environ.get("RAY_ADDRESS"):
         ray.init(
@@ -149,28 +163,28 @@ def ensure() -> None:
             include_dashboard=cluster.dashboard,
             logging_level=logging.WARNING,
         )
-        _session["local"] = True  # a fixed size: no autoscaler will add nodes
+        _current.local = True  # a fixed size: no autoscaler will add nodes
     else:
         ray.init(
             address=cluster.address or os.environ.get("RAY_ADDRESS"),
             logging_level=logging.WARNING,
         )
-    _session["started"] = True
+    _current.started = True
 
 
 def worker_cpus(cluster: ClusterConfig, workers: int, share: int = 1) -> float:
     """``cluster.cpus_per_worker``, or when it is null: on the local Ray distml started, its CPUs
     split among ``workers`` workers of each of ``share`` concurrent models (at least 1); on a
     cluster, the CPUs of its smallest alive node that has CPUs (1 when none has yet)."""
-    import ray
-
     if cluster.cpus_per_worker is not None:
         return cluster.cpus_per_worker
-    if _session.get("executor") == "threads":
+    if _current.executor == "threads":
         have = cluster.num_cpus or available_cpus()
         return float(max(1, int(have // (workers * share))))
-    ensure()
-    if _session.get("local"):
+    import ray
+
+    ensure_ray()
+    if _current.local:
         have = float(ray.cluster_resources().get("CPU", 1))
         return float(max(1, int(have // (workers * share))))
     nodes = [n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")]
@@ -181,12 +195,12 @@ def check_fits(workers: int, cpus_per_worker: float, key: str) -> None:
     """On a local Ray that distml started (no autoscaler), a group of ``workers`` workers of
     ``cpus_per_worker`` CPUs must fit, or it would wait forever: a UserError naming ``key``.
     On a cluster the group waits for nodes (an autoscaler may add them)."""
+    if _current.executor == "threads":
+        return  # one worker in this process (ClusterConfig checks num_workers)
     import ray
 
-    if _session.get("executor") == "threads":
-        return  # one worker in this process (ClusterConfig checks num_workers)
-    ensure()
-    if not _session.get("local"):
+    ensure_ray()
+    if not _current.local:
         return
     have = float(ray.cluster_resources().get("CPU", 0))
     if workers * cpus_per_worker > have:
@@ -200,11 +214,11 @@ def check_fits(workers: int, cpus_per_worker: float, key: str) -> None:
 
 def check_gpus(cluster: ClusterConfig) -> None:
     """With cluster.use_gpu, every training worker needs a GPU in the Ray cluster."""
-    if not cluster.use_gpu or _session.get("executor") == "threads":
+    if not cluster.use_gpu or _current.executor == "threads":
         return
     import ray
 
-    ensure()
+    ensure_ray()
     have = int(ray.cluster_resources().get("GPU", 0))
     if have < cluster.num_workers:
         raise UserError(

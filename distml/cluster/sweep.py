@@ -8,7 +8,6 @@ import sys
 from typing import Any
 
 import cloudpickle
-import ray
 
 from distml.cluster.session import ray_session
 from distml.config import ClusterConfig
@@ -49,6 +48,8 @@ def run_trials(
 ) -> dict[int, Any]:
     """Run ``(index, (hydra_context, task_function, config))`` trials; index -> its JobReturn,
     or the exception its process died with."""
+    import ray
+
     trial = ray.remote(_run_trial)
     results: dict[int, Any] = {}
     with ray_session(cluster):

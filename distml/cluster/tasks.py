@@ -8,19 +8,21 @@ population), and progress reports rows, rows/s and elapsed time.
 
 from __future__ import annotations
 
+import functools
 import resource
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import ray
-
-from distml.cluster.session import ensure, threads
+from distml.cluster.session import ensure_ray, threads
 from distml.errors import UserError
 from distml.progress import Progress
+
+if TYPE_CHECKING:
+    import ray
 
 S = TypeVar("S")
 
@@ -41,7 +43,8 @@ class MapStats:
 
 
 def node_id() -> str:
-    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
+    ray = sys.modules.get("ray")  # not imported: this is not a Ray worker
+    return ray.get_runtime_context().get_node_id() if ray and ray.is_initialized() else "local"
 
 
 def _run_batch(
@@ -56,8 +59,15 @@ def _run_batch(
     return state, total, (peak_rss_bytes(), node_id()), len(batch)
 
 
-_remote_run = ray.remote(_run_batch)
 _in_process = False
+
+
+@functools.cache
+def _remote_batch() -> Any:
+    """``_run_batch`` as a Ray remote function, made once (Ray exports it on first use)."""
+    import ray
+
+    return ray.remote(_run_batch)
 
 
 @contextmanager
@@ -115,10 +125,19 @@ def map_merge(
     if threads():
         _on_threads(fn, items, merge, args, absorb, threads())
         return state
-    ensure()
+    _on_ray(fn, items, merge, args, absorb, num_cpus, max_in_flight, tasks_per_cpu)
+    return state
+
+
+def _on_ray(fn, items, merge, args, absorb, num_cpus, max_in_flight, tasks_per_cpu) -> None:
+    """map_merge's loop on Ray: batches of items as tasks, at most ``max_in_flight`` pending,
+    folded in this thread as they finish; a task's UserError is raised as it is."""
+    import ray
+
+    ensure_ray()
     arg_refs = tuple(ray.put(a) for a in args)
     # SPREAD: shard tasks go to every node (their reads and CPU), not first to the driver's
-    remote = _remote_run.options(num_cpus=num_cpus, scheduling_strategy="SPREAD")
+    remote = _remote_batch().options(num_cpus=num_cpus, scheduling_strategy="SPREAD")
     cpus = ray.cluster_resources().get("CPU", 1)
     if max_in_flight is None:
         max_in_flight = max(2, int(4 * cpus))
@@ -148,7 +167,6 @@ def map_merge(
                 raise exc.cause from None
             raise
         absorb(result)
-    return state
 
 
 def _on_threads(fn, items, merge, args, absorb, n: int) -> None:
@@ -176,7 +194,8 @@ def cluster_cpus() -> int:
     """CPUs of the Ray cluster (the thread count in threads, 1 when running in process)."""
     if threads():
         return threads()
-    if _in_process or not ray.is_initialized():
+    ray = sys.modules.get("ray")
+    if _in_process or ray is None or not ray.is_initialized():
         return 1
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
 

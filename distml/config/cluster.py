@@ -16,7 +16,8 @@ class ClusterConfig:
     """null: start a local single-node Ray; else a Ray address such as 'auto' or ray://host:10001."""
     num_workers: int = 1
     """Training workers: Ray actors joined by XGBoost's collective (distml/model/). One per node
-    is fastest: on one machine, 2 workers of 1 CPU boost ~1.35x slower than 1 worker of 2."""
+    is fastest: on one machine, workers sharing its CPUs boost slower than one worker using them
+    all (benchmarks/train.py --workers)."""
     cpus_per_worker: float | None = None
     """CPUs reserved by each training worker; XGBoost uses max(1, int(this)) threads. null: on
     the local Ray distml starts, its CPUs shared by the workers (and the curve's concurrent
@@ -24,7 +25,7 @@ class ClusterConfig:
     num_cpus: int | None = None
     """CPUs of the local Ray started when address is null (null: all)."""
     dashboard: bool = False
-    """Start Ray's dashboard with the local Ray (address null); it adds ~2 s to each start."""
+    """Start Ray's dashboard with the local Ray (address null); it lengthens each start."""
     task_cpus: float = 1.0
     """CPUs reserved by each shard task."""
     max_failures: int = 1
@@ -36,7 +37,7 @@ class ClusterConfig:
     training worker, tasks on a thread pool of num_cpus threads; not with address or use_gpu).
     'auto': threads when address is null, no Ray job or Ray is running, one worker per model,
     no GPU, and the data has at most threads_max_rows rows (starting and stopping a local Ray
-    costs ~5 s, more than such a run's maps); else ray. Samples, features, model, predictions
+    costs seconds, more than such a run's maps: benchmarks/small_run.py); else ray. Samples, features, model, predictions
     and classification metrics are the same either way (float sums merged in another order may
     differ in their last bit)."""
     threads_max_rows: int = 20_000_000

@@ -15,7 +15,8 @@ class ProfileConfig:
     exact_duplicates_max_rows: int | None = 100_000_000
     """Up to this many rows the duplicate count is exact; above, it is estimated from the rows
     whose 64-bit hash falls in 1/16 of the hash space, with its 95% error (at 1B narrow rows
-    the exact count took 38% of the profile stage). null: always exact."""
+    the exact count was a large share of the profile stage: docs/quality.md). null: always
+    exact."""
     exact_sketch_max_rows: int | None = 100_000_000
     """Up to this many rows the numeric columns' distribution sketches (profile.json's quantiles,
     reference.json) count every accepted row; above, the accepted rows whose 64-bit row hash

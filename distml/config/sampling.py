@@ -56,6 +56,13 @@ class SamplingConfig:
     psi_warning: float = 0.1
     """Warn when a feature's PSI between sample and population exceeds this."""
 
+    def strata_of(self, label: str, *, regression: bool) -> tuple[str, ...]:
+        """The strata's columns: ``strata``, or when null the label's classes (none for
+        regression: a continuous label is no stratum). The one place this default is decided."""
+        if self.strata is not None:
+            return tuple(self.strata)
+        return () if regression else (label,)
+
     def __post_init__(self) -> None:
         if self.size is not None:
             check(self.size > 0, "sampling.size", "a positive int or null", self.size)

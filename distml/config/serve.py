@@ -1,4 +1,4 @@
-"""``serve.*``: online scoring with Ray Serve (distml/serve/, distml/cluster/serve.py)."""
+"""``serve.*``: online scoring with Ray Serve (distml/serve/, distml/serve/deployment.py)."""
 
 from __future__ import annotations
 

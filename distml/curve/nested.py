@@ -87,8 +87,8 @@ def order_task(
     """A map task: the shard's train rows as (stratum, _key, _shard, _row); its valid and test
     rows (every column) written to ``holdout/part-NNNNN.parquet``, where every size's model is
     scored without reading the train rows again."""
-    from distml.data.fs import join
-    from distml.data.shards import read_shard, write_parquet
+    from distml.data.fs import join, write_parquet
+    from distml.data.reading import read_shard
 
     raw = read_shard(shard)
     rest = raw.filter(pl.col(SPLIT) != "train")

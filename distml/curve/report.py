@@ -16,7 +16,7 @@ from distml.config import CurveConfig
 from distml.curve.fit import fit_power_law, recommend
 from distml.errors import UserError
 from distml.objective import LOWER_IS_BETTER, QUALITY_METRICS, default_metric, metric_range
-from distml.report import plt, png, table, write_report
+from distml.report import plt, png, table, write_run_report
 
 EXTRAPOLATE = (2, 5, 10)
 """The fitted curve is extrapolated to these multiples of the largest size."""
@@ -343,5 +343,5 @@ def write_outputs(run_dir: str, c: dict[str, Any], metrics: dict[str, Any]) -> N
     os.makedirs(os.path.join(run_dir, "plots"), exist_ok=True)
     with open(os.path.join(run_dir, "plots", "curve.png"), "wb") as f:
         f.write(image)
-    write_report(run_dir, metrics, [section(c, image)])
+    write_run_report(run_dir, metrics, [section(c, image)])
     print(text(c, run_dir), flush=True)

@@ -33,7 +33,7 @@ from distml.curve.report import check_metric, metric_name, summarize, write_outp
 from distml.data.columns import STRATUM, WEIGHT, row_weight_column
 from distml.data.shards import Shard, plan
 from distml.errors import UserError
-from distml.model.train import MODEL_FILE, fit
+from distml.model.train import MODEL_FILE, TrainResult, train_booster
 from distml.pipeline.context import RunContext, Stage
 from distml.pipeline.runner import cached_data_stages, prepare
 from distml.pipeline.stages import resources, score_model, train_job
@@ -81,10 +81,8 @@ def run_curve(s: CurveSettings, run_dir: str) -> dict[str, Any]:
     cluster = ctx.settings.cluster
     # what `distml run` would give its workers: the largest size trains as it would
     run_cpus = worker_cpus(cluster, s.curve.workers_per_trial)
-    cluster.cpus_per_worker = worker_cpus(
-        cluster, s.curve.workers_per_trial, s.curve.max_concurrent
-    )
-    check_fits(s.curve.workers_per_trial, cluster.cpus_per_worker, "curve.workers_per_trial")
+    ctx.cpus_per_worker = worker_cpus(cluster, s.curve.workers_per_trial, s.curve.max_concurrent)
+    check_fits(s.curve.workers_per_trial, ctx.cpus_per_worker, "curve.workers_per_trial")
     cached_data_stages(ctx)
     shutil.rmtree(ctx.out("curve"), ignore_errors=True)
     with ctx.record.stage("curve") as st:
@@ -204,9 +202,9 @@ def curve(
         if run_train is not None and i == len(sizes) - 1:
             job = replace(train_job(ctx, run_train, valid), nthread=max(1, int(run_cpus)))
             big = replace(res, cpus_per_worker=run_cpus)
-            return fit(job, big, storage, name=f"curve {n:,}", cancel=cancel)
+            return train_booster(job, big, storage, name=f"curve {n:,}", cancel=cancel)
         job = train_job(ctx, train_sets[i], valid)
-        return fit(job, res, storage, name=f"curve {n:,}", cancel=cancel)
+        return train_booster(job, res, storage, name=f"curve {n:,}", cancel=cancel)
 
     points: list[dict[str, Any]] = []
     cancel = threading.Event()  # Ctrl-C or a failed trial: the others stop within a second
@@ -239,7 +237,9 @@ def _result(fut: Future) -> Any:
             continue
 
 
-def _score(ctx: RunContext, holdout, n: int, booster, info: dict, st: Stage) -> dict[str, Any]:
+def _score(
+    ctx: RunContext, holdout, n: int, booster, info: TrainResult, st: Stage
+) -> dict[str, Any]:
     """One size's model saved and scored on the sample's valid and test rows (``holdout``)."""
     out = ctx.out("curve", str(n))
     os.makedirs(out, exist_ok=True)
@@ -250,12 +250,12 @@ def _score(ctx: RunContext, holdout, n: int, booster, info: dict, st: Stage) -> 
     return {
         "train_rows": n,
         # building the matrices and boosting; waiting for CPUs while others train is not counted
-        "train_seconds": round(info["matrix_seconds"] + info["boost_seconds"], 3),
-        "wall_seconds": round(info["seconds"], 3),
+        "train_seconds": round(info.matrix_seconds + info.boost_seconds, 3),
+        "wall_seconds": round(info.seconds, 3),
         "score_seconds": round(time.perf_counter() - t0, 3),
-        "rank_rows": info["rank_rows"],
+        "rank_rows": info.rank_rows,
         "rounds": booster.num_boosted_rounds(),
-        "best_iteration": info["best_iteration"],
+        "best_iteration": info.best_iteration,
         "metrics": metrics,
         "model": os.path.join(out, MODEL_FILE),
     }

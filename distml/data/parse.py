@@ -70,7 +70,6 @@ _ONLY_COMMA = (
 )
 _AMBIGUOUS = r"^[+-]?[1-9]\d{0,2}[.,]\d{3}$"
 _CURRENCY = r"^([+-]?)\s*[$€£¥]\s*|\s*[$€£¥]$"
-_LEADING_ZERO = r"^[+-]?0\d"
 DATE_START = r"^\d{4}-\d{2}-\d{2}"
 
 

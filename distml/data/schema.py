@@ -1,4 +1,5 @@
-"""The dataset's schema, unified from every file's footer before any data is read.
+"""Types: the dataset's schema, unified from every file's footer before any data is read; the
+type families and lossless widenings files, ingest, serving and monitoring check against.
 
 Files written by different engines or on different days disagree: int32 here and int64 there, a
 column typed ``null`` in a file written from an empty frame, DECIMAL(7,5) beside DECIMAL(8,5),
@@ -17,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -157,7 +159,7 @@ def polars_reader_casts(have: pl.Schema, file_schema: pa.Schema) -> dict[str, pl
     return fix
 
 
-def kind_of(dt: pl.DataType) -> str | None:
+def feature_kind(dt: pl.DataType) -> str | None:
     """numeric | categorical | datetime, or None for a type that cannot be a feature (lists,
     structs, binary, times of day, durations, ...)."""
     if dt.is_numeric() or dt == pl.Boolean:
@@ -167,3 +169,72 @@ def kind_of(dt: pl.DataType) -> str | None:
     if dt == pl.Date or isinstance(dt, pl.Datetime):
         return "datetime"
     return None
+
+
+def polars_schema(schema: pa.Schema) -> dict[str, pl.DataType]:
+    """The Polars types a Parquet (Arrow) schema reads as."""
+    empty = pa.Table.from_batches([], schema=schema.remove_metadata())
+    return dict(pl.from_arrow(empty).schema)  # type: ignore[union-attr]
+
+
+CANONICAL: dict[str, pl.DataType] = {
+    "int": pl.Int64(),
+    "float": pl.Float64(),
+    "numeric": pl.Float64(),
+    "string": pl.String(),
+    "bool": pl.Boolean(),
+    "datetime": pl.Datetime("us", UTC),
+    "date": pl.Date(),
+}
+
+
+def family(dt: pl.DataType) -> str:
+    """The type family a column is checked by (``quality.schema``, the monitoring reference's
+    schema, a Serve request's values): int, float, string, bool, datetime, date, null, or the
+    type itself for any other."""
+    if dt.is_integer():
+        return "int"
+    if dt.is_float() or dt.is_decimal():
+        return "float"
+    if dt in (pl.String, pl.Categorical) or isinstance(dt, pl.Enum):
+        return "string"
+    if dt == pl.Boolean:
+        return "bool"
+    if isinstance(dt, pl.Datetime):
+        return "datetime"
+    if dt == pl.Date:
+        return "date"
+    if dt == pl.Null:
+        return "null"
+    return str(dt)
+
+
+def _int_range(dt: pl.DataType) -> tuple[int, int]:
+    info = np.iinfo(str(dt).lower())
+    return int(info.min), int(info.max)
+
+
+def widens(src: pl.DataType, dst: pl.DataType) -> bool:
+    """A cast that loses nothing (a null column becomes anything)."""
+    if src == pl.Null or src == dst:
+        return True
+    if src.is_integer() and dst.is_integer():
+        (lo, hi), (dlo, dhi) = _int_range(src), _int_range(dst)
+        return lo >= dlo and hi <= dhi
+    if (src.is_integer() or src.is_float()) and dst.is_float():
+        return not (src == pl.Float64 and dst == pl.Float32)
+    if isinstance(src, pl.Decimal) and isinstance(dst, pl.Decimal):
+        return src.scale <= dst.scale and src.precision - src.scale <= dst.precision - dst.scale
+    if (src.is_integer() and isinstance(dst, pl.Decimal)) or (
+        isinstance(src, pl.Decimal) and dst.is_float()
+    ):
+        return True
+    if src == pl.Date and isinstance(dst, pl.Datetime):
+        return True
+    if isinstance(src, pl.List | pl.Array) and isinstance(dst, pl.List):
+        return widens(src.inner, dst.inner)
+    if isinstance(src, pl.Struct) and isinstance(dst, pl.Struct):
+        # field by field, by name: a field a file lacks is null in its rows
+        want = {f.name: f.dtype for f in dst.fields}
+        return all(f.name in want and widens(f.dtype, want[f.name]) for f in src.fields)
+    return family(src) == "string" and family(dst) == "string"

@@ -1,29 +1,23 @@
-"""Plan shards from Parquet metadata (no data read) and read them back on any pyarrow filesystem.
+"""Shards planned from Parquet metadata (no data read): the dataset and its units of work.
 
 A shard is a whole file or a run of consecutive row groups of a large file. Every row has a stable
 position ``(file_index, row_in_file)`` that does not depend on how files are cut into shards.
+Listing the files is distml/data/listing.py, reading a shard distml/data/reading.py.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import posixpath
-import urllib.parse
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.fs as pafs
-import pyarrow.ipc as pa_ipc
 import pyarrow.parquet as pq
 
-from distml.data.casts import Cast, cast_expr, marker_expr
-from distml.data.columns import CAST_FAILED
-from distml.data.fs import filesystem
-from distml.data.schema import duplicated, polars_reader_casts
+from distml.data.casts import Cast
+from distml.data.listing import PARQUET_MAGIC, hive_partitions, list_files
+from distml.data.schema import duplicated
 from distml.errors import UserError
 
 
@@ -94,89 +88,6 @@ class Dataset:
                 f"The column '{column}' ({key}) is not in the data at data.path '{self.uri}' "
                 f"(first file {self.files[0]}). Available columns: {', '.join(self.columns)}. {fix}"
             )
-
-
-def polars_schema(schema: pa.Schema) -> dict[str, pl.DataType]:
-    """The Polars types a Parquet (Arrow) schema reads as."""
-    empty = pa.Table.from_batches([], schema=schema.remove_metadata())
-    return dict(pl.from_arrow(empty).schema)  # type: ignore[union-attr]
-
-
-PARQUET_MAGIC = b"PAR1"
-HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
-
-
-@dataclass(frozen=True)
-class Listing:
-    """The files under a data path: the candidates, and those left out by name (with why)."""
-
-    fs: pafs.FileSystem
-    base: str
-    """The folder the files are relative to (Hive partitions are read below it)."""
-    files: list[str]
-    ignored: list[tuple[str, str]]
-
-
-def _hidden(rel: str) -> bool:
-    return any(part.startswith(("_", ".")) for part in rel.split("/"))
-
-
-READ_PARQUET = (
-    "distml reads every Parquet file below a folder (local path or a URI such as "
-    "s3://bucket/prefix); leave data.path null to use the generated synthetic dataset."
-)
-
-
-def list_files(uri: str, what: str = "data.path", advice: str = READ_PARQUET) -> Listing:
-    """Every file of a folder (whatever its extension), the files a glob matches, or one file.
-
-    A path that exists is never read as a glob (folders named like ``run[1]`` are common); files
-    and folders whose names start with ``_`` or ``.`` (_SUCCESS, .crc, _temporary/) are left out
-    and listed."""
-    fs, path = filesystem(uri)
-    info = fs.get_file_info(path.rstrip("/") or "/")
-    if info.type == pafs.FileType.File:
-        return Listing(fs, posixpath.dirname(path), [path], [])
-    pattern = None
-    base = path.rstrip("/") or "/"
-    if info.type == pafs.FileType.NotFound:
-        if not any(c in path for c in "*?["):
-            raise UserError(
-                f"The {what} '{uri}' does not exist. Point {what} at a folder, a glob or a "
-                f"file. {advice}"
-            )
-        pattern = path
-        base = path.split("*")[0].split("?")[0].split("[")[0]
-        base = (base if base.endswith("/") else posixpath.dirname(base)).rstrip("/") or "/"
-        if fs.get_file_info(base).type != pafs.FileType.Directory:
-            raise UserError(f"The folder '{base}' of the {what} glob '{uri}' does not exist.")
-    infos = fs.get_file_info(pafs.FileSelector(base, recursive=True))
-    files, ignored = [], []
-    for i in sorted(infos, key=lambda i: i.path):
-        if i.type != pafs.FileType.File or (pattern and not fnmatch.fnmatch(i.path, pattern)):
-            continue
-        if _hidden(posixpath.relpath(i.path, base)):
-            ignored.append((i.path, "a hidden or metadata name (starts with _ or .)"))
-        else:
-            files.append(i.path)
-    if not files:
-        raise UserError(
-            f"No files were found at {what} '{uri}'"
-            + (f" ({len(ignored)} hidden or metadata files left out)" if ignored else "")
-            + f". Check the path or glob; {advice}"
-        )
-    return Listing(fs, base, files, ignored)
-
-
-def hive_partitions(base: str, path: str) -> dict[str, str | None]:
-    """``key=value`` folders between ``base`` and the file (Hive-style), as raw strings."""
-    out: dict[str, str | None] = {}
-    for part in posixpath.relpath(posixpath.dirname(path), base).split("/"):
-        key, eq, value = part.partition("=")
-        if eq and key:
-            v = urllib.parse.unquote(value)
-            out[urllib.parse.unquote(key)] = None if v == HIVE_NULL else v
-    return out
 
 
 def _footer(fs: pafs.FileSystem, path: str) -> pq.FileMetaData | tuple[str, str]:
@@ -303,132 +214,3 @@ def without_files(ds: Dataset, paths: set[str]) -> Dataset:
     """The dataset less some files (skipped as bad), shards renumbered."""
     kept = [s for s in ds.shards if s.path not in paths]
     return replace(ds, shards=tuple(replace(s, index=i) for i, s in enumerate(kept)))
-
-
-def _conform(
-    lf: pl.LazyFrame, shard: Shard, columns: Sequence[str] | None, keep: Sequence[str] = ()
-) -> pl.LazyFrame:
-    """Apply the shard's casts, add the columns its file lacks, add the parse-failure marker
-    when it is asked for, and put the columns in the dataset's order (``keep``: the row index)."""
-    want_marker = shard.marker and (columns is None or CAST_FAILED in columns)
-    if want_marker:
-        lf = lf.with_columns(marker_expr(shard.casts))
-    present = set(lf.collect_schema().names())
-    wanted = set(columns) if columns is not None else None
-    exprs = [
-        cast_expr(c)
-        for c in shard.casts
-        if (c.column in present and not c.absent)
-        or (c.absent and (wanted is None or c.column in wanted))
-    ]
-    if exprs:
-        lf = lf.with_columns(exprs)
-    order = list(columns) if columns is not None else list(shard.columns or [])
-    if order:
-        order = [c for c in order if c != CAST_FAILED] + ([CAST_FAILED] if want_marker else [])
-        lf = lf.select(*order, *keep)
-    return lf
-
-
-def _file_columns(shard: Shard, columns: Sequence[str] | None) -> list[str] | None:
-    """The file columns to read: the requested ones the file has, plus those the parse marker
-    looks at."""
-    absent = {c.column for c in shard.casts if c.absent}
-    if columns is None:
-        cols = [c for c in shard.columns if c not in absent] if shard.columns else None
-    else:
-        cols = [c for c in columns if c != CAST_FAILED and c not in absent]
-        if shard.marker and CAST_FAILED in columns:
-            cols += [c.column for c in shard.casts if c.how == "parse" and c.column not in cols]
-    if cols is None or not shard.renames:
-        return cols
-    back = {d: f for f, d in shard.renames}
-    return [back.get(c, c) for c in cols]
-
-
-def _renamed(frame: pl.LazyFrame | pl.DataFrame, shard: Shard) -> Any:
-    """The file's columns under the dataset's names."""
-    if not shard.renames:
-        return frame
-    have = set(frame.collect_schema().names())
-    return frame.rename({f: d for f, d in shard.renames if f in have})
-
-
-def _local(shard: Shard) -> bool:
-    return "://" not in shard.root or shard.root.startswith("file://")
-
-
-def read_shard(shard: Shard, columns: Sequence[str] | None = None) -> pl.DataFrame:
-    """Read only ``columns`` of one shard into Polars, conformed to the reference schema.
-
-    Local files through Polars' reader (``scan_shard``): in the profile's two concurrent Ray
-    tasks it read a 977k-row, 9-column file in 70-80 ms against 200-230 ms through pyarrow
-    (Polars 2.1, pyarrow 26; measured). Other filesystems through pyarrow."""
-    if _local(shard):
-        return scan_shard(shard, columns).collect()
-    fs, _ = filesystem(shard.root)
-    cols = _file_columns(shard, columns)
-    with fs.open_input_file(shard.path) as f:
-        pf = pq.ParquetFile(f)
-        if shard.row_groups is None:
-            table = pf.read(columns=cols)
-        else:
-            table = pf.read_row_groups(list(shard.row_groups), columns=cols)
-    df: pl.DataFrame = _renamed(pl.from_arrow(table), shard)
-    if shard.casts or shard.marker or shard.columns:
-        df = _conform(df.lazy(), shard, columns).collect()
-    return df
-
-
-def scan_shard(
-    shard: Shard, columns: Sequence[str] | None = None, row_index: str | None = None
-) -> pl.LazyFrame:
-    """A lazy frame over one shard (with the rows' positions in their file as ``row_index``).
-
-    Local files use Polars' own reader, which pushes projections and predicates into the scan
-    (late materialisation); other filesystems are read through pyarrow.
-    """
-    if _local(shard):
-        lf = pl.scan_parquet(
-            shard.path, row_index_name=row_index, glob=False, hive_partitioning=False
-        )
-        if shard.row_groups is not None:
-            lf = lf.slice(shard.row_offset, shard.num_rows)
-        cols = _file_columns(shard, columns)
-        keep = [row_index] if row_index else []
-        if cols is not None:
-            lf = lf.select(*cols, *keep)
-        fix = polars_reader_casts(lf.collect_schema(), pq.read_schema(shard.path))
-        lf = _renamed(lf.cast(fix) if fix else lf, shard)  # type: ignore[arg-type]
-        if shard.casts or shard.marker or shard.columns:
-            lf = _conform(lf, shard, columns, keep)
-        return lf
-    df = read_shard(shard, columns)
-    if row_index:
-        df = df.with_row_index(row_index, offset=shard.row_offset)
-    return df.lazy()
-
-
-def write_ipc(df: pl.DataFrame, uri: str) -> None:
-    """Write one uncompressed Arrow IPC file (a stage's private scratch data, read back soon)."""
-    fs, path = filesystem(uri)
-    fs.create_dir(posixpath.dirname(path), recursive=True)
-    with fs.open_output_stream(path) as out:
-        df.write_ipc(out, compression="uncompressed")
-
-
-def read_ipc(uri: str) -> pl.DataFrame:
-    fs, path = filesystem(uri)
-    with fs.open_input_file(path) as f:  # through Arrow: ~3x faster than Polars' reader here
-        return pl.DataFrame(pa_ipc.open_file(f).read_all())
-
-
-def write_parquet(df: pl.DataFrame, uri: str, compression: str = "zstd") -> None:
-    """Write one Parquet file to a local path or URI, creating parent folders."""
-    fs, path = filesystem(uri)
-    fs.create_dir(posixpath.dirname(path), recursive=True)
-    if isinstance(fs, pafs.LocalFileSystem):
-        df.write_parquet(path, compression=compression)  # type: ignore[arg-type]
-        return
-    with fs.open_output_stream(path) as out:
-        pq.write_table(df.to_arrow(), out, compression=compression)

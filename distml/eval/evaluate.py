@@ -82,7 +82,7 @@ def _name_classes(m: dict[str, Any], classes: tuple) -> None:
     m["classes"] = [key(c) for c in classes]
 
 
-def evaluate(
+def evaluate_model(
     model: Model,
     sample: Dataset,
     *,

@@ -23,8 +23,8 @@ import pyarrow.compute as pc
 
 from distml.config import IngestConfig
 from distml.data.fs import filesystem
+from distml.data.listing import hive_partitions
 from distml.data.parse import NULL_MARKERS, sniff_decimal
-from distml.data.shards import hive_partitions
 from distml.data.text import TextStats
 from distml.errors import UserError
 from distml.ingest.pieces import LINE, PieceWriter, write_quarantine
@@ -34,7 +34,7 @@ from distml.ingest.readers import (
     choose_delimiter,
     delimiter_override,
     encoding_error,
-    kind_of,
+    file_kind,
     other_delimiter,
     read_csv,
     read_ndjson,
@@ -132,7 +132,7 @@ def stage_file(
     hive = hive_partitions(base, path)
     fs, _ = filesystem(source)
     sfs, root = filesystem(staging)
-    fmt, compression = kind_of(path, cfg.format)
+    fmt, compression = file_kind(path, cfg.format)
     t0 = time.perf_counter()
     writer = PieceWriter(sfs, posixpath.join(root, "_staged"), index, cfg.shard_rows)
     quarantine: list[tuple] = []

@@ -3,8 +3,8 @@
 The first pass (one Ray task per file or database partition) writes its rows as they come, in
 pieces of at most ``ingest.shard_rows`` rows with one column set, under ``_staged/`` of the
 staging folder, with each row's line number in the ``LINE`` column. Pieces are uncompressed Arrow
-IPC files: private scratch data, read back once (about 20x faster to write than Parquet with lz4,
-and read without decoding). Once the driver has unified
+IPC files: private scratch data, read back once (many times faster to write than Parquet with
+lz4, and read without decoding). Once the driver has unified
 the types, the second pass (one task per output shard) reads a group of pieces, converts every
 column to its type (a value that fails a declared type sends its row to the quarantine, with the
 file and line), fills the columns a piece lacks with nulls and writes one Parquet file.
@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from distml.data.fs import filesystem
 from distml.data.parse import NULL_MARKERS, parse, parse_values
-from distml.data.shards import polars_schema
+from distml.data.schema import polars_schema
 
 LINE = "__distml_line"
 """The staged pieces' provenance column: the row's line (record) number in its file."""

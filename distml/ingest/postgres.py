@@ -146,9 +146,6 @@ def plan_partitions(lo: Any, hi: Any, n: int, key: str) -> list[Partition]:
     return parts
 
 
-AS_TEXT = {"interval", "money"}
-
-
 def select_list(cur: Any, rel: str) -> tuple[str, list[str]]:
     """The columns to read, with those Parquet and distml cannot use as they arrive (uuid, json,
     inet, xml, bit, geometric and other opaque types, interval) read as their text, money as

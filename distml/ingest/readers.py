@@ -52,7 +52,7 @@ Bad = tuple[int | None, str, str]
 """A line that is not a row: (line number, reason, its text)."""
 
 
-def kind_of(path: str, fmt: str) -> tuple[str | None, str | None]:
+def file_kind(path: str, fmt: str) -> tuple[str | None, str | None]:
     """(format, compression) of a file from its name; format None: not a text export."""
     stem, ext = posixpath.splitext(path.lower())
     compression = COMPRESSION.get(ext)

@@ -29,17 +29,17 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from distml.artifacts import dumps, write_json
-from distml.cluster.session import choose_executor, ensure
+from distml.cluster.session import choose_executor, ensure_ray
 from distml.cluster.tasks import MapStats, cluster_cpus, map_shards
 from distml.config import IngestSettings
 from distml.data.fs import filesystem
-from distml.data.shards import list_files
+from distml.data.listing import list_files
 from distml.errors import UserError
 from distml.ingest import postgres
 from distml.ingest.files import stage_file
 from distml.ingest.pieces import Converting, Piece, convert_pieces
 from distml.ingest.plan import DECLARED, ColumnPlan, Conversion, declared_types, plan_columns
-from distml.ingest.readers import UNNAMED, kind_of
+from distml.ingest.readers import UNNAMED, file_kind
 from distml.progress import say
 
 NOT_TEXT = (
@@ -110,7 +110,7 @@ def run_ingest(s: IngestSettings, run_dir: str) -> dict[str, Any]:
     t_start = time.perf_counter()
     executor = choose_executor(s.cluster, None, workers=1)  # rows unknown: auto is Ray
     if executor == "ray":
-        ensure()  # Ray's start, timed apart from the passes
+        ensure_ray()  # Ray's start, timed apart from the passes
     t0 = time.perf_counter()
     try:
         sfs.create_dir(posixpath.join(sroot, "_ingest", "quarantine"), recursive=True)
@@ -153,7 +153,7 @@ def _read_files(s: IngestSettings, staging: str):
     )
     files, not_read = [], [{"path": p, "reason": why} for p, why in listing.ignored]
     for p in listing.files:
-        if kind_of(p, cfg.format)[0] is None:
+        if file_kind(p, cfg.format)[0] is None:
             not_read.append({"path": p, "reason": NOT_TEXT})
         else:
             files.append(p)

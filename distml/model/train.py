@@ -1,16 +1,16 @@
 """Distributed XGBoost training: the driver side.
 
-``fit`` starts ``num_workers`` training workers (distml/model/worker.py) as a gang-scheduled actor
-group (distml/cluster/actors.py) joined by XGBoost's collective (distml/model/collective.py), and
-a small keeper on the driver's node that stores rank 0's checkpoints before training goes on, so
+``train_booster`` starts ``num_workers`` training workers (distml/model/worker.py) as a
+gang-scheduled actor group (distml/cluster/actors.py) joined by XGBoost's collective
+(distml/model/collective.py), and a small keeper on the driver's node that stores rank 0's checkpoints before training goes on, so
 the newest checkpoint on storage is the newest trained. When a worker or its node dies, the
 driver ends the whole group and starts a new one from that checkpoint, up to ``max_failures``
 times.
 
-Why not Ray Train: on this machine its XGBoostTrainer took ~13 s from ``fit()`` to the first line
-of the worker loop (controller, placement group, backend), the whole cost of a 1M-row run, and
-after a crash it resumed from a checkpoint older than the newest on disk. The actors here start in
-about a second and resume from the newest checkpoint by construction.
+Why not Ray Train: its XGBoostTrainer's start (controller, placement group, backend) cost as much
+as a whole 1M-row run, and after a crash it resumed from a checkpoint older than the newest on
+disk (docs/training.md has the measurement). The actors here start with one placement group and
+resume from the newest checkpoint by construction.
 
 A session run in threads (cluster.executor) trains its one worker in this process instead, with
 the same Worker and Keeper, and no restarts: nothing but the process itself can be lost.
@@ -33,7 +33,7 @@ from distml.data.fs import join
 from distml.errors import UserError
 from distml.model.checkpoints import Keeper, checkpoint_dir, newest_checkpoint
 from distml.model.collective import Collective
-from distml.model.worker import TrainJob, Worker, model_names
+from distml.model.worker import RankResult, TrainJob, Worker, model_names
 from distml.progress import clock, human, say
 
 MODEL_FILE = "model.ubj"
@@ -49,6 +49,37 @@ class Resources:
     max_failures: int = 1
 
 
+class WorkersLost(Exception):
+    """A worker process or its node was lost during an attempt (not an error in the work):
+    training may restart from the newest checkpoint. ``__cause__`` is Ray's error."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What training did (run.json's train stage, the curve's per-size entry)."""
+
+    workers: int
+    started_from_rounds: int
+    failures: int
+    resumed_from_rounds: list[int]
+    restarted_unix: list[float]
+    checkpoints_written: list[tuple[int, float]]
+    """(rounds, unix time) of each checkpoint stored."""
+    best_iteration: int | None
+    rounds_trained: int
+    rank_rows: list[int]
+    rank_models: list[dict[str, Any]]
+    """Per rank: model_sha256, rounds, best_iteration (equal on every rank)."""
+    nodes: list[str]
+    matrix_seconds: float
+    """The slowest rank's matrix build (s)."""
+    boost_seconds: float
+    """The slowest rank's boosting (s)."""
+    cache_bytes: list[int]
+    seconds: float
+    """Wall time of fit, restarts included (s)."""
+
+
 @dataclass
 class _Attempts:
     """What happened across restarts (run.json's train stage)."""
@@ -61,9 +92,9 @@ class _Attempts:
 
 def _run_group(
     job: TrainJob, res: Resources, start_raw: bytes | None, keeper: actors.KeeperClient, tick
-) -> tuple[list[dict], list[str]]:
-    """One attempt: a worker group and its collective, from ``start_raw``; raises on failure
-    with ``lost`` set on the exception when a worker or node was lost."""
+) -> tuple[list[RankResult], list[str]]:
+    """One attempt: a worker group and its collective, from ``start_raw``; raises WorkersLost
+    (from Ray's error) when a worker or node was lost, the work's own error otherwise."""
     group = actors.ActorGroup(Worker, res.num_workers, res.cpus_per_worker, int(res.use_gpu))
     coll = Collective(res.num_workers)
     try:
@@ -77,8 +108,10 @@ def _run_group(
         coll.stop()
         return results, nodes
     except Exception as err:
-        err.lost = actors.node_lost(err) or group.lost()  # type: ignore[attr-defined]
+        lost = actors.node_lost(err) or group.lost()
         coll.abandon()
+        if lost:
+            raise WorkersLost(_first_line(err)) from err
         raise
     finally:
         group.end()
@@ -113,7 +146,7 @@ class _HereKeeper:
 
 def _run_here(
     job: TrainJob, res: Resources, start_raw: bytes | None, keeper: _HereKeeper, tick
-) -> tuple[list[dict], list[str]]:
+) -> tuple[list[RankResult], list[str]]:
     """The one worker in a thread of this process, ``tick`` about once a second meanwhile."""
     box: dict[str, Any] = {}
     finished = threading.Event()
@@ -141,23 +174,27 @@ def _run_here(
     return [box["result"]], ["this process"]
 
 
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
 def _user_error(err: BaseException, storage: str, res: Resources, failures: int) -> UserError:
-    if getattr(err, "lost", False):
+    if isinstance(err, WorkersLost):
         return UserError(
             f"Training lost a worker {failures + 1} time(s), more than "
             f"cluster.max_failures={res.max_failures} allows; the last: "
-            f"{str(err).strip().splitlines()[0]} Checkpoints are in {storage}: check the "
+            f"{_first_line(err)} Checkpoints are in {storage}: check the "
             "cluster's nodes, then rerun with model.resume_from=<this run directory> (or "
             "raise cluster.max_failures)."
         )
-    cause = getattr(err, "cause", err)
+    cause = getattr(err, "cause", err)  # a RayTaskError's cause: the worker's own error
     return UserError(
-        f"XGBoost stopped training: {str(cause).strip().splitlines()[0]} Check model.params "
+        f"XGBoost stopped training: {_first_line(cause)} Check model.params "
         "(passed to xgboost.train as given) and the cluster.* settings."
     )
 
 
-def fit(
+def train_booster(
     job: TrainJob,
     res: Resources,
     storage: str,
@@ -165,7 +202,7 @@ def fit(
     progress_every: float = 10.0,
     name: str = "train",
     cancel: threading.Event | None = None,
-) -> tuple[xgb.Booster, dict[str, Any]]:
+) -> tuple[xgb.Booster, TrainResult]:
     """Train on ``res.num_workers`` workers; return the final booster and what happened.
 
     Starts from the newest checkpoint under ``resume_from`` (a stopped run's train folder) if
@@ -192,9 +229,10 @@ def fit(
                     results, nodes = _run_group(job, res, start_raw, keeper, tick)
                 break
             except Exception as err:
-                lost = getattr(err, "lost", False)
+                lost = isinstance(err, WorkersLost)
                 if lost and att.failures < res.max_failures:
-                    start_raw = _restart(att, storage, res, start_raw, type(err).__name__, name)
+                    why = type(err.__cause__ or err).__name__  # Ray's error: which loss it was
+                    start_raw = _restart(att, storage, res, start_raw, why, name)
                     continue
                 if lost or isinstance(getattr(err, "cause", err), xgb.core.XGBoostError):
                     raise _user_error(err, storage, res, att.failures) from err
@@ -202,24 +240,29 @@ def fit(
         written = keeper.history()
     finally:
         keeper.stop()
-    ranked = sorted(results, key=lambda r: r["rank"])
-    booster = xgb.Booster(model_file=bytearray(ranked[0]["model"]))
-    info: dict[str, Any] = {
-        "workers": res.num_workers,
-        **att.__dict__,
-        "checkpoints_written": written,
-        "best_iteration": ranked[0]["best_iteration"],
-        "rounds_trained": ranked[0]["rounds"],
-        "rank_rows": [r["rows"] for r in ranked],
-        "rank_models": [
-            {k: r[k] for k in ("model_sha256", "rounds", "best_iteration")} for r in ranked
+    ranked = sorted(results, key=lambda r: r.rank)
+    assert ranked[0].model is not None, "rank 0 hands the model back"
+    booster = xgb.Booster(model_file=bytearray(ranked[0].model))
+    info = TrainResult(
+        workers=res.num_workers,
+        started_from_rounds=att.started_from_rounds,
+        failures=att.failures,
+        resumed_from_rounds=att.resumed_from_rounds,
+        restarted_unix=att.restarted_unix,
+        checkpoints_written=written,
+        best_iteration=ranked[0].best_iteration,
+        rounds_trained=ranked[0].rounds,
+        rank_rows=[r.rows for r in ranked],
+        rank_models=[
+            {"model_sha256": r.model_sha256, "rounds": r.rounds, "best_iteration": r.best_iteration}
+            for r in ranked
         ],
-        "nodes": sorted(set(nodes)),
-        "matrix_seconds": max(r["matrix_seconds"] for r in results),
-        "boost_seconds": max(r["boost_seconds"] for r in results),
-        "cache_bytes": [r["cache_bytes"] for r in ranked],
-        "seconds": time.perf_counter() - t0,
-    }
+        nodes=sorted(set(nodes)),
+        matrix_seconds=max(r.matrix_seconds for r in results),
+        boost_seconds=max(r.boost_seconds for r in results),
+        cache_bytes=[r.cache_bytes for r in ranked],
+        seconds=time.perf_counter() - t0,
+    )
     return booster, info
 
 

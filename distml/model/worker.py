@@ -21,7 +21,8 @@ from typing import Any, Protocol
 import numpy as np
 import xgboost as xgb
 
-from distml.data.shards import Shard, read_shard
+from distml.data.reading import read_shard
+from distml.data.shards import Shard
 from distml.model.collective import worker_context
 
 
@@ -186,6 +187,25 @@ class ReportCallback(xgb.callback.TrainingCallback):
         return bool(getattr(self.keeper, "stop_requested", lambda: False)())
 
 
+@dataclass(frozen=True)
+class RankResult:
+    """What one rank hands back after training."""
+
+    rank: int
+    rows: int
+    """Rows of this rank's train matrix."""
+    matrix_seconds: float
+    boost_seconds: float
+    cache_bytes: int
+    """Bytes of external-memory pages (0 in memory)."""
+    model_sha256: str
+    """Of the model this rank holds: the same on every rank (joined by the collective)."""
+    best_iteration: int | None
+    rounds: int
+    model: bytes | None = None
+    """The model (UBJSON): rank 0's only, the others are equal by their hashes."""
+
+
 class Worker:
     """One rank: builds its DMatrix from its share and trains inside XGBoost's collective."""
 
@@ -197,7 +217,7 @@ class Worker:
         collective_args: dict[str, Any],
         start_raw: bytes | None,
         keeper: CheckpointClient,
-    ) -> dict[str, Any]:
+    ) -> RankResult:
         with worker_context(world, task_id, collective_args) as rank:
             cache = tempfile.mkdtemp(prefix="distml-xgb-") if job.external_memory else None
             try:
@@ -208,7 +228,7 @@ class Worker:
 
     def _boost(
         self, job: TrainJob, rank: int, world: int, start_raw: bytes | None, keeper, cache
-    ) -> dict[str, Any]:
+    ) -> RankResult:
         t0 = time.perf_counter()
         params = {**job.params, "nthread": job.nthread}
 
@@ -255,19 +275,17 @@ class Worker:
         final = booster[: best + 1] if best is not None and best + 1 < n else booster
         raw = bytes(final.save_raw("ubj"))
         # every rank reports what it grew: joined by the collective, all ranks hold the same model
-        out: dict[str, Any] = {
-            "rank": rank,
-            "rows": dtrain.num_row(),
-            "matrix_seconds": t1 - t0,
-            "boost_seconds": time.perf_counter() - t1,
-            "cache_bytes": _du(cache) if cache else 0,  # measured while the pages exist
-            "model_sha256": hashlib.sha256(raw).hexdigest(),
-            "best_iteration": best,
-            "rounds": n,
-        }
-        if rank == 0:  # NOTE: only rank 0 hands the model back (and writes checkpoints)
-            out["model"] = raw
-        return out
+        return RankResult(
+            rank=rank,
+            rows=dtrain.num_row(),
+            matrix_seconds=t1 - t0,
+            boost_seconds=time.perf_counter() - t1,
+            cache_bytes=_du(cache) if cache else 0,  # measured while the pages exist
+            model_sha256=hashlib.sha256(raw).hexdigest(),
+            best_iteration=best,
+            rounds=n,
+            model=raw if rank == 0 else None,  # NOTE: only rank 0 hands the model back
+        )
 
 
 def _du(path: str) -> int:

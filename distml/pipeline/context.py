@@ -13,7 +13,8 @@ from typing import Any
 from distml.artifacts import write_json
 from distml.cluster.tasks import MapStats, peak_rss_bytes
 from distml.config import RunSettings, SamplingConfig
-from distml.data.shards import Dataset, polars_schema
+from distml.data.schema import polars_schema
+from distml.data.shards import Dataset
 from distml.objective import Stopping, task_of
 from distml.preprocess.kinds import FeaturePlan, feature_plan
 from distml.profile.stage import ProfileResult
@@ -94,6 +95,9 @@ class RunContext:
     """Feature columns the profile's rules left out (distml/profile/hygiene.py), with why."""
     stopping: Stopping | None = None
     """The metric early stopping watches (decided once, on the valid rows)."""
+    cpus_per_worker: float = 1.0
+    """CPUs each training worker reserves: cluster.cpus_per_worker, or when null what the
+    session's cluster has (decided once, before training; the settings are left as given)."""
 
     def out(self, *parts: str) -> str:
         return os.path.join(self.run_dir, *parts)
@@ -125,6 +129,5 @@ class RunContext:
         """``sampling.*`` with its default strata filled in: the label for classification,
         none for regression (a continuous label is no stratum)."""
         s = self.settings
-        if s.sampling.strata is not None:
-            return s.sampling
-        return replace(s.sampling, strata=[] if self.task == "regression" else [s.data.label])
+        strata = s.sampling.strata_of(s.data.label, regression=self.task == "regression")
+        return replace(s.sampling, strata=list(strata))

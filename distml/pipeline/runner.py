@@ -12,7 +12,8 @@ from distml import cache as data_cache
 from distml.cluster.session import check_fits, check_gpus, choose_executor, worker_cpus
 from distml.config import RunSettings, SyntheticConfig
 from distml.data.columns import MEANING, RESERVED, WEIGHT
-from distml.data.shards import Dataset, plan, polars_schema, without_columns
+from distml.data.schema import polars_schema
+from distml.data.shards import Dataset, plan, without_columns
 from distml.errors import GateFailed, UserError
 from distml.model.train import check_resume
 from distml.objective import task_of
@@ -26,7 +27,7 @@ from distml.quality.contract import build_contract
 from distml.quality.infer import infer_text_types
 from distml.report import print_summary
 from distml.sampling.plan import check_columns, target_size
-from distml.synthetic import ensure
+from distml.synthetic import ensure_synthetic
 from distml.target import Target, label_values, resolve
 
 DATA_STAGES = ("profile", "sample", "preprocess")
@@ -94,7 +95,8 @@ def plan_dataset(uri: str, s: RunSettings) -> tuple[Dataset, RunSettings, list[s
             f"{len(ds.not_parquet)} files under data.path are not Parquet and were not read: "
             f"{shown} (listed in profile.json files_not_parquet)",
         )
-    strata = s.sampling.strata if s.sampling.strata is not None else [s.data.label]
+    # the label's column is checked for regression too (it must exist either way)
+    strata = s.sampling.strata_of(s.data.label, regression=False)
     check_columns(ds, strata, s.data.label, s.data.id_column, s.sampling.time_column)
     feature_plan(polars_schema(ds.schema), s.data)
     if s.sampling.size is not None:
@@ -199,7 +201,7 @@ def prepare(
     if not uri:
         _executor(s, rec, s.synthetic.rows, workers, key)
         with rec.stage("generate") as st:
-            uri, st.entry["cached"] = ensure(s.synthetic, s.seed, s.cluster.task_cpus)
+            uri, st.entry["cached"] = ensure_synthetic(s.synthetic, s.seed, s.cluster.task_cpus)
             st.entry["rows"] = s.synthetic.rows
     ds, s, notes = plan_dataset(uri, s)
     _executor(s, rec, ds.num_rows, workers, key)
@@ -240,8 +242,8 @@ def run_pipeline(s: RunSettings, run_dir: str) -> dict[str, Any]:
     ctx = prepare(s, run_dir)
     s, rec = ctx.settings, ctx.record
     if s.pipeline.until not in DATA_STAGES:
-        s.cluster.cpus_per_worker = worker_cpus(s.cluster, s.cluster.num_workers)
-        check_fits(s.cluster.num_workers, s.cluster.cpus_per_worker, "cluster.num_workers")
+        ctx.cpus_per_worker = worker_cpus(s.cluster, s.cluster.num_workers)
+        check_fits(s.cluster.num_workers, ctx.cpus_per_worker, "cluster.num_workers")
     if not cached_data_stages(ctx) or s.pipeline.until == "preprocess":
         return rec.data
     with rec.stage("train") as st:

@@ -14,30 +14,32 @@ from distml.artifacts import write_json
 from distml.cluster.tasks import map_merge
 from distml.data.columns import SPLITS, WEIGHT, row_weight_column
 from distml.data.fs import join
-from distml.data.shards import Dataset, Shard, plan, polars_schema, read_shard, without_files
+from distml.data.reading import read_shard
+from distml.data.schema import polars_schema
+from distml.data.shards import Dataset, Shard, plan, without_files
 from distml.errors import GateFailed, UserError, shell_quoted
-from distml.eval.evaluate import evaluate as evaluate_samples
+from distml.eval.evaluate import evaluate_model
 from distml.eval.trained_rows import FILE as TRAINED_ROWS
 from distml.eval.trained_rows import write_trained_rows
-from distml.model.train import MODEL_FILE, Resources, fit, importance
+from distml.model.train import MODEL_FILE, Resources, importance, train_booster
 from distml.model.worker import TrainJob
-from distml.monitor import add_score_reference, write_reference
 from distml.objective import Stopping, stopping_metric
 from distml.pipeline.context import RunContext, Stage
 from distml.preprocess.apply import apply_shard, save
-from distml.preprocess.fit import fit as fit_preprocessor
+from distml.preprocess.fit import fit_preprocessor
 from distml.preprocess.kinds import FeaturePlan, feature_kinds, matrix_bytes_per_row
 from distml.preprocess.separation import scan
+from distml.profile.gates import dataset_gates, gate_summary
 from distml.profile.hygiene import left_out
+from distml.profile.report import ProfileReport
 from distml.profile.report import write as write_profile
 from distml.profile.stage import SPILL, run_profile
 from distml.progress import say
-from distml.quality.gates import dataset_gates, gate_summary
-from distml.report import write_report
+from distml.report import write_run_report
 from distml.sampling.first_pass import add_counts, precount_spec
-from distml.sampling.stage import SampleJob, run_sample
-from distml.sampling.stage import write_report as write_sampling
+from distml.sampling.stage import SampleJob, draw_sample, write_sampling_report
 from distml.scoring import Model
+from distml.trained.reference import add_score_reference, write_reference
 
 
 def profile(ctx: RunContext, st: Stage) -> None:
@@ -70,26 +72,27 @@ def profile(ctx: RunContext, st: Stage) -> None:
     # a file cut into several shards is named once
     bad = [{"path": p, "reason": r} for p, r in ds.bad_files]
     skipped = list({f["path"]: f for f in [*bad, *res.skipped]}.values())
-    prof["skipped_files"] = skipped
-    prof["empty_files"] = list(ds.empty_files)
+    prof.skipped_files = skipped
+    prof.empty_files = list(ds.empty_files)
     plan_ = _feature_rules(ctx, prof)
-    prof["schema"] = {**ds.notes, "types": {c: str(t) for c, t in polars_schema(ds.schema).items()}}
-    prof["files_not_parquet"] = list(ds.not_parquet)
-    prof["files_ignored"] = [{"path": p, "reason": r} for p, r in ds.ignored_files]
+    prof.schema = {**ds.notes, "types": {c: str(t) for c, t in polars_schema(ds.schema).items()}}
+    prof.files_not_parquet = list(ds.not_parquet)
+    prof.files_ignored = [{"path": p, "reason": r} for p, r in ds.ignored_files]
     if ctx.target.classes:
-        prof["label"] = {**ctx.target.to_json(), "positive": ctx.target.positive}
-    prof["gates"] = dataset_gates(prof, s.quality, plan_.used, label, ctx.label_values)
-    failed = [g for g in prof["gates"] if not g["passed"]]
-    prof["quality_passed"] = not failed
+        prof.label = {**ctx.target.to_json(), "positive": ctx.target.positive}
+    prof.gates = dataset_gates(prof, s.quality, plan_.used, label, ctx.label_values)
+    failed = [g for g in prof.gates if not g["passed"]]
+    prof.quality_passed = not failed
     write_profile(prof, ctx.out("profile.json"))
     write_reference(ctx.out("reference.json"), ds, res.sketches, prof)
-    st.entry["rows"] = prof["rows_in"]
-    st.entry["rows_quarantined"] = prof["rows_quarantined"]
-    st.entry["task_seconds"] = prof["timing"]["task_seconds"]
-    st.entry["duplicates_pass_seconds"] = prof["timing"]["duplicates_pass_seconds"]
+    assert prof.timing is not None
+    st.entry["rows"] = prof.rows_in
+    st.entry["rows_quarantined"] = prof.rows_quarantined
+    st.entry["task_seconds"] = prof.timing["task_seconds"]
+    st.entry["duplicates_pass_seconds"] = prof.timing["duplicates_pass_seconds"]
     odd = {
         c: " and ".join(f"{e[k]:,} {k}" for k in ("nan", "infinite") if e.get(k))
-        for c, e in prof["columns"].items()
+        for c, e in prof.columns.items()
         if e.get("nan") or e.get("infinite")
     }
     if odd:
@@ -105,7 +108,7 @@ def profile(ctx: RunContext, st: Stage) -> None:
         for f in skipped:
             say("profile", f"skipped {f['path']}: {f['reason']}")
     if failed:
-        summary = gate_summary(prof["gates"])
+        summary = gate_summary(prof.gates)
         if s.quality.on_failure == "stop":
             raise GateFailed(
                 f"The data quality gate failed before sampling: {summary} (quality.gates). "
@@ -116,12 +119,14 @@ def profile(ctx: RunContext, st: Stage) -> None:
         say("profile", f"WARNING: data quality gate failed: {summary} (quality.on_failure=warn)")
 
 
-def _feature_rules(ctx: RunContext, prof: dict) -> FeaturePlan:
+def _feature_rules(ctx: RunContext, prof: ProfileReport) -> FeaturePlan:
     """The feature columns after the profile's rules (distml/profile/hygiene.py), each column
     left out recorded as a decision; profile.json ``features``."""
     s = ctx.settings
     if s.data.features is None:  # an explicit feature list turns the rules off
-        ctx.rules_left_out = left_out(ctx.features.used, prof, set(s.data.include))
+        ctx.rules_left_out = left_out(
+            ctx.features.used, prof.columns, prof.rows_in, set(s.data.include)
+        )
         for c, why in ctx.rules_left_out.items():
             ctx.record.decide(
                 f"column '{c}'",
@@ -132,7 +137,7 @@ def _feature_rules(ctx: RunContext, prof: dict) -> FeaturePlan:
             )
     plan_ = ctx.features
     gone = {c: f"left out: {why}" for c, why in ctx.dataset.notes.get("left_out", {}).items()}
-    prof["features"] = {"used": plan_.used, "left_out": {**plan_.left_out, **gone}}
+    prof.features = {"used": plan_.used, "left_out": {**plan_.left_out, **gone}}
     return plan_
 
 
@@ -154,13 +159,13 @@ def sample(ctx: RunContext, st: Stage) -> None:
         row_filter=ctx.contract.accepted(),
         filter_cols=ctx.contract.columns,
         reference=ctx.profile.sketches,
-        bytes_per_row=matrix_bytes_per_row(_kinds(ctx), ctx.profile.report, s.preprocess),
+        bytes_per_row=matrix_bytes_per_row(_kinds(ctx), ctx.profile.report.columns, s.preprocess),
         row_weight=s.data.weight_column,
         num_cpus=ctx.num_cpus,
     )
-    rep = run_sample(ds, ctx.sampling, job, ctx.profile.precounted, st.stats)
+    rep = draw_sample(ds, ctx.sampling, job, ctx.profile.precounted, st.stats)
     shutil.rmtree(ctx.out(SPILL), ignore_errors=True)
-    write_sampling(rep, ctx.out("sampling_report.json"))
+    write_sampling_report(rep, ctx.out("sampling_report.json"))
     st.entry["rows"] = ds.num_rows
     st.entry["sample_rows"] = rep["sample_rows"]
 
@@ -177,8 +182,9 @@ def preprocess(ctx: RunContext, st: Stage) -> None:
     label, id_col = s.data.label, s.data.id_column
     sds = plan(ctx.out("sample"), s.data.shard_rows, what="sample folder")
     kinds = _kinds(ctx)
-    spec = fit_preprocessor(sds, kinds, s.preprocess, label, id_col, ctx.num_cpus, st.stats)
-    spec["target"] = ctx.target.to_json()
+    spec = fit_preprocessor(
+        sds, kinds, s.preprocess, label, id_col, ctx.num_cpus, st.stats, ctx.target
+    )
     _feature_warnings(ctx, sds, kinds, spec, st)
     save(spec, ctx.out("preprocessor.json"))
     rw = row_weight_column(s.data.weight_column)
@@ -302,7 +308,7 @@ def train_job(ctx: RunContext, train: Sequence[Shard], valid: Sequence[Shard]) -
         early_stopping_rounds=s.model.early_stopping_rounds,
         checkpoint_every=s.model.checkpoint_every,
         batch_rows=s.model.batch_rows,
-        nthread=max(1, int(s.cluster.cpus_per_worker)),
+        nthread=max(1, int(ctx.cpus_per_worker)),
         external_memory=s.model.external_memory,
         stopping_metric=metric,
     )
@@ -310,7 +316,7 @@ def train_job(ctx: RunContext, train: Sequence[Shard], valid: Sequence[Shard]) -
 
 def resources(ctx: RunContext, num_workers: int) -> Resources:
     c = ctx.settings.cluster
-    return Resources(num_workers, c.cpus_per_worker, c.use_gpu, c.max_failures)
+    return Resources(num_workers, ctx.cpus_per_worker, c.use_gpu, c.max_failures)
 
 
 def train(ctx: RunContext, st: Stage, resume_from: str | None) -> None:
@@ -331,7 +337,7 @@ def train(ctx: RunContext, st: Stage, resume_from: str | None) -> None:
     res = resources(ctx, s.cluster.num_workers)
     out = s.pipeline.output_uri
     storage = join(out, "train") if out else ctx.out("train")
-    booster, info = fit(job, res, storage, resume_from)
+    booster, info = train_booster(job, res, storage, resume_from)
     booster.save_model(ctx.out(MODEL_FILE))
     write_json(ctx.out("feature_importance.json"), importance(booster, job.features))
     sample = plan(ctx.out("sample"), s.data.shard_rows, what="sample folder")
@@ -341,20 +347,20 @@ def train(ctx: RunContext, st: Stage, resume_from: str | None) -> None:
     e = st.entry
     e["rows"] = fplan["train"].num_rows
     e["rounds"] = booster.num_boosted_rounds()
-    e["best_iteration"] = info["best_iteration"]
+    e["best_iteration"] = info.best_iteration
     if ctx.stopping is not None:
         e["stopping_metric"] = ctx.stopping.metric
         e["stopping_reason"] = ctx.stopping.reason
-    for k in ("workers", "rank_rows", "failures", "resumed_from_rounds"):
-        e[k] = info[k]
+    e["workers"], e["rank_rows"] = info.workers, info.rank_rows
+    e["failures"], e["resumed_from_rounds"] = info.failures, info.resumed_from_rounds
     e["cpus_per_worker"], e["nthread"] = res.cpus_per_worker, job.nthread
-    e["matrix_seconds"], e["boost_seconds"] = info["matrix_seconds"], info["boost_seconds"]
-    if info["failures"]:  # when each checkpoint was stored, when each restart began
-        e["checkpoints_written"] = info["checkpoints_written"]
-        e["restarted_unix"] = info["restarted_unix"]
-    if info["started_from_rounds"]:
-        e["started_from_rounds"] = info["started_from_rounds"]
-    st.nodes |= set(info["nodes"])
+    e["matrix_seconds"], e["boost_seconds"] = info.matrix_seconds, info.boost_seconds
+    if info.failures:  # when each checkpoint was stored, when each restart began
+        e["checkpoints_written"] = info.checkpoints_written
+        e["restarted_unix"] = info.restarted_unix
+    if info.started_from_rounds:
+        e["started_from_rounds"] = info.started_from_rounds
+    st.nodes |= set(info.nodes)
     ctx.model = Model(bytes(booster.save_raw("ubj")), ctx.task, ctx.spec)
 
 
@@ -362,7 +368,7 @@ def score_model(ctx: RunContext, model: Model, sample: Dataset, out: str, st: St
     """The model scored on the sample's valid and test rows with the run's eval.* settings:
     ``out``/predictions/ and ``out``/metrics.json; metrics.json's content."""
     s = ctx.settings
-    metrics = evaluate_samples(
+    metrics = evaluate_model(
         model,
         sample,
         label=s.data.label,
@@ -394,4 +400,4 @@ def evaluate(ctx: RunContext, st: Stage) -> None:
 def report(ctx: RunContext, st: Stage) -> None:
     """report.html and plots/."""
     assert ctx.metrics is not None
-    write_report(ctx.run_dir, ctx.metrics)
+    write_run_report(ctx.run_dir, ctx.metrics)

@@ -16,8 +16,9 @@ import polars as pl
 
 from distml.artifacts import write_json
 from distml.data.columns import SPLIT
-from distml.data.fs import join
-from distml.data.shards import Shard, read_shard, write_parquet
+from distml.data.fs import join, write_parquet
+from distml.data.reading import read_shard
+from distml.data.shards import Shard
 from distml.errors import UserError
 from distml.preprocess.kinds import derived_exprs, derived_inputs
 from distml.stats.moments import finite
@@ -121,7 +122,7 @@ def apply(
             "Score data with the same columns as the training data."
         )
     # a DataFrame is transformed eagerly: the same expressions without the lazy planner, whose
-    # fixed cost (~9 ms) dominated a served request, and 1.4x faster at 480k rows (measured)
+    # fixed cost dominated a served request, and faster on large batches too (benchmarks/serve.py)
     if spec["derived"]:
         df = df.with_columns(*derived_exprs(spec["derived"], df.collect_schema()).values())
     out = df.select(*[pl.col(k) for k in keep if k in present], *feature_exprs(spec))

@@ -17,7 +17,8 @@ import polars as pl
 from distml.cluster.tasks import map_merge
 from distml.config import PreprocessConfig
 from distml.data.columns import SPLIT, repeated
-from distml.data.shards import Dataset, Shard, read_shard
+from distml.data.reading import read_shard
+from distml.data.shards import Dataset, Shard
 from distml.errors import UserError
 from distml.preprocess.apply import (
     NULL_CATEGORY,
@@ -30,6 +31,7 @@ from distml.preprocess.apply import (
 from distml.preprocess.kinds import derived_exprs, derived_inputs
 from distml.stats.moments import NumericStats, finite, finite_series
 from distml.stats.sketches import ALPHA, FrequentItems, NumericSketch
+from distml.target import Target
 
 MODE_CAPACITY = 256
 
@@ -251,8 +253,11 @@ def build_spec(
     id_column: str | None,
     clipped: FitState | None = None,
     bounds: dict[str, tuple[float, float]] | None = None,
+    target: Target | None = None,
 ) -> dict[str, Any]:
-    """The fitted preprocessor as JSON-ready data (learned state, visibly apart from settings)."""
+    """The fitted preprocessor as JSON-ready data (learned state, visibly apart from settings),
+    with ``target``, the label's classes and XGBoost's codes for them (preprocessor.json
+    ``target``; None: none written, the label passes as it is)."""
     bounds = bounds or {}
     numeric, categorical, datetime_ = {}, {}, {}
     for c, kind in kinds.items():
@@ -287,10 +292,12 @@ def build_spec(
             "Rename that column, or leave it out with data.exclude."
         )
     spec["output_columns"] = out
+    if target is not None:
+        spec["target"] = target.to_json()
     return spec
 
 
-def fit(
+def fit_preprocessor(
     ds: Dataset,
     kinds: dict[str, str],
     cfg: PreprocessConfig,
@@ -298,7 +305,11 @@ def fit(
     id_column: str | None,
     num_cpus: float,
     stats,
+    target: Target | None = None,
 ) -> dict[str, Any]:
+    """The preprocessor fitted over the sample's train rows (``ds``) by a map over its shards
+    (a second map when clipping needs the first's quantiles); ``build_spec``'s result."""
+
     def run(bounds: dict | None, label_: str) -> FitState:
         return map_merge(
             fit_shard,
@@ -316,7 +327,7 @@ def fit(
         raise UserError("The train split is empty; raise sampling.size or sampling.split.train.")
     bounds = clip_bounds(state, kinds, cfg)
     clipped = run(bounds, "preprocess: fit clipped") if bounds else None
-    return build_spec(state, kinds, cfg, label, id_column, clipped, bounds)
+    return build_spec(state, kinds, cfg, label, id_column, clipped, bounds, target)
 
 
 def fit_frame(

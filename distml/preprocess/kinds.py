@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 
 from distml.config import DataConfig, PreprocessConfig
-from distml.data.schema import kind_of
+from distml.data.schema import feature_kind
 from distml.errors import UserError
 from distml.quality.sql import compile_sql, output_type
 
@@ -38,7 +38,7 @@ def column_kinds(schema: Mapping[str, pl.DataType], features: Sequence[str]) -> 
     """numeric | categorical | datetime for each feature; anything else is a user error."""
     kinds = {}
     for c in features:
-        k = kind_of(schema[c])
+        k = feature_kind(schema[c])
         if k is None:
             raise UserError(
                 f"The feature column '{c}' has type {schema[c]}, which distml cannot use as a "
@@ -106,19 +106,22 @@ def feature_plan(schema: Mapping[str, pl.DataType], data: DataConfig) -> Feature
             c: "not in data.features" for c in columns if c not in data.features and c not in why
         }
     for c in columns:
-        if c not in why and kind_of(schema[c]) is None:
+        if c not in why and feature_kind(schema[c]) is None:
             why[c] = f"its type {schema[c]} cannot be a feature"
     return FeaturePlan(
         [c for c in columns if c not in why], {c: why[c] for c in columns if c in why}
     )
 
 
-def matrix_bytes_per_row(kinds: dict[str, str], prof: dict[str, Any], cfg: PreprocessConfig) -> int:
-    """float32 bytes of one preprocessed row (for sampling.max_memory)."""
+def matrix_bytes_per_row(
+    kinds: dict[str, str], stats: dict[str, dict[str, Any]], cfg: PreprocessConfig
+) -> int:
+    """float32 bytes of one preprocessed row (for sampling.max_memory), from the columns'
+    profile statistics ``stats`` (profile.json ``columns``: the categoricals' distinct counts)."""
     cols = 0
     for c, kind in kinds.items():
         steps = cfg.steps(c)
-        col = prof["columns"].get(c, {})
+        col = stats.get(c, {})
         if kind == "datetime":
             cols += len(cfg.date_parts)
         elif kind == "categorical" and steps["encode"] == "onehot":

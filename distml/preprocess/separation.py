@@ -21,7 +21,8 @@ import polars as pl
 
 from distml.cluster.tasks import map_merge
 from distml.data.columns import SPLIT
-from distml.data.shards import Dataset, Shard, read_shard
+from distml.data.reading import read_shard
+from distml.data.shards import Dataset, Shard
 from distml.stats.sketches import bucket_index, bucket_upper
 from distml.target import Target
 

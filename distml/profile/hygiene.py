@@ -100,14 +100,17 @@ def _why(c: str, e: dict[str, Any], rows: int) -> str | None:
     return None
 
 
-def left_out(columns: list[str], prof: dict[str, Any], keep: set[str]) -> dict[str, str]:
-    """Which of the feature ``columns`` the rules leave out, with the reason; ``keep``
+def left_out(
+    columns: list[str], stats: dict[str, dict[str, Any]], rows: int, keep: set[str]
+) -> dict[str, str]:
+    """Which of the feature ``columns`` the rules leave out, with the reason, from their
+    profile statistics ``stats`` (profile.json ``columns``) over ``rows`` rows; ``keep``
     (data.include) are never left out."""
     out = {}
     for c in columns:
-        if c in keep or c not in prof["columns"]:
+        if c in keep or c not in stats:
             continue
-        why = _why(c, prof["columns"][c], int(prof["rows_in"]))
+        why = _why(c, stats[c], rows)
         if why is not None:
             out[c] = why
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,83 @@ from distml.stats.sketches import ALPHA, HLL_ERROR, CategorySketch, NumericSketc
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
 
+@dataclass
+class ProfileReport:
+    """profile.json: the profile pass's merged statistics (``build_report``), then what the run
+    adds before the gates judge it (the files it left out, the schema's notes, the features,
+    the gates). Read by the dataset gates (profile/gates.py), the feature rules
+    (profile/hygiene.py), the sample's memory estimate and the monitoring reference."""
+
+    rows_in: int
+    rows_accepted: int
+    rows_quarantined: int
+    columns: dict[str, dict[str, Any]]
+    """Per column: type, nulls, null_rate, moments, distinct, top values, quantiles, ..."""
+    files: int = 0
+    shards: int = 0
+    rules: dict[str, int] = field(default_factory=dict)
+    """Rows that broke each row rule."""
+    label_counts: dict[str, int] | None = None
+    """Accepted rows per label value (classification; None for regression)."""
+    duplicates: dict[str, Any] | None = None
+    freshness: dict[str, Any] | None = None
+    errors: dict[str, Any] = field(default_factory=dict)
+    """The sketches' error bounds."""
+    per_shard: dict[str, Any] = field(default_factory=dict)
+    distribution: dict[str, Any] | None = None
+    """Which rows the numeric sketches count (``distribution_report``)."""
+    timing: dict[str, Any] | None = None
+    # added by the run (distml/pipeline/stages.py) before the gates
+    skipped_files: list[dict[str, str]] | None = None
+    empty_files: list[str] | None = None
+    features: dict[str, Any] | None = None
+    """``used`` and ``left_out`` (with the reason) after the feature rules."""
+    schema: dict[str, Any] | None = None
+    """The dataset's notes (inferred types, zones, renamed columns) and its types."""
+    files_not_parquet: list[str] | None = None
+    files_ignored: list[dict[str, str]] | None = None
+    label: dict[str, Any] | None = None
+    """The label's classes and the positive one (classification)."""
+    gates: list[dict[str, Any]] | None = None
+    quality_passed: bool | None = None
+
+    ALWAYS = ("label_counts", "duplicates", "freshness")
+    """Keys written as null; the others are left out of profile.json while unset."""
+    ORDER = [
+        "rows_in",
+        "rows_accepted",
+        "rows_quarantined",
+        "files",
+        "shards",
+        "rules",
+        "label_counts",
+        "duplicates",
+        "freshness",
+        "columns",
+        "errors",
+        "per_shard",
+        "distribution",
+        "timing",
+        "skipped_files",
+        "empty_files",
+        "features",
+        "schema",
+        "files_not_parquet",
+        "files_ignored",
+        "label",
+        "gates",
+        "quality_passed",
+    ]
+
+    def to_json(self) -> dict[str, Any]:
+        """profile.json's content, in its key order."""
+        return {
+            k: getattr(self, k)
+            for k in self.ORDER
+            if getattr(self, k) is not None or k in self.ALWAYS
+        }
+
+
 def build_report(
     ds: Dataset,
     st: ProfileState,
@@ -24,7 +102,11 @@ def build_report(
     freshness_column: str | None,
     now: datetime | None,
     top_k: int,
-) -> dict[str, Any]:
+) -> ProfileReport:
+    """The merged profile state as a report over ``ds``'s columns; ``dup`` the duplicates'
+    report, ``freshness_column`` (None: the first date or datetime column) judged at ``now``.
+
+    Raises UserError when profile.freshness_column is missing or not a date or datetime."""
     cols: dict[str, Any] = {}
     for c in ds.columns:
         n = st.numeric.get(c)
@@ -60,25 +142,24 @@ def build_report(
         if "distinct" in entry:  # an estimate never exceeds the values it counts
             entry["distinct"] = min(entry["distinct"], st.rows_in - st.nulls.get(c, 0))
         cols[c] = entry
-    report: dict[str, Any] = {
-        "rows_in": st.rows_in,
-        "rows_accepted": st.rows_in - st.rows_quarantined,
-        "rows_quarantined": st.rows_quarantined,
-        "files": len(ds.files),
-        "shards": len(ds.shards),
-        "rules": st.broken,
-        "label_counts": st.label_counts if job.classification else None,
-        "duplicates": dup,
-        "freshness": _freshness(st, ds, freshness_column, now),
-        "columns": cols,
-        "errors": {
+    return ProfileReport(
+        rows_in=st.rows_in,
+        rows_accepted=st.rows_in - st.rows_quarantined,
+        rows_quarantined=st.rows_quarantined,
+        files=len(ds.files),
+        shards=len(ds.shards),
+        rules=st.broken,
+        label_counts=st.label_counts if job.classification else None,
+        duplicates=dup,
+        freshness=_freshness(st, ds, freshness_column, now),
+        columns=cols,
+        errors={
             "quantile_relative_error": ALPHA,
             "distinct_standard_error": HLL_ERROR,
             "top_counts": "exact when top_count_error is 0, else lower bounds within it",
         },
-        "per_shard": st.per_shard,
-    }
-    return report
+        per_shard=st.per_shard,
+    )
 
 
 def distribution_report(st: ProfileState, fraction: float) -> dict[str, Any]:
@@ -171,5 +252,5 @@ def _distribution(
     return {}
 
 
-def write(report: dict[str, Any], path: str) -> None:
-    write_json(path, report)
+def write(report: ProfileReport, path: str) -> None:
+    write_json(path, report.to_json())

@@ -19,9 +19,9 @@ from distml.cluster.tasks import MapStats, map_merge
 from distml.config import ProfileConfig
 from distml.config.quality import parse_now
 from distml.data.columns import CAST_FAILED
-from distml.data.fs import join
+from distml.data.fs import join, write_parquet
 from distml.data.reading import read_or_skip
-from distml.data.shards import Dataset, Shard, write_parquet
+from distml.data.shards import Dataset, Shard
 from distml.profile.duplicates import (
     HashFiles,
     count_duplicates,
@@ -31,8 +31,8 @@ from distml.profile.duplicates import (
     row_hashes,
     write_hashes,
 )
-from distml.profile.report import build_report, distribution_report
-from distml.profile.state import ProfileJob, ProfileState, accepted, profile_frame
+from distml.profile.report import ProfileReport, build_report, distribution_report
+from distml.profile.state import ProfileJob, ProfileState, profile_frame
 from distml.quality.contract import Contract
 from distml.sampling.first_pass import CountState, PassSpec, Precounted, first_pass
 from distml.stats.keys import row_ids, splitmix64
@@ -45,7 +45,7 @@ SPILL = "_sample_spill"
 class ProfileResult:
     """What the profile stage hands on."""
 
-    report: dict[str, Any]
+    report: ProfileReport
     """profile.json's content (the pipeline adds the gates and the files it skipped)."""
     sketches: dict[str, Any]
     """The population's per-column sketches over the accepted rows (reference.json)."""
@@ -63,7 +63,7 @@ def profile_shard(shard: Shard, job: ProfileJob) -> tuple[ProfileState, int]:
         return ProfileState(skipped=[skipped]), 0  # type: ignore[list-item]
     read_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ok = accepted(df, job.contract, shard.path)
+    ok = job.contract.check(df, shard.path)
     rules_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
     hashes = None
@@ -170,8 +170,8 @@ def run_profile(
         dup = duplicates_report(counted, job.hashes.fraction, st.rows_in, job.id_column)
     now = parse_now(cfg.now)
     report = build_report(ds, st, job, dup, cfg.freshness_column, now, cfg.top_k)
-    report["distribution"] = distribution_report(st, job.sketch_fraction)
-    report["timing"] = {
+    report.distribution = distribution_report(st, job.sketch_fraction)
+    report.timing = {
         "task_seconds": {k: round(v, 3) for k, v in sorted(st.seconds.items())},
         "duplicates_pass_seconds": round(time.perf_counter() - t0, 3),
         "note": "task_seconds: time in each phase of the shard tasks, summed over tasks; "

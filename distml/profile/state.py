@@ -17,8 +17,7 @@ import numpy as np
 import polars as pl
 
 from distml.data.columns import REASON
-from distml.data.schema import kind_of
-from distml.errors import UserError
+from distml.data.schema import feature_kind
 from distml.profile.duplicates import HashFiles, Offsets, in_share, row_hashes
 from distml.quality.contract import Contract
 from distml.sampling.first_pass import CountState, PassSpec
@@ -150,7 +149,7 @@ class ProfileJob:
 def _profiled(dt: pl.DataType) -> bool:
     """Columns with statistics beyond nulls: numbers, booleans, strings, dates and timestamps
     (lists, structs, binary and the like are counted, not described)."""
-    return kind_of(dt) is not None or dt == pl.Null
+    return feature_kind(dt) is not None or dt == pl.Null
 
 
 def _discrete(dt: pl.DataType, c: str, job: ProfileJob) -> bool:
@@ -219,7 +218,7 @@ _INTS = {pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, 
 def value_counts(s: pl.Series, stats: NumericStats | None = None) -> pl.DataFrame:
     """``s.value_counts(sort=True)`` (columns: the values, ``count`` as UInt32; nulls as a
     value). Integers whose range (from ``stats``) spans under 65,536 values are counted by
-    numpy's bincount, ordered by count then value: about 3x faster. (The range test uses the
+    numpy's bincount, ordered by count then value: several times faster. (The range test uses the
     float64 moments: only where they are exact, below 2^53 in magnitude.)"""
     if (
         stats is None
@@ -276,7 +275,7 @@ def profile_frame(
         )
         st.broken = dict(zip(names, [int(x or 0) for x in broken], strict=True))
         if ok is None:
-            ok = accepted(df, job.contract)
+            ok = job.contract.check(df)
         n_bad = int((~ok).sum())
     with st.timed("sketches"):
         # with no row quarantined the accepted rows are all rows: one frame, no copy
@@ -316,21 +315,3 @@ def _sketch_share(
         return None
     keep = in_share(row_hashes(data) if hashes is None else hashes, job.sketch_fraction)
     return pl.Series(keep if ok is None else keep[ok.to_numpy()])
-
-
-def accepted(df: pl.DataFrame, contract: Contract, where: str = "") -> pl.Series:
-    """Whether each row meets the contract (null counts as not).
-
-    Raises UserError when a rule cannot be evaluated on these rows (``where``: their file),
-    e.g. a SQL rule's CAST that fails on a value."""
-    try:
-        ok = df.with_columns(contract.accepted().fill_null(False).alias("_ok"))
-    except pl.exceptions.PolarsError as exc:
-        at = f" on the rows of '{where}'" if where else ""
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(
-            f"The row rules ({', '.join(contract.names())}) cannot be evaluated{at}: {first}. "
-            "Fix the rule in quality.rules so that it is true or false for every value (for "
-            "example, a CAST that fails on some value), or remove it."
-        ) from None
-    return ok.get_column("_ok")

@@ -18,81 +18,31 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 
 from distml.config import QualityConfig
 from distml.data.casts import Cast, ParseArgs
 from distml.data.columns import match_names
-from distml.data.schema import UTC, ConflictError, kind_of, normalize, unify_column, zone
-from distml.data.shards import Dataset, polars_schema, without_files
+from distml.data.schema import (
+    CANONICAL,
+    ConflictError,
+    family,
+    feature_kind,
+    normalize,
+    polars_schema,
+    unify_column,
+    widens,
+    zone,
+)
+from distml.data.shards import Dataset, without_files
 from distml.errors import UserError
-
-CANONICAL: dict[str, pl.DataType] = {
-    "int": pl.Int64(),
-    "float": pl.Float64(),
-    "numeric": pl.Float64(),
-    "string": pl.String(),
-    "bool": pl.Boolean(),
-    "datetime": pl.Datetime("us", UTC),
-    "date": pl.Date(),
-}
-
-
-def family(dt: pl.DataType) -> str:
-    if dt.is_integer():
-        return "int"
-    if dt.is_float() or dt.is_decimal():
-        return "float"
-    if dt in (pl.String, pl.Categorical) or isinstance(dt, pl.Enum):
-        return "string"
-    if dt == pl.Boolean:
-        return "bool"
-    if isinstance(dt, pl.Datetime):
-        return "datetime"
-    if dt == pl.Date:
-        return "date"
-    if dt == pl.Null:
-        return "null"
-    return str(dt)
 
 
 def _matches(fam: str, expected: str) -> bool:
     return (
         expected == "any" or fam == expected or (expected == "numeric" and fam in ("int", "float"))
     )
-
-
-def _int_range(dt: pl.DataType) -> tuple[int, int]:
-    info = np.iinfo(str(dt).lower())
-    return int(info.min), int(info.max)
-
-
-def widens(src: pl.DataType, dst: pl.DataType) -> bool:
-    """A cast that loses nothing (a null column becomes anything)."""
-    if src == pl.Null or src == dst:
-        return True
-    if src.is_integer() and dst.is_integer():
-        (lo, hi), (dlo, dhi) = _int_range(src), _int_range(dst)
-        return lo >= dlo and hi <= dhi
-    if (src.is_integer() or src.is_float()) and dst.is_float():
-        return not (src == pl.Float64 and dst == pl.Float32)
-    if isinstance(src, pl.Decimal) and isinstance(dst, pl.Decimal):
-        return src.scale <= dst.scale and src.precision - src.scale <= dst.precision - dst.scale
-    if (src.is_integer() and isinstance(dst, pl.Decimal)) or (
-        isinstance(src, pl.Decimal) and dst.is_float()
-    ):
-        return True
-    if src == pl.Date and isinstance(dst, pl.Datetime):
-        return True
-    if isinstance(src, pl.List | pl.Array) and isinstance(dst, pl.List):
-        return widens(src.inner, dst.inner)
-    if isinstance(src, pl.Struct) and isinstance(dst, pl.Struct):
-        # field by field, by name: a field a file lacks is null in its rows
-        want = {f.name: f.dtype for f in dst.fields}
-        return all(f.name in want and widens(f.dtype, want[f.name]) for f in src.fields)
-    return family(src) == "string" and family(dst) == "string"
 
 
 def _nested(dt: pl.DataType) -> bool:
@@ -129,7 +79,7 @@ def _file_types(ds: Dataset) -> list[tuple[str, pa.Schema]]:
 def _never_a_feature(t: pa.DataType) -> bool:
     """Lists, structs, maps, binary and the like: read, counted, never a model input."""
     dt = _polars(t)
-    return dt != pl.Null and kind_of(dt) is None
+    return dt != pl.Null and feature_kind(dt) is None
 
 
 def _unify(
@@ -318,7 +268,7 @@ def conform(ds: Dataset, cfg: QualityConfig, on_bad_file: str) -> tuple[Dataset,
         for col, want in list(ref.items()):
             if (
                 col in got
-                and kind_of(want) is None
+                and feature_kind(want) is None
                 and isinstance(_cast(col, got[col], want, cfg), str)
             ):
                 notes["left_out"][col] = (

@@ -56,6 +56,24 @@ class Contract:
             out.append(pl.col(CAST_FAILED).is_not_null())
         return out
 
+    def check(self, df: pl.DataFrame, where: str = "") -> pl.Series:
+        """Whether each row of ``df`` meets the contract (null counts as not): the row check
+        every stage, batch scoring and a Serve replica apply.
+
+        Raises UserError when a rule cannot be evaluated on these rows (``where``: their file),
+        e.g. a SQL rule's CAST that fails on a value."""
+        try:
+            ok = df.with_columns(self.accepted().fill_null(False).alias("_ok"))
+        except pl.exceptions.PolarsError as exc:
+            at = f" on the rows of '{where}'" if where else ""
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(
+                f"The row rules ({', '.join(self.names())}) cannot be evaluated{at}: {first}. "
+                "Fix the rule in quality.rules so that it is true or false for every value (for "
+                "example, a CAST that fails on some value), or remove it."
+            ) from None
+        return ok.get_column("_ok")
+
     def names(self) -> list[str]:
         return [r.name for r in self.rules] + (["type"] if self.parse_marker else [])
 

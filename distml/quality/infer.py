@@ -25,8 +25,9 @@ from distml.cluster.tasks import map_merge
 from distml.config import QualityConfig
 from distml.data.casts import Cast, ParseArgs
 from distml.data.parse import NULL_MARKERS, dtype_of, kind_of_dtype, sniff_decimal
-from distml.data.schema import normalize
-from distml.data.shards import Dataset, Shard, polars_schema, read_shard, without_files
+from distml.data.reading import read_shard
+from distml.data.schema import normalize, polars_schema
+from distml.data.shards import Dataset, Shard, without_files
 from distml.data.text import TextStats
 from distml.errors import UserError
 

@@ -18,8 +18,10 @@ import polars as pl
 
 from distml.config import SamplingConfig
 from distml.data.columns import STRATUM
-from distml.data.fs import join
-from distml.data.shards import Dataset, Shard, polars_schema, scan_shard, write_ipc
+from distml.data.fs import join, write_ipc
+from distml.data.reading import scan_shard
+from distml.data.schema import polars_schema
+from distml.data.shards import Dataset, Shard
 from distml.sampling.plan import check_columns, target_size
 from distml.sampling.strata import Term, stratum_counts, with_stratum
 from distml.stats.keys import row_ids, sample_keys
@@ -63,7 +65,7 @@ def keyed(
     """The shard's accepted rows with stratum, key, file and row position (only keys <= top).
 
     Keys are computed with numpy (a splitmix64 expression in Polars re-evaluates its shared
-    subexpressions and runs ~10x slower)."""
+    subexpressions and runs many times slower)."""
     df = scan_shard(shard, columns, row_index="_row").collect()
     keys = sample_keys(row_ids(df.drop("_row"), spec.id_column), spec.seed)
     df = df.with_columns(pl.Series("_key", keys))
@@ -210,7 +212,8 @@ def precount_spec(
     by memory the profile's column statistics, a content-derived id every column)."""
     if id_column is None or cfg.allocation == "neyman" or cfg.max_memory is not None:
         return None
-    strata = tuple(cfg.strata) if cfg.strata is not None else (label,)
+    # a run's cfg is RunContext.sampling, its strata filled in for the task
+    strata = cfg.strata_of(label, regression=False)
     terms = check_columns(ds, strata, label, id_column, cfg.time_column)
     if any(t.kind == "quantile" for t in terms):
         return None

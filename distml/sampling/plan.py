@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from distml.config import SamplingConfig
 from distml.config.sampling import DEFAULT_SIZE
 from distml.data.columns import SPLITS
-from distml.data.shards import Dataset, polars_schema
+from distml.data.schema import polars_schema
+from distml.data.shards import Dataset
 from distml.errors import UserError
 from distml.sampling.strata import Term, parse_strata
 from distml.stats.allocation import allocate

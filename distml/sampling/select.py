@@ -24,8 +24,9 @@ import polars as pl
 
 from distml.cluster.tasks import MapStats, cluster_cpus, map_merge
 from distml.data.columns import ROW_WEIGHT, SPLIT, STRATUM, WEIGHT, row_weight_column
-from distml.data.fs import join
-from distml.data.shards import Dataset, Shard, read_ipc, scan_shard, write_parquet
+from distml.data.fs import join, read_ipc, write_parquet
+from distml.data.reading import scan_shard
+from distml.data.shards import Dataset, Shard
 from distml.sampling.first_pass import PassSpec, Precounted, keyed, spill_part
 from distml.sampling.plan import Cut, Plan
 from distml.stats.compare import histogram, top_and_other
@@ -36,7 +37,7 @@ Selected = tuple[dict[str, dict[str, int]], dict[str, list[int]]]
 
 
 @dataclass(frozen=True)
-class Target:
+class SampleOutput:
     """Where the sample goes, which columns it keeps, and the rows' own weights (multiplied into
     the sample's weights)."""
 
@@ -52,7 +53,12 @@ class Selection(ABC):
 
     @abstractmethod
     def run(
-        self, ds: Dataset, spec: PassSpec, target: Target, num_cpus: float, stats: MapStats | None
+        self,
+        ds: Dataset,
+        spec: PassSpec,
+        target: SampleOutput,
+        num_cpus: float,
+        stats: MapStats | None,
     ) -> Selected: ...
 
 
@@ -113,7 +119,9 @@ def pick(g: pl.DataFrame, plan: Plan, s: str, keep: Sequence[str]) -> pl.DataFra
     )
 
 
-def _gather(shard: Shard, rows: pl.DataFrame, chosen: pl.DataFrame, target: Target) -> pl.DataFrame:
+def _gather(
+    shard: Shard, rows: pl.DataFrame, chosen: pl.DataFrame, target: SampleOutput
+) -> pl.DataFrame:
     """The chosen rows with their split, stratum and weight. ``rows`` are in row order and hold
     every chosen row (and maybe others: rows that share a chosen row's id), so each chosen row is
     found by binary search on its position."""
@@ -185,7 +193,7 @@ def _groups(items: list, n: int) -> list[list]:
 
 
 def _spill_task(
-    group: list[tuple[Shard, pl.DataFrame]], spec: PassSpec, target: Target, spill: str
+    group: list[tuple[Shard, pl.DataFrame]], spec: PassSpec, target: SampleOutput, spill: str
 ) -> tuple[Selected, int]:
     """Write the chosen rows of a group of shards (one part) from the candidate rows the profile
     pass spilled; the group's first shard names the part."""
@@ -195,7 +203,7 @@ def _spill_task(
 
 
 def _fetch_task(
-    group: list[tuple[Shard, pl.DataFrame]], spec: PassSpec, target: Target
+    group: list[tuple[Shard, pl.DataFrame]], spec: PassSpec, target: SampleOutput
 ) -> tuple[Selected, int]:
     """Read only the chosen rows of a group of shards and write them as one part."""
     assert spec.id_column is not None
@@ -208,7 +216,7 @@ def _fetch_task(
 
 
 def _select_task(
-    shard: Shard, spec: PassSpec, plan: Plan, target: Target, filter_cols: tuple[str, ...]
+    shard: Shard, spec: PassSpec, plan: Plan, target: SampleOutput, filter_cols: tuple[str, ...]
 ) -> tuple[Selected, int]:
     """Pick the shard's sample rows and write them with split, stratum and weight.
 

@@ -25,7 +25,8 @@ from distml.artifacts import write_json
 from distml.cluster.tasks import MapStats, map_merge
 from distml.config import SamplingConfig
 from distml.data.columns import SPLITS
-from distml.data.shards import Dataset, Shard, read_shard
+from distml.data.reading import read_shard
+from distml.data.shards import Dataset, Shard
 from distml.errors import UserError
 from distml.progress import say
 from distml.sampling.cuts import find_cuts
@@ -37,7 +38,7 @@ from distml.sampling.first_pass import (
     count_task,
 )
 from distml.sampling.plan import Plan, check_columns, make_plan, size_note, target_size
-from distml.sampling.select import Target, strategy
+from distml.sampling.select import SampleOutput, strategy
 from distml.sampling.strata import Term
 from distml.stats.compare import comparison, sample_vs_population
 from distml.stats.sketches import NumericSketch
@@ -109,7 +110,8 @@ def _pass_spec(
     ds: Dataset, cfg: SamplingConfig, job: SampleJob, stats
 ) -> tuple[PassSpec, dict[str, Any]]:
     """The shard tasks' inputs, and the population sketches (with any quantile strata's)."""
-    strata = tuple(cfg.strata) if cfg.strata is not None else (job.label,)
+    # a run's cfg is RunContext.sampling, its strata filled in for the task
+    strata = cfg.strata_of(job.label, regression=False)
     terms = check_columns(ds, strata, job.label, job.id_column, cfg.time_column)
     if cfg.neyman_column is not None and cfg.neyman_column not in ds.columns:
         raise UserError(
@@ -134,7 +136,7 @@ def _pass_spec(
     return spec, reference
 
 
-def run_sample(
+def draw_sample(
     ds: Dataset,
     cfg: SamplingConfig,
     job: SampleJob,
@@ -179,7 +181,7 @@ def run_sample(
     way = strategy(plan, spec, candidates, precounted, job.filter_cols)
     seconds["cuts"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    target = Target(job.out, tuple(ds.columns), job.row_weight)
+    target = SampleOutput(job.out, tuple(ds.columns), job.row_weight)
     counts, hists = way.run(ds, spec, target, job.num_cpus, stats)
     seconds["select"] = time.perf_counter() - t0
     _check_sizes(plan, counts)
@@ -246,5 +248,5 @@ def _report(
     }
 
 
-def write_report(report: dict, path: str) -> None:
+def write_sampling_report(report: dict, path: str) -> None:
     write_json(path, report)

@@ -10,8 +10,7 @@ import polars as pl
 import polars.selectors as cs
 
 from distml.data.columns import CAST_FAILED
-from distml.profile.state import accepted
-from distml.quality.conform import family
+from distml.data.schema import family
 from distml.scoring import predict, prediction_frame
 from distml.serve.model import Served
 from distml.serve.rows import CAST_VALUE, KIND, MARKS, MISSING
@@ -54,7 +53,7 @@ def score_rows(
     ``prediction`` (and class probabilities), ``model_version``, and for a row that breaks the
     contract ``error`` and ``rules`` (both columns only when some row broke it). With
     ``for_log``, also the scored rows with their score and prediction (the request log)."""
-    ok = accepted(df, served.contract).to_numpy() & df[MISSING].is_null().to_numpy()
+    ok = served.contract.check(df).to_numpy() & df[MISSING].is_null().to_numpy()
     id_col = served.run.id_column if served.run.id_column in df.columns else None
     good = df.filter(pl.Series(ok)).drop(MARKS)
     parts, logged = [], None

@@ -19,7 +19,7 @@ def prepare_serve(
     """``distml serve`` before Ray: check that the model loads and can be logged; the settings
     the replicas get (model_run absolute), the request log's folder, and what to do once the
     application is up (write serve.json, say where it serves). The CLI then runs
-    ``cluster.serve.serve_app`` with them."""
+    ``serve.deployment.serve_app`` with them."""
     if s.cluster.executor == "threads":
         raise UserError(
             "distml serve runs its replicas on Ray Serve, and cluster.executor=threads asks to "

@@ -13,8 +13,7 @@ import numpy as np
 import polars as pl
 
 from distml.data.columns import PREDICTION, SCORE
-from distml.data.fs import join
-from distml.data.shards import write_parquet
+from distml.data.fs import join, write_parquet
 from distml.errors import UserError
 from distml.serve.model import Served
 

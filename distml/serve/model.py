@@ -15,11 +15,11 @@ import polars as pl
 import xgboost as xgb
 
 from distml.data.columns import CAST_FAILED
+from distml.data.schema import CANONICAL
 from distml.errors import UserError
-from distml.predict import ModelRun, contract_on, load_run
 from distml.preprocess.apply import input_columns
-from distml.quality.conform import CANONICAL
 from distml.quality.contract import Contract
+from distml.trained.run import ModelRun, contract_on, load_run
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """A request's rows: a JSON list of objects or an Arrow IPC body, conformed to the training
-schema with the same string parsing as files (``data.shards.cast_expr``)."""
+schema with the same string parsing as files (``data.casts.cast_expr``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from distml.data.casts import Cast, ParseArgs, cast_expr
 from distml.data.columns import CAST_FAILED, repeated
-from distml.quality.conform import widens
+from distml.data.schema import widens
 from distml.serve.model import Served
 
 CAST_VALUE = "__cast_value"

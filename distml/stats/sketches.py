@@ -34,7 +34,7 @@ def bucket_index(x: np.ndarray) -> np.ndarray:
     -(k+2000) for negative values, k = ceil(ln|x| / ln g). NaN must be removed first.
 
     Computed a cache-sized slice at a time in preallocated buffers, with no boolean compress or
-    scatter: the logarithm is the only real cost (~2x faster than masked temporaries)."""
+    scatter: the logarithm is the only real cost (faster than masked temporaries)."""
     out = np.empty(len(x), dtype=np.int64)
     a = np.empty(min(len(x), CHUNK))
     k = np.empty(min(len(x), CHUNK))
@@ -231,8 +231,8 @@ def hll_registers(h: np.ndarray) -> np.ndarray:
     ``h >> 50`` keeps the largest rank of the remaining 50 bits.
 
     Ranks come from a 64 KiB table on the remainder's top 16 bits, a cache-sized slice at a
-    time; the few remainders below 2^34 (one in 65,536) are ranked one by one. About 2x faster
-    than counting leading zeros through Polars a slice at a time (whose per-call cost dominated)."""
+    time; the few remainders below 2^34 (one in 65,536) are ranked one by one. Faster than
+    counting leading zeros through Polars a slice at a time (whose per-call cost dominated)."""
     reg = np.zeros(HLL_M, dtype=np.uint8)
     step = 4 * CHUNK
     idx = np.empty(min(len(h), step), dtype=np.uint64)

@@ -118,6 +118,8 @@ def run_dir(small_data, ray_local, tmp_path_factory):
     )
     assert p.returncode == 3, p.stderr[-3000:]
     assert "The model gate failed on test: recall=" in p.stderr and "Traceback" not in p.stderr
+    (out.parent / "stdout.txt").write_text(p.stdout)  # what the user saw
+    (out.parent / "stderr.txt").write_text(p.stderr)
     return out
 
 

@@ -397,8 +397,8 @@ def test_evaluate_predict_and_retrain_score_the_same_rows_identically(run_dir, r
     test metrics exactly (the same scores, so the same AUC, log loss and confusion matrix)."""
     from distml.cluster.session import ray_session
     from distml.config import RetrainSettings
-    from distml.predict import load_run
     from distml.retrain import compare
+    from distml.trained.run import load_run
 
     _cli(
         "predict",

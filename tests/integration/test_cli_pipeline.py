@@ -43,6 +43,18 @@ def test_run_writes_every_output(run_dir):
     assert spec["output_columns"] and "region" in spec["categorical"]
 
 
+def test_distml_log_keeps_what_the_console_showed(run_dir):
+    """Every line the console showed (progress, warnings, the metrics table, the gate's error
+    paragraph) is in the run's distml.log, in the order each stream showed it."""
+    log = (run_dir / "distml.log").read_text().splitlines()
+    for stream, must in (("stdout", "roc_auc"), ("stderr", "The model gate failed on test")):
+        shown = [ln for ln in (run_dir.parent / f"{stream}.txt").read_text().splitlines() if ln]
+        assert any(must in ln for ln in shown), stream  # the metrics table; the error
+        it = iter(log)
+        missing = [ln for ln in shown if not any(ln == got for got in it)]
+        assert missing == [], (stream, missing[:5])
+
+
 def test_metrics_json_equals_sklearn_on_predictions(run_dir):
     m = json.loads((run_dir / "metrics.json").read_text())
     preds = pl.read_parquet(run_dir / "predictions" / "*.parquet")

@@ -84,12 +84,15 @@ def test_a_run_in_threads_writes_what_the_run_on_ray_writes(run_dir, small_data,
 
 
 def test_a_small_local_run_chooses_threads_and_needs_no_ray(small_data, tmp_path):
-    """`distml run` in a fresh process, no address: it runs in threads and says so."""
+    """`distml run` in a fresh process, no address: it runs in threads, says so, and never
+    imports Ray (``-X importtime`` lists every module the process imported)."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     out = tmp_path / "auto"
     p = subprocess.run(
         [
             sys.executable,
+            "-X",
+            "importtime",
             "-m",
             "distml",
             "run",
@@ -105,6 +108,13 @@ def test_a_small_local_run_chooses_threads_and_needs_no_ray(small_data, tmp_path
     )
     assert p.returncode == 0, p.stderr[-3000:]
     assert "running in this process without Ray (cluster.executor=ray to use Ray)" in p.stderr
+    imported = [
+        ln.rsplit("|", 1)[1].strip()
+        for ln in p.stderr.splitlines()
+        if ln.startswith("import time:")
+    ]
+    assert len(imported) > 500 and "distml.pipeline.runner" in imported
+    assert [m for m in imported if m == "ray" or m.startswith("ray.")] == []
     run = json.loads((out / "run.json").read_text())
     assert run["executor"] == "threads" and run["stages"]["train"]["nodes"] == ["this process"]
     assert run["metrics"]["test"]["roc_auc"] > 0.8

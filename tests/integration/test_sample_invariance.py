@@ -5,7 +5,7 @@ import pyarrow.parquet as pq
 
 from distml.config import SamplingConfig
 from distml.data.shards import plan
-from distml.sampling.stage import SampleJob, run_sample
+from distml.sampling.stage import SampleJob, draw_sample
 
 
 def _relayout(src: str, dst, files: int, row_group: int) -> str:
@@ -22,7 +22,7 @@ def _sample(
     uri: str, out, seed: int, shard_rows: int, task_cpus: float, strata=None
 ) -> pl.DataFrame:
     ds = plan(uri, shard_rows=shard_rows)
-    rep = run_sample(
+    rep = draw_sample(
         ds,
         SamplingConfig(size=3_000, strata=strata),
         SampleJob(label="label", id_column="id", seed=seed, out=str(out), num_cpus=task_cpus),

@@ -77,7 +77,7 @@ def app(models, port, ray_local):
     """The application serving models/current, following it every 0.2 s, at /m/."""
     from ray import serve
 
-    from distml.cluster.serve import deploy
+    from distml.serve.deployment import deploy
 
     s = _settings(
         str(models / "current"), port, route_prefix="/m", follow_s=0.2, max_request_rows=2000
@@ -419,7 +419,7 @@ def test_a_promotion_and_a_rollback_are_swapped_in_under_load_with_no_failed_req
 def test_the_request_log_is_read_back_by_distml_monitor(
     models, port, app, small_data, run_dir, ray_local, tmp_path
 ):
-    from distml.cluster.serve import deploy, undeploy
+    from distml.serve.deployment import deploy, undeploy
 
     log_dir = tmp_path / "requests"
     s = _settings(
@@ -542,7 +542,7 @@ def test_the_rayservice_application_builder_serves_with_the_manifests_overrides(
     import path and args of serveConfigV2), with the paths moved to this machine."""
     from ray import serve
 
-    from distml.cluster.serve import build_app, undeploy
+    from distml.serve.deployment import build_app, undeploy
 
     root = Path(__file__).resolve().parents[2]
     doc = yaml.safe_load((root / "k8s" / "rayservice.yaml").read_text())

@@ -78,12 +78,12 @@ def test_one_two_three_workers_give_the_same_quality(features_run, ray_local, tm
     job = _job(features_run)
     aucs, rows = {}, {}
     for n in (1, 2, 3):
-        booster, info = train.fit(
+        booster, info = train.train_booster(
             job, train.Resources(n, 0.5, max_failures=0), str(tmp_path / f"w{n}")
         )
         assert booster.num_boosted_rounds() == 60
         aucs[n] = _auc(booster, features_run, job.features)
-        rows[n] = info["rank_rows"]
+        rows[n] = info.rank_rows
     total = sum(s.num_rows for s in job.train)
     for n, r in rows.items():  # shares balanced by rows, not by files
         assert len(r) == n and sum(r) == total and max(r) - min(r) <= 1, (n, r)
@@ -103,10 +103,10 @@ def test_every_rank_grows_the_same_trees_and_stops_at_the_same_round(
         params={"objective": "binary:logistic", "eval_metric": "logloss", "eta": 0.8},
     )
     for n in (2, 3):
-        booster, info = train.fit(
+        booster, info = train.train_booster(
             job, train.Resources(n, 0.5, max_failures=0), str(tmp_path / f"w{n}")
         )
-        ranks = info["rank_models"]
+        ranks = info.rank_models
         assert len(ranks) == n
         assert len({r["model_sha256"] for r in ranks}) == 1, ranks
         assert len({(r["rounds"], r["best_iteration"]) for r in ranks}) == 1, ranks
@@ -118,17 +118,19 @@ def test_every_rank_grows_the_same_trees_and_stops_at_the_same_round(
 
 def test_resume_from_a_stopped_run_continues_to_the_same_model(features_run, ray_local, tmp_path):
     job = _job(features_run)
-    whole, _ = train.fit(job, train.Resources(2, 1, max_failures=0), str(tmp_path / "whole"))
+    whole, _ = train.train_booster(
+        job, train.Resources(2, 1, max_failures=0), str(tmp_path / "whole")
+    )
     stopped = str(tmp_path / "stopped")
-    train.fit(
+    train.train_booster(
         _job(features_run, num_boost_round=30), train.Resources(2, 1, max_failures=0), stopped
     )
     kept = sorted(os.listdir(Path(stopped) / "checkpoints"))
     assert kept == ["model-000020.ubj", "model-000030.ubj"]  # the newest two
-    resumed, info = train.fit(
+    resumed, info = train.train_booster(
         job, train.Resources(2, 1, max_failures=0), str(tmp_path / "resumed"), resume_from=stopped
     )
-    assert info["started_from_rounds"] == 30
+    assert info.started_from_rounds == 30
     assert resumed.num_boosted_rounds() == 60
     _, a = _scores(whole, features_run, job.features)
     _, b = _scores(resumed, features_run, job.features)
@@ -137,14 +139,16 @@ def test_resume_from_a_stopped_run_continues_to_the_same_model(features_run, ray
 
 def test_external_memory_pages_on_disk_same_quality(features_run, ray_local, tmp_path):
     job = _job(features_run)
-    mem, info_mem = train.fit(job, train.Resources(2, 1, max_failures=0), str(tmp_path / "m"))
-    ext, info_ext = train.fit(
+    mem, info_mem = train.train_booster(
+        job, train.Resources(2, 1, max_failures=0), str(tmp_path / "m")
+    )
+    ext, info_ext = train.train_booster(
         _job(features_run, external_memory=True),
         train.Resources(2, 1, max_failures=0),
         str(tmp_path / "e"),
     )
-    assert info_mem["cache_bytes"] == [0, 0]
-    assert all(b > 0 for b in info_ext["cache_bytes"]), info_ext["cache_bytes"]
+    assert info_mem.cache_bytes == [0, 0]
+    assert all(b > 0 for b in info_ext.cache_bytes), info_ext.cache_bytes
     assert (
         abs(_auc(mem, features_run, job.features) - _auc(ext, features_run, job.features)) <= 0.005
     )

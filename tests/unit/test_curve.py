@@ -75,7 +75,7 @@ def _sample(tmp_path, layout: list[int], seed: int = 0) -> tuple[str, pl.DataFra
 
 def _training_sets(root: str, sizes: list[int], seed: int) -> list[pl.DataFrame]:
     """Each size's rows: the order pass, the cuts and the band pass over every shard."""
-    from distml.data.shards import read_shard
+    from distml.data.reading import read_shard
 
     ds = plan(root, shard_rows=10_000_000)
     holdout = str(Path(root).parent / "holdout")

@@ -100,7 +100,7 @@ def test_rayservice_serve_config_is_valid_and_builds_distml_serve():
     from ray.serve.schema import HTTPOptionsSchema, ServeApplicationSchema, ServeDeploySchema
 
     from distml.cli import check_overrides
-    from distml.cluster.serve import build_app
+    from distml.serve.deployment import build_app
 
     doc = yaml.safe_load((ROOT / "k8s" / "rayservice.yaml").read_text())
     cfg = yaml.safe_load(doc["spec"]["serveConfigV2"])
@@ -110,7 +110,7 @@ def test_rayservice_serve_config_is_valid_and_builds_distml_serve():
     assert set(cfg["http_options"]) <= set(HTTPOptionsSchema.model_fields)
     assert set(app) <= set(ServeApplicationSchema.model_fields)
     module, attr = app["import_path"].split(":")
-    assert f"{module}:{attr}" == "distml.cluster.serve:build_app" and callable(build_app)
+    assert f"{module}:{attr}" == "distml.serve.deployment:build_app" and callable(build_app)
     overrides = app["args"]["overrides"]
     check_overrides("serve", overrides)  # raises a UserError naming an unknown key
     assert any(o.startswith("model_run=") for o in overrides)

@@ -1,10 +1,13 @@
-"""The house rules the layout promises, checked on the source: no import cycles, modules of at
-most 500 lines, functions of at most 80, Ray imported only under distml/cluster/ (and the sweep
-launcher plugin), the commands' entry in cli.py only."""
+"""The house rules the layout promises, checked on the source: no import cycles between modules
+or between packages, distml/cluster/ below every other package, modules of at most 500 lines,
+functions of at most 80, Ray imported only under distml/cluster/ (lazily), by the Serve
+deployment and the sweep launcher plugin, the commands' entry in cli.py only."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,12 +91,75 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
+def _package(module: str) -> str:
+    """distml.a.b -> a; a top-level module distml.x is its own package x."""
+    return module.split(".")[1]
+
+
+def _package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for a, targets in graph.items():
+        if a == "distml":
+            continue
+        out.setdefault(_package(a), set()).update(
+            _package(b) for b in targets if _package(b) != _package(a)
+        )
+    return out
+
+
+MOVED = {"distml.cluster.serve"}
+"""Modules left only to fail with their new name (an import path in users' manifests)."""
+RAY_MODULES = ("distml.cluster", "distml.serve.deployment", "distml.plugins")
+"""Where ``import ray`` may appear: the Ray layer, the Serve application, the sweep launcher."""
+CLUSTER_MAY_IMPORT = {"cluster", "config", "errors", "progress"}
+
+
 def test_no_import_cycles():
     assert _cycles(_graph()) == []
 
 
+def test_no_package_cycles():
+    """A module-level check cannot see a loop through packages (cluster -> serve -> scoring ->
+    cluster, each import from a different module)."""
+    assert _cycles(_package_graph(_graph())) == []
+
+
 def test_the_cycle_check_finds_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    # a deliberate cluster -> serve import closes a loop through packages
+    graph = _graph()
+    graph["distml.cluster.session"] = graph["distml.cluster.session"] | {"distml.serve.model"}
+    assert any("cluster" in c and "serve" in c for c in _cycles(_package_graph(graph)))
+
+
+def test_the_cluster_package_is_below_every_other():
+    """distml/cluster/ (Ray) imports nothing of distml but config, errors and progress."""
+    graph = _graph()
+    above = sorted(
+        f"{a} -> {b}"
+        for a, targets in graph.items()
+        if a != "distml" and _package(a) == "cluster" and a not in MOVED
+        for b in targets
+        if _package(b) not in CLUSTER_MAY_IMPORT
+    )
+    assert above == []
+
+
+def test_importing_distml_does_not_load_ray():
+    """Scoring, preprocessing, a Serve replica's code and the in-process executor's path (every
+    module but the Serve application) run without loading Ray: Ray is imported where it runs."""
+    named = ["distml.scoring", "distml.preprocess.apply", "distml.serve.model", "distml.serve.rows"]
+    rest = sorted(
+        n for n in MODULES if not n.startswith(RAY_MODULES[1:]) and n not in MOVED and n != "distml"
+    )
+    code = (
+        "import importlib, sys\n"
+        f"for name in {named + ['distml.serve.answers', 'distml.serve.log'] + rest!r}:\n"
+        "    importlib.import_module(name)\n"
+        "    assert 'ray' not in sys.modules, 'importing ' + name + ' loaded ray'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_modules_and_functions_are_short():
@@ -117,7 +183,7 @@ def test_ray_is_imported_only_in_the_cluster_package():
     outside = [
         f"{n}:{ln}"
         for n, p in MODULES.items()
-        if not n.startswith(("distml.cluster", "distml.plugins"))
+        if not n.startswith(RAY_MODULES)
         for node in ast.walk(ast.parse(p.read_text()))
         if isinstance(node, ast.Import | ast.ImportFrom)
         for ln, mod in (

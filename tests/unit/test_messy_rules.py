@@ -54,8 +54,7 @@ def test_columns_left_out_by_each_rule_and_kept_by_the_others():
         "huge": _col("double", rows, 9_999, min=-1e200, max=1e200, integral=True),
         "price": _col("double", rows, 9_999, min=0.5, max=10**9, integral=False),
     }
-    prof = {"rows_in": rows, "columns": cols}
-    got = left_out(list(cols), prof, keep=set())
+    got = left_out(list(cols), cols, rows, keep=set())
     assert set(got) == {
         *("empty", "constant", "txn", "note", "seq", "hash", "customer_id", "sorted_key"),
         *("order_number", "ref_no", "account_id"),
@@ -64,16 +63,18 @@ def test_columns_left_out_by_each_rule_and_kept_by_the_others():
     assert got["note"].startswith("free text") and got["txn"].startswith("identifier-like")
     assert "a sequence" in got["seq"] and "hash-like" in got["hash"]
     assert "named like an id" in got["customer_id"] and "ascending" in got["sorted_key"]
-    assert left_out(list(cols), prof, keep={"txn", "seq"}).keys() == got.keys() - {"txn", "seq"}
+    assert left_out(list(cols), cols, rows, keep={"txn", "seq"}).keys() == got.keys() - {
+        "txn",
+        "seq",
+    }
 
 
 def test_the_distinct_share_threshold_is_near_unique():
-    prof = {"rows_in": 10_000, "columns": {}}
     for distinct, out in ((9_499, False), (9_500, True)):
-        prof["columns"]["s"] = _col(
-            "string", 10_000, distinct, text={"with_whitespace": 0.0, "mean_length": 9}
-        )
-        assert ("s" in left_out(["s"], prof, set())) is out, distinct
+        cols = {
+            "s": _col("string", 10_000, distinct, text={"with_whitespace": 0.0, "mean_length": 9})
+        }
+        assert ("s" in left_out(["s"], cols, 10_000, set())) is out, distinct
 
 
 def _hist(keys: list[str], y: np.ndarray) -> dict[str, list[int]]:

@@ -185,10 +185,10 @@ def test_duplicate_counts_are_exact_for_any_file_layout(tmp_path_factory, seed, 
             out_dir=str(d / "out"),
             classification=False,
         ).report
-    dup = prof["duplicates"]
+    dup = prof.duplicates
     assert dup["rows"] == df.height - df.n_unique()
     assert dup["ids"] == df.height - df["id"].n_unique()
-    assert prof["rows_in"] == df.height
+    assert prof.rows_in == df.height
     assert not (d / "out" / "_profile_hashes").exists()
 
 
@@ -268,7 +268,7 @@ def test_pass_one_inside_the_profile_gives_the_same_sample(
     the sample is byte-identical to the one the sample stage draws by itself."""
     from distml.config import SamplingConfig
     from distml.sampling.first_pass import precount_spec
-    from distml.sampling.stage import SampleJob, run_sample
+    from distml.sampling.stage import SampleJob, draw_sample
 
     df = _frame(seed, 6000).with_columns(pl.int_range(pl.len()).alias("id"))
     d = tmp_path_factory.mktemp("pre")
@@ -297,7 +297,7 @@ def test_pass_one_inside_the_profile_gives_the_same_sample(
             job = SampleJob(
                 out=str(d / name), filter_cols=contract.columns, reference=res.sketches, **kw
             )
-            run_sample(ds, cfg, job, precounted=pre)
+            draw_sample(ds, cfg, job, precounted=pre)
             samples.append(pl.read_parquet(d / name / "*.parquet").sort("id"))
     assert samples[0].height == size and samples[0].equals(samples[1])
     assert samples[0]["label"].is_in([0, 1]).all()  # only accepted rows
@@ -346,7 +346,6 @@ def test_profile_sketches_equal_the_columns_counted_directly(quarantined):
     count and distribution; each equals the column counted independently."""
     from collections import Counter
 
-    from distml.profile.state import accepted
     from distml.stats.sketches import DistinctSketch
 
     df = _frame(11, 4000)
@@ -356,7 +355,7 @@ def test_profile_sketches_equal_the_columns_counted_directly(quarantined):
         job = ProfileJob(**{**job.__dict__, "contract": everything})
     st, bad = profile_frame(df, job)
     assert (bad.height > 0) == quarantined
-    good = df.filter(accepted(df, job.contract))  # acceptance itself: test_quality.py
+    good = df.filter(job.contract.check(df))  # acceptance itself: test_quality.py
     for c in ("s", "label"):
         values = df[c].to_list()
         assert st.frequent[c].counts == dict(Counter(v for v in values if v is not None))
@@ -402,7 +401,7 @@ def test_duplicates_above_the_exact_limit_are_estimated_within_their_error(tmp_p
             id_column="id",
             out_dir=str(tmp_path / "out"),
             classification=False,
-        ).report["duplicates"]
+        ).report.duplicates
     assert dup["exact"] is False and dup["sample_fraction"] == 1 / 16
     assert 0 < dup["rows_error_95"] < 0.2 * true_rows
     assert abs(dup["rows"] - true_rows) <= dup["rows_error_95"]
@@ -456,12 +455,12 @@ def test_sketches_above_the_exact_limit_count_a_row_hash_share_within_their_rank
     a = profiled(4, 2_000_000, share, "a")
     b = profiled(7, 20_000, share, "b")
     exact = profiled(4, 2_000_000, ProfileConfig(), "exact")
-    dist = a.report["distribution"]
+    dist = a.report.distribution
     assert dist["exact"] is False and dist["fraction"] == 1 / 8
     # a share of the accepted rows: binomial(n_ok, 1/8) within 5 standard deviations
     assert abs(dist["rows"] - n_ok / 8) < 5 * math.sqrt(n_ok / 8 * 7 / 8)
-    assert a.report["rows_quarantined"] == n - n_ok
-    assert exact.report["distribution"] == {
+    assert a.report.rows_quarantined == n - n_ok
+    assert exact.report.distribution == {
         "exact": True,
         "fraction": 1.0,
         "rows": n_ok,
@@ -474,17 +473,17 @@ def test_sketches_above_the_exact_limit_count_a_row_hash_share_within_their_rank
     assert a.sketches["s"] == exact.sketches["s"]  # category counts: every row
     eps = dist["rank_error_95"]
     assert eps == pytest.approx(math.sqrt(math.log(40) / (2 * dist["rows"])))
-    assert a.report["columns"]["x"]["quantile_rank_error_95"] == pytest.approx(eps)
+    assert a.report.columns["x"]["quantile_rank_error_95"] == pytest.approx(eps)
     x = accepted["x"].to_numpy()
     qs = [0.01, 0.25, 0.5, 0.75, 0.99]
     for q, v in zip(qs, a.sketches["x"].quantiles(qs), strict=True):
         lo, hi = np.quantile(x, max(0.0, q - eps)), np.quantile(x, min(1.0, q + eps))
         assert lo <= v <= hi * GAMMA * (1 + ALPHA), q
     # moments, ranges and distinct counts still count every row
-    assert a.report["columns"]["x"]["mean"] == pytest.approx(df["x"].mean(), rel=1e-12)
-    assert a.report["columns"]["x"]["max"] == df["x"].max()
-    k = a.report["columns"]["k"]
-    assert k == exact.report["columns"]["k"] | {
+    assert a.report.columns["x"]["mean"] == pytest.approx(df["x"].mean(), rel=1e-12)
+    assert a.report.columns["x"]["max"] == df["x"].max()
+    k = a.report.columns["k"]
+    assert k == exact.report.columns["k"] | {
         "quantiles": k["quantiles"],
         "quantile_rank_error_95": k["quantile_rank_error_95"],
     }
@@ -520,7 +519,7 @@ def test_distinct_counts_leave_nulls_out(tmp_path):
             label="label",
             id_column="id",
             out_dir=str(tmp_path / "run"),
-        ).report["columns"]
+        ).report.columns
     assert cols["few"]["distinct"] == 2
     assert abs(cols["v"]["distinct"] - values.drop_nulls().n_unique()) <= 0.05 * 2000
 

@@ -62,17 +62,17 @@ def test_quarantine_holds_exactly_the_rows_that_break_a_rule(tmp_path):
     assert q[REASON].to_list() == want
     # the quarantined rows are the rows as read: same values in every column
     assert q.drop(REASON).equals(df.filter(pl.Series(broken)).sort("id"))
-    assert report["rows_in"] == n and report["rows_quarantined"] == int(broken.sum())
+    assert report.rows_in == n and report.rows_quarantined == int(broken.sum())
     # the label's counts are the accepted rows' (the classes the gates and the sample see)
     kept = label[~broken]
-    assert report["label_counts"] == {"0": int((kept == 0).sum()), "1": int((kept == 1).sum())}
-    assert report["rows_accepted"] == n - int(broken.sum())
-    assert report["rules"] == {
+    assert report.label_counts == {"0": int((kept == 0).sum()), "1": int((kept == 1).sum())}
+    assert report.rows_accepted == n - int(broken.sum())
+    assert report.rules == {
         "not_null(label)": int(null_label.sum()),
         "label_values": int(bad_label.sum()),
         "amount_pos": int(negative.sum()),
     }
-    per = report["per_shard"].values()
-    assert len(report["per_shard"]) == len(ds.shards) > 4
+    per = report.per_shard.values()
+    assert len(report.per_shard) == len(ds.shards) > 4
     assert sum(a["rows_quarantined"] for a in per) == int(broken.sum())
     assert all(a["rows_in"] == a["rows_accepted"] + a["rows_quarantined"] for a in per)

@@ -13,7 +13,7 @@ from distml.data.shards import plan
 from distml.errors import UserError
 from distml.sampling import first_pass as sampling
 from distml.sampling.plan import make_plan
-from distml.sampling.stage import SampleJob, run_sample
+from distml.sampling.stage import SampleJob, draw_sample
 from distml.stats.moments import NumericStats
 
 
@@ -73,7 +73,7 @@ def test_sample_exact_and_identical_across_shardings(
         with parallel.in_process(), pytest.MonkeyPatch.context() as mp:
             if cap is not None:
                 mp.setattr(sampling, "CANDIDATE_CAP", cap)
-            report = run_sample(
+            report = draw_sample(
                 plan(uri, shard_rows=max(1, df.height // 5)),
                 cfg,
                 SampleJob(label="label", id_column="id", seed=seed, out=str(out)),
@@ -104,7 +104,7 @@ def test_inclusion_frequency_is_uniform_within_strata(tmp_path):
     with parallel.in_process():
         for seed in range(seeds):
             out = tmp_path / f"o{seed}"
-            run_sample(
+            draw_sample(
                 ds,
                 SamplingConfig(size=n),
                 SampleJob(label="label", id_column="id", seed=seed, out=str(out)),
@@ -128,7 +128,7 @@ def _pop(tmp_path, n_neg=2000, n_pos=1, files=3, **extra) -> str:
 
 def _run(uri, tmp_path, name="o", **cfg):
     with parallel.in_process():
-        rep = run_sample(
+        rep = draw_sample(
             plan(uri),
             SamplingConfig(**cfg),
             SampleJob(label="label", id_column="id", seed=3, out=str(tmp_path / name)),
@@ -201,7 +201,7 @@ def test_quantile_and_time_strata_are_exact_and_sharding_independent(tmp_path):
 def test_max_memory_sets_the_size(tmp_path):
     uri = _pop(tmp_path, n_pos=100)
     with parallel.in_process():
-        rep = run_sample(
+        rep = draw_sample(
             plan(uri),
             SamplingConfig(size=None, max_memory="14KB"),
             SampleJob(
@@ -228,14 +228,14 @@ def test_report_compares_sample_and_population_distributions(tmp_path):
     uri = _write(df, tmp_path / "d", 4)
     ref = {c: sketch_series(df[c]) for c in df.columns}
     with parallel.in_process():
-        prop = run_sample(
+        prop = draw_sample(
             plan(uri),
             SamplingConfig(size=4000),
             SampleJob(
                 label="label", id_column="id", seed=0, out=str(tmp_path / "p"), reference=ref
             ),
         )
-        equal = run_sample(
+        equal = draw_sample(
             plan(uri),
             SamplingConfig(size=4000, allocation="equal"),
             SampleJob(

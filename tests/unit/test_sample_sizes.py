@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from distml.cluster import tasks as parallel
 from distml.config import SamplingConfig, SplitConfig
 from distml.data.shards import plan
-from distml.sampling.stage import SampleJob, run_sample
+from distml.sampling.stage import SampleJob, draw_sample
 from distml.stats.allocation import allocate
 
 
@@ -102,7 +102,7 @@ def test_sizes_per_stratum_and_split_match_numpy(tmp_path, allocation, split):
         split=SplitConfig(*split),
     )
     with parallel.in_process():
-        report = run_sample(
+        report = draw_sample(
             plan(uri, shard_rows=4_000),
             cfg,
             SampleJob(label="label", id_column="id", seed=4, out=str(tmp_path / "out")),
@@ -148,7 +148,7 @@ def test_neyman_plan_uses_the_spread_of_each_stratum(tmp_path):
     df = pl.DataFrame({"id": np.arange(n), "label": label, "x": x})
     uri = _write(df, tmp_path / "in", 2)
     with parallel.in_process():
-        rep = run_sample(
+        rep = draw_sample(
             plan(uri),
             SamplingConfig(size=400, allocation="neyman", neyman_column="x", min_per_stratum=0),
             SampleJob(label="label", id_column="id", seed=0, out=str(tmp_path / "o")),
@@ -180,7 +180,7 @@ def test_content_ids_give_the_same_exact_sample_for_any_layout(tmp_path):
         src = df.sample(fraction=1.0, shuffle=True, seed=3) if shuffled else df
         uri = _write(src, tmp_path / f"in{files}", files)
         with parallel.in_process():
-            run_sample(
+            draw_sample(
                 plan(uri, shard_rows=1_000),
                 SamplingConfig(size=900, strata=["label"]),
                 SampleJob(label="label", id_column=None, seed=8, out=str(tmp_path / f"o{files}")),

@@ -1,4 +1,5 @@
-"""Dataset gates: the merged profile judged before sampling (``quality.gates``)."""
+"""Dataset gates (``quality.gates``): the merged profile judged before sampling, and new data's
+profile judged by `distml monitor`."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from typing import Any
 from distml.config import QualityConfig
 from distml.config.quality import parse_duration
 from distml.errors import UserError
+from distml.profile.report import ProfileReport
 
 
 def dataset_gates(
-    prof: dict[str, Any],
+    prof: ProfileReport,
     cfg: QualityConfig,
     features: list[str],
     label: str,
@@ -25,9 +27,9 @@ def dataset_gates(
             {"gate": name, "column": column, "value": value, "limit": limit, "passed": bool(passed)}
         )
 
-    rows_in = prof["rows_in"]
-    gate("min_rows", prof["rows_accepted"], g.min_rows, prof["rows_accepted"] >= g.min_rows)
-    cols = prof["columns"]
+    rows_in = prof.rows_in
+    gate("min_rows", prof.rows_accepted, g.min_rows, prof.rows_accepted >= g.min_rows)
+    cols = prof.columns
     for col, limit in g.max_null_rate.items():
         targets = list(cols) if col == "*" else [col]
         if col != "*" and col not in cols:
@@ -42,21 +44,21 @@ def dataset_gates(
         for c in [*features, label]:
             if c in cols and rows_in and cols[c]["nulls"] == rows_in:
                 gate("all_null", 1.0, "< 1", False, c)
-    dup = prof.get("duplicates") or {}
+    dup = prof.duplicates or {}
     for name, stat in (("max_duplicate_rate", "row_rate"), ("max_duplicate_id_rate", "id_rate")):
         limit = getattr(g, name)
         if limit is not None and stat in dup:
             gate(name, dup[stat], limit, dup[stat] <= limit)
     if g.max_quarantine_rate is not None:
-        rate = prof["rows_quarantined"] / rows_in if rows_in else 0.0
+        rate = prof.rows_quarantined / rows_in if rows_in else 0.0
         gate("max_quarantine_rate", rate, g.max_quarantine_rate, rate <= g.max_quarantine_rate)
     if g.min_label_count is not None and label_values is not None:
-        counts = prof.get("label_counts", {})
+        counts = prof.label_counts or {}
         for v in label_values:
             n = counts.get(str(v), 0)
             gate("min_label_count", n, g.min_label_count, n >= g.min_label_count, f"{label}={v}")
     if g.max_age is not None:
-        fresh = prof.get("freshness")
+        fresh = prof.freshness
         if not fresh or fresh.get("newest") is None:
             raise UserError(
                 "quality.gates.max_age is set, but the data has no timestamp to check: set "
