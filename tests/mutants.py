@@ -1488,6 +1488,38 @@ MUTANTS = [
         ("tests/unit/test_console.py",),
         "issue #31",
     ),
+    # -- issue #33: online scoring as documented -------------------------------------------------
+    M(
+        "serve-duplicate-key-last-wins",
+        "serve",
+        "a row naming a key twice is scored with the last value, not refused",
+        (
+            (
+                "distml/serve/rows.py",
+                "json.loads(body, parse_constant=_not_json, object_pairs_hook=_object)",
+                "json.loads(body, parse_constant=_not_json)",
+            ),
+        ),
+        ("tests/integration/test_serve.py::test_a_malformed_request_is_a_4xx_with_one_message",),
+        "issue #33",
+    ),
+    M(
+        "serve-token-not-checked",
+        "serve",
+        "with DISTML_SERVE_TOKEN set, a request without the token is scored anyway",
+        (
+            (
+                "distml/serve/deployment.py",
+                "    if token is None:\n        return True\n",
+                "    return True\n",
+            ),
+        ),
+        (
+            "tests/integration/test_serve.py::"
+            "test_a_bearer_token_from_the_environment_guards_predict_and_model",
+        ),
+        "issue #33",
+    ),
 ]
 
 

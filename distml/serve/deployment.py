@@ -15,8 +15,10 @@ builder, ``import_path: distml.serve.deployment:build_app``) with the same overr
 from __future__ import annotations
 
 import asyncio
+import hmac
 import io
 import logging
+import os
 import signal
 import threading
 import time
@@ -44,6 +46,10 @@ JSON_LIKE = ("", "application/x-www-form-urlencoded", "text/plain", "text/json")
 logger = logging.getLogger("ray.serve")
 INLINE_BYTES = 65_536
 """Bodies up to this size are read on the replica's event loop; larger ones in a thread."""
+TOKEN_ENV = "DISTML_SERVE_TOKEN"
+"""When set in a replica's environment, ``predict`` and ``model`` need ``Authorization: Bearer
+<that token>`` (``healthz`` stays open for probes). Read from the environment only: never a
+config key, never written to serve.json or a log."""
 
 
 class Scorer:
@@ -58,6 +64,7 @@ class Scorer:
             if log_dir
             else None
         )
+        self.token = os.environ.get(TOKEN_ENV) or None
         self.counts = {"requests": 0, "rows_scored": 0, "rows_rejected": 0, "model_swaps": 0}
         self.follow_error: str | None = None
         self._batch.set_max_batch_size(cfg.max_batch_size)
@@ -106,6 +113,14 @@ class Scorer:
             return _error(404, f"No route '{request.url.path}'; the routes are {_routes(root)}.")
         if request.method != routes[route]:
             return _error(405, f"{request.url.path} takes {routes[route]}, not {request.method}.")
+        if route != "healthz" and not authorized(request.headers.get("authorization"), self.token):
+            return JSONResponse(
+                {
+                    "error": "This service needs a bearer token: send `Authorization: Bearer <token>`."
+                },
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         if route == "model":
             return JSONResponse(self.served.info())
         if route == "healthz":
@@ -193,6 +208,17 @@ class Scorer:
                 start += f.height
             i = j
         return out
+
+
+def authorized(header: str | None, token: str | None) -> bool:
+    """Whether a request's Authorization header carries the bearer ``token`` (None: no token is
+    needed). Compared in constant time."""
+    if token is None:
+        return True
+    scheme, _, given = (header or "").strip().partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    )
 
 
 def _routes(root: str) -> str:

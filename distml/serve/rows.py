@@ -175,14 +175,28 @@ def _not_json(name: str) -> float:
     raise BadRequest(400, f"The body has {name}, which is not JSON: send null for a missing value.")
 
 
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are unique (the standard leaves a repeated key's meaning open;
+    Python's reader would keep the last value, silently)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise BadRequest(
+            400, f"A row names the key {twice!r} twice: send each column once per row."
+        )
+    return out
+
+
 def read_json_rows(
     body: bytes, served: Served, max_rows: int, missing: str = "error"
 ) -> tuple[pl.DataFrame, list[str]]:
     """A JSON list of row objects (column -> value) as conformed rows, and the keys the model does
     not use. A row lacking a required key is marked (``missing='error'``) or has a null there
-    (``'null'``). Raises BadRequest for anything but such a list of standard JSON."""
+    (``'null'``). Raises BadRequest for anything but such a list of standard JSON (a key twice
+    in a row included)."""
     try:
-        rows = json.loads(body, parse_constant=_not_json)  # a key twice: the last value
+        rows = json.loads(body, parse_constant=_not_json, object_pairs_hook=_object)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise BadRequest(400, f"The body is not valid JSON: {why}.") from None

@@ -281,6 +281,8 @@ def test_answers_keep_the_request_order_and_name_a_rows_first_bad_column(models,
     ("body", "ctype", "status", "words"),
     [
         (b"[{", "application/json", 400, "not valid JSON"),
+        (b'[{"amount": 1, "region": "n", "amount": 2}]', "application/json", 400, "'amount' twice"),
+        (b"[{", "text/plain", 400, "not valid JSON"),  # read as JSON: what clients send unsaid
         (b"5", "application/json", 400, "a JSON list of row objects"),
         (b"[1, {}]", "application/json", 400, "Row 0 is int"),
         (b"a,b\n1,2", "text/csv", 415, "Content-Type 'text/csv'"),
@@ -527,6 +529,58 @@ def test_distml_serve_runs_until_terminated(models, port, app, row, ray_local, t
     assert proc.returncode == 0, stderr[-3000:]
     assert "serving " in stdout and "Traceback" not in stderr
     assert _get(f"http://127.0.0.1:{port}/cli/healthz")[0] == 404  # the application is gone
+
+
+def _call(url: str, token: str | None, body: bytes | None = None) -> tuple[int, bytes, dict]:
+    req = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
+    req.add_header("Content-Type", "application/json")
+    if token is not None:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, r.read(), dict(r.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), dict(e.headers)
+
+
+def test_a_bearer_token_from_the_environment_guards_predict_and_model(models, row, tmp_path):
+    """With DISTML_SERVE_TOKEN in the replicas' environment (here: `distml serve`'s own local
+    Ray, which its workers inherit), predict and model answer 401 without the token and score
+    nothing; healthz stays open for probes; the token is in no file the command writes."""
+    secret, port, out = "s3cr3t-" + os.urandom(8).hex(), _free_port(), tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    cmd = [sys.executable, "-m", "distml", "serve", f"model_run={models / 'current'}",
+           f"serve.port={port}", "serve.replica_cpus=0.25", "cluster.num_cpus=1",
+           f"hydra.run.dir={out}"]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, env={**env, "DISTML_SERVE_TOKEN": secret}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while not (out / "serve.json").is_file() and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            time.sleep(0.5)
+        url = json.loads((out / "serve.json").read_text())["serve"]["url"]
+        body = json.dumps([row]).encode()
+        for token in (None, "wrong", secret[:-1]):
+            st, answer, headers = _call(url + "predict", token, body)
+            assert st == 401 and headers.get("www-authenticate", headers.get("WWW-Authenticate"))
+            assert "bearer token" in json.loads(answer)["error"]
+        assert _call(url + "model", None)[0] == 401
+        health = _get(url + "healthz")
+        assert health[0] == 200 and health[1]["rows_scored"] == 0  # nothing was scored
+        st, answer, _ = _call(url + "predict", secret, body)
+        assert st == 200 and json.loads(answer)[0]["score"] is not None
+        assert _call(url + "model", secret)[0] == 200
+        assert _get(url + "healthz")[1]["rows_scored"] == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr[-3000:]
+    written = [p for p in out.rglob("*") if p.is_file()]
+    assert written and not [p for p in written if secret in p.read_text(errors="replace")]
+    assert secret not in stdout + stderr
 
 
 def test_a_model_run_that_cannot_be_served_is_one_paragraph(tmp_path):
