@@ -1509,7 +1509,7 @@ MUTANTS = [
         "with DISTML_SERVE_TOKEN set, a request without the token is scored anyway",
         (
             (
-                "distml/serve/deployment.py",
+                "distml/serve/auth.py",
                 "    if token is None:\n        return True\n",
                 "    return True\n",
             ),

@@ -9,6 +9,8 @@ from dataclasses import replace
 from distml.artifacts import write_json
 from distml.config import ServeSettings
 from distml.errors import UserError
+from distml.progress import say
+from distml.serve.auth import TOKEN_ENV, token_from_environment
 from distml.serve.log import check_log_columns
 from distml.serve.model import load_served
 
@@ -24,6 +26,19 @@ def prepare_serve(
         raise UserError(
             "distml serve runs its replicas on Ray Serve, and cluster.executor=threads asks to "
             "run without Ray. Drop cluster.executor (or set it to auto or ray)."
+        )
+    token = token_from_environment()
+    if token == "":
+        raise UserError(
+            f"{TOKEN_ENV} is set but empty: no request could be let in. Set it to the token "
+            "clients send (Authorization: Bearer <token>), or unset it to serve without one."
+        )
+    if token is not None and (s.cluster.address or os.environ.get("RAY_ADDRESS")):
+        say(
+            "serve",
+            f"WARNING: {TOKEN_ENV} is set here, but the replicas run on the Ray cluster at "
+            f"{s.cluster.address or os.environ.get('RAY_ADDRESS')}: they read it from their own "
+            "environment (set it on the Ray nodes); /healthz says token_required",
         )
     served = load_served(s.model_run, s.serve.threads)
     # replicas may start in another working directory: the path as given (a link stays a link)

@@ -15,10 +15,8 @@ builder, ``import_path: distml.serve.deployment:build_app``) with the same overr
 from __future__ import annotations
 
 import asyncio
-import hmac
 import io
 import logging
-import os
 import signal
 import threading
 import time
@@ -36,6 +34,7 @@ from distml.cluster.session import check_fits, current
 from distml.config import ServeSettings, compose_settings
 from distml.errors import UserError
 from distml.serve.answers import ERROR, RULES, score_rows
+from distml.serve.auth import authorized, token_from_environment
 from distml.serve.log import RequestLog, check_log_columns
 from distml.serve.model import Served, load_served, stamp_of
 from distml.serve.rows import ARROW_TYPES, BadRequest, read_arrow_rows, read_json_rows
@@ -46,10 +45,6 @@ JSON_LIKE = ("", "application/x-www-form-urlencoded", "text/plain", "text/json")
 logger = logging.getLogger("ray.serve")
 INLINE_BYTES = 65_536
 """Bodies up to this size are read on the replica's event loop; larger ones in a thread."""
-TOKEN_ENV = "DISTML_SERVE_TOKEN"
-"""When set in a replica's environment, ``predict`` and ``model`` need ``Authorization: Bearer
-<that token>`` (``healthz`` stays open for probes). Read from the environment only: never a
-config key, never written to serve.json or a log."""
 
 
 class Scorer:
@@ -64,7 +59,7 @@ class Scorer:
             if log_dir
             else None
         )
-        self.token = os.environ.get(TOKEN_ENV) or None
+        self.token = token_from_environment()
         self.counts = {"requests": 0, "rows_scored": 0, "rows_rejected": 0, "model_swaps": 0}
         self.follow_error: str | None = None
         self._batch.set_max_batch_size(cfg.max_batch_size)
@@ -136,6 +131,7 @@ class Scorer:
     def _health(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "status": "ok",
+            "token_required": self.token is not None,
             "model_version": self.served.version,
             "fingerprint": self.served.fingerprint,
             **self.counts,
@@ -208,17 +204,6 @@ class Scorer:
                 start += f.height
             i = j
         return out
-
-
-def authorized(header: str | None, token: str | None) -> bool:
-    """Whether a request's Authorization header carries the bearer ``token`` (None: no token is
-    needed). Compared in constant time."""
-    if token is None:
-        return True
-    scheme, _, given = (header or "").strip().partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(
-        given.strip().encode(), token.encode()
-    )
 
 
 def _routes(root: str) -> str:

@@ -175,17 +175,23 @@ def _not_json(name: str) -> float:
     raise BadRequest(400, f"The body has {name}, which is not JSON: send null for a missing value.")
 
 
+class _Twice(dict):
+    """A JSON object that named a key more than once (``twice``: the first such key)."""
+
+    twice: str
+
+
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object whose keys are unique (the standard leaves a repeated key's meaning open;
-    Python's reader would keep the last value, silently)."""
+    """A JSON object, marked when a key repeats (the standard leaves a repeated key's meaning
+    open; Python's reader would keep the last value, silently). Only a row's own keys are
+    refused (``read_json_rows``); a nested value is not a feature either way."""
     out = dict(pairs)
-    if len(out) != len(pairs):
-        seen: set[str] = set()
-        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
-        raise BadRequest(
-            400, f"A row names the key {twice!r} twice: send each column once per row."
-        )
-    return out
+    if len(out) == len(pairs):
+        return out
+    seen: set[str] = set()
+    marked = _Twice(out)
+    marked.twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+    return marked
 
 
 def read_json_rows(
@@ -213,6 +219,10 @@ def read_json_rows(
                 400,
                 f"Row {i} is {type(r).__name__} {_short(r)}, not an object of column -> value; "
                 "send a JSON list of objects.",
+            )
+        if isinstance(r, _Twice):
+            raise BadRequest(
+                400, f"Row {i} names the key {_short(r.twice)} twice: send each column once."
             )
     keys = {k for r in rows for k in r}
     unknown = sorted(k for k in keys if k not in served.types)

@@ -281,7 +281,12 @@ def test_answers_keep_the_request_order_and_name_a_rows_first_bad_column(models,
     ("body", "ctype", "status", "words"),
     [
         (b"[{", "application/json", 400, "not valid JSON"),
-        (b'[{"amount": 1, "region": "n", "amount": 2}]', "application/json", 400, "'amount' twice"),
+        (
+            b'[{"amount": 1, "region": "n", "amount": 2}]',
+            "application/json",
+            400,
+            "names the key 'amount' twice",
+        ),
         (b"[{", "text/plain", 400, "not valid JSON"),  # read as JSON: what clients send unsaid
         (b"5", "application/json", 400, "a JSON list of row objects"),
         (b"[1, {}]", "application/json", 400, "Row 0 is int"),
@@ -570,6 +575,7 @@ def test_a_bearer_token_from_the_environment_guards_predict_and_model(models, ro
         assert _call(url + "model", None)[0] == 401
         health = _get(url + "healthz")
         assert health[0] == 200 and health[1]["rows_scored"] == 0  # nothing was scored
+        assert health[1]["token_required"] is True and health[1]["requests"] == 0
         st, answer, _ = _call(url + "predict", secret, body)
         assert st == 200 and json.loads(answer)[0]["score"] is not None
         assert _call(url + "model", secret)[0] == 200
@@ -581,6 +587,16 @@ def test_a_bearer_token_from_the_environment_guards_predict_and_model(models, ro
     written = [p for p in out.rglob("*") if p.is_file()]
     assert written and not [p for p in written if secret in p.read_text(errors="replace")]
     assert secret not in stdout + stderr
+
+
+def test_a_blank_token_is_refused_before_anything_is_served(models, tmp_path, monkeypatch):
+    """Set but blank (a Secret with a missing key): not an open service by mistake."""
+    monkeypatch.setenv("DISTML_SERVE_TOKEN", "  \n")
+    p = distml(
+        "serve", f"model_run={models / 'current'}", f"hydra.run.dir={tmp_path / 'o'}", check=False
+    )
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "DISTML_SERVE_TOKEN is set but empty" in p.stderr
 
 
 def test_a_model_run_that_cannot_be_served_is_one_paragraph(tmp_path):
